@@ -1,0 +1,1 @@
+"""The ``limner`` command line: parses input, calls the engine, renders output. No model code."""

@@ -1,0 +1,345 @@
+"""``limner`` commands. Each parses its options and hands off to ``cli.generation``.
+
+Exit codes: 0 success, 1 a failure that is not the user's input (download, runtime), 2 bad
+input (any option, file or model reference; nothing is written), 130 canceled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from limner.config import Settings
+from limner.core.errors import GenerationCanceledError, InvalidRequestError, LimnerError
+from limner.core.requests import SchedulerName
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_CANCELED = 130
+
+app = typer.Typer(
+    name="limner",
+    help="Self-hosted image generation: text-to-image, img2img, inpaint and instruction edits.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+presets_app = typer.Typer(help="Presets: a model plus defaults, usable with --preset.", no_args_is_help=True)
+dev_app = typer.Typer(help="Developer tools (tiny test models).", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+app.add_typer(dev_app, name="dev")
+
+SchedulerChoice = StrEnum("SchedulerChoice", {name.name: name.value for name in SchedulerName})  # type: ignore[misc]
+
+PromptArg = Annotated[str, typer.Argument(help="What to draw.")]
+NegativeOpt = Annotated[str | None, typer.Option("--negative", "-N", help="What to avoid.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Built-in name, hub id, diffusers folder or .safetensors file."),
+]
+SizeOpt = Annotated[str | None, typer.Option("--size", "-s", help="WIDTHxHEIGHT, multiples of 8.")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="Denoising steps.")]
+GuidanceOpt = Annotated[float | None, typer.Option("--guidance", "--cfg", help="Classifier-free guidance scale.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the first image; image i uses seed+i.")]
+CountOpt = Annotated[int | None, typer.Option("--num-images", "-n", help="How many images.")]
+SchedulerOpt = Annotated[SchedulerChoice | None, typer.Option("--scheduler", help="Sampler.")]
+LoraOpt = Annotated[
+    list[str] | None,
+    typer.Option("--lora", help="LoRA as REF or REF:WEIGHT (.safetensors only); repeatable."),
+]
+PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Apply a preset (see `limner presets`).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: LIMNER_OUTPUT_DIR).")]
+ImageArg = Annotated[Path, typer.Argument(help="Input picture (PNG, JPEG or WebP).")]
+StrengthOpt = Annotated[
+    float | None, typer.Option("--strength", help="How much to change the image: 0 keeps it, 1 redraws it.")
+]
+
+
+def _console() -> Console:
+    return Console(stderr=True)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn limner's errors into one readable line and the documented exit code."""
+    console = _console()
+    try:
+        yield
+    except GenerationCanceledError:
+        console.print("[yellow]canceled[/yellow]")
+        raise typer.Exit(EXIT_CANCELED) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]canceled[/yellow]")
+        raise typer.Exit(EXIT_CANCELED) from None
+    except InvalidRequestError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except LimnerError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILURE) from None
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        console.print(f"[red]error:[/red] {where}: {problem['msg']}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _generate(build: Callable[[Settings, Console], list[Path]]) -> None:
+    with _user_errors():
+        settings = _settings()
+        console = _console()
+        paths = build(settings, console)
+    for path in paths:
+        typer.echo(str(path))
+
+
+@app.command()
+def generate(
+    prompt: PromptArg,
+    negative: NegativeOpt = None,
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    steps: StepsOpt = None,
+    guidance: GuidanceOpt = None,
+    seed: SeedOpt = None,
+    num_images: CountOpt = None,
+    scheduler: SchedulerOpt = None,
+    lora: LoraOpt = None,
+    preset: PresetOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Text to image. Prints the path of each PNG written."""
+    from limner.cli.generation import request_fields, run_and_save
+
+    def build(settings: Settings, console: Console) -> list[Path]:
+        fields = request_fields(
+            task="txt2img", prompt=prompt, negative=negative, model=model, size=size, steps=steps,
+            guidance=guidance, seed=seed, num_images=num_images,
+            scheduler=scheduler.value if scheduler else None, loras=lora,
+        )  # fmt: skip
+        return run_and_save(settings, fields, preset, out, console)
+
+    _generate(build)
+
+
+@app.command()
+def img2img(
+    image: ImageArg,
+    prompt: PromptArg,
+    strength: StrengthOpt = None,
+    negative: NegativeOpt = None,
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    steps: StepsOpt = None,
+    guidance: GuidanceOpt = None,
+    seed: SeedOpt = None,
+    num_images: CountOpt = None,
+    scheduler: SchedulerOpt = None,
+    lora: LoraOpt = None,
+    preset: PresetOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Image to image: redraw IMAGE following PROMPT, keeping its layout (lower --strength keeps more)."""
+    from limner.cli.generation import request_fields, run_and_save
+
+    def build(settings: Settings, console: Console) -> list[Path]:
+        fields = request_fields(
+            task="img2img", prompt=prompt, negative=negative, model=model, size=size, steps=steps,
+            guidance=guidance, seed=seed, num_images=num_images,
+            scheduler=scheduler.value if scheduler else None, loras=lora, strength=strength,
+        )  # fmt: skip
+        return run_and_save(settings, fields, preset, out, console, init_image=image)
+
+    _generate(build)
+
+
+@app.command()
+def inpaint(
+    image: ImageArg,
+    prompt: PromptArg,
+    mask: Annotated[Path, typer.Option("--mask", help="Mask picture: white = repaint, black = keep.")],
+    strength: StrengthOpt = None,
+    negative: NegativeOpt = None,
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    steps: StepsOpt = None,
+    guidance: GuidanceOpt = None,
+    seed: SeedOpt = None,
+    num_images: CountOpt = None,
+    scheduler: SchedulerOpt = None,
+    lora: LoraOpt = None,
+    preset: PresetOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Inpaint: repaint the white part of --mask in IMAGE following PROMPT."""
+    from limner.cli.generation import request_fields, run_and_save
+
+    def build(settings: Settings, console: Console) -> list[Path]:
+        fields = request_fields(
+            task="inpaint", prompt=prompt, negative=negative, model=model, size=size, steps=steps,
+            guidance=guidance, seed=seed, num_images=num_images,
+            scheduler=scheduler.value if scheduler else None, loras=lora, strength=strength,
+        )  # fmt: skip
+        return run_and_save(settings, fields, preset, out, console, init_image=image, mask_image=mask)
+
+    _generate(build)
+
+
+@app.command()
+def edit(
+    image: ImageArg,
+    instruction: Annotated[
+        str | None, typer.Argument(help="What to change, e.g. 'Cartoonize the following image'.")
+    ] = None,
+    image_guidance: Annotated[
+        float | None, typer.Option("--image-guidance", help="How closely to stick to the input picture.")
+    ] = None,
+    negative: NegativeOpt = None,
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    steps: StepsOpt = None,
+    guidance: GuidanceOpt = None,
+    seed: SeedOpt = None,
+    num_images: CountOpt = None,
+    scheduler: SchedulerOpt = None,
+    lora: LoraOpt = None,
+    preset: PresetOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Instruction edit with an InstructPix2Pix-class model (e.g. --preset cartoonize)."""
+    from limner.cli.generation import request_fields, run_and_save
+
+    def build(settings: Settings, console: Console) -> list[Path]:
+        fields = request_fields(
+            task="edit", prompt=instruction, negative=negative, model=model, size=size, steps=steps,
+            guidance=guidance, seed=seed, num_images=num_images,
+            scheduler=scheduler.value if scheduler else None, loras=lora, image_guidance_scale=image_guidance,
+        )  # fmt: skip
+        return run_and_save(settings, fields, preset, out, console, init_image=image)
+
+    _generate(build)
+
+
+@app.command()
+def info(
+    image: Annotated[Path, typer.Argument(help="A PNG written by limner, AUTOMATIC1111 or a compatible tool.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw stored parameters as JSON.")] = False,
+) -> None:
+    """Print the generation parameters stored in a PNG."""
+    from limner.imaging.png import read_parameters
+
+    with _user_errors():
+        if not image.is_file():
+            raise InvalidRequestError(f"no such file: {image}", param="image")
+        record, a1111 = read_parameters(image)
+        if record is None and a1111 is None:
+            raise InvalidRequestError(f"{image.name} holds no generation parameters", param="image")
+    if as_json:
+        payload = record.model_dump(mode="json") if record is not None else a1111
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    rows = _record_rows(record) if record is not None else [(k, str(v)) for k, v in (a1111 or {}).items()]
+    for key, value in rows:
+        table.add_row(f"[bold]{key}[/bold]", value)
+    Console().print(table)
+
+
+def _record_rows(record: object) -> list[tuple[str, str]]:
+    from limner.core.records import ImageRecord
+
+    assert isinstance(record, ImageRecord)
+    request = record.request
+    rows = [
+        ("task", request.task.value),
+        ("prompt", request.prompt),
+        ("negative prompt", request.negative_prompt),
+        ("model", record.model_name),
+        ("size", f"{record.width}x{record.height}"),
+        ("seed", str(record.seed)),
+        ("steps", str(request.steps)),
+        ("guidance", f"{request.guidance_scale:g}"),
+        ("scheduler", request.scheduler.value if request.scheduler else f"default ({record.scheduler})"),
+    ]
+    if request.task.value in ("img2img", "inpaint"):
+        rows.append(("strength", f"{request.strength:g}"))
+    if request.task.value == "edit":
+        rows.append(("image guidance", f"{request.image_guidance_scale:g}"))
+    if request.loras:
+        rows.append(("loras", ", ".join(f"{lo.ref}:{lo.weight:g}" for lo in request.loras)))
+    if request.preset:
+        rows.append(("preset", request.preset))
+    rows += [
+        ("pipeline", record.pipeline),
+        ("time", f"load {record.timings.load_s:.2f}s, inference {record.timings.inference_s:.2f}s"),
+        ("limner", record.limner_version),
+    ]
+    return rows
+
+
+@presets_app.callback(invoke_without_command=True)
+def presets_list(ctx: typer.Context) -> None:
+    """List the presets (built-in and from LIMNER_PRESETS_FILE)."""
+    from limner.presets import load_presets
+
+    if ctx.invoked_subcommand is not None:
+        return
+    with _user_errors():
+        presets = load_presets(_settings().presets_file)
+    table = Table("name", "task", "model", "description")
+    for preset in presets.values():
+        table.add_row(preset.name, preset.task.value if preset.task else "", preset.model or "", preset.description)
+    Console().print(table)
+
+
+@dev_app.command("tiny-model")
+def tiny_model(
+    folder: Annotated[Path, typer.Argument(help="Where to write the diffusers folder.")],
+    kind: Annotated[str, typer.Option(help="txt2img, inpaint or edit (UNet input layout).")] = "txt2img",
+    seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
+) -> None:
+    """Write a tiny random-weight SD-shaped model (a few MB) for tests and offline demos."""
+    from limner.testing.tiny_models import TinyKind, build_tiny_pipeline
+
+    with _user_errors():
+        try:
+            tiny_kind = TinyKind(kind)
+        except ValueError:
+            raise InvalidRequestError("must be txt2img, inpaint or edit", param="kind") from None
+        build_tiny_pipeline(folder, tiny_kind, seed=seed)
+    typer.echo(str(folder))
+
+
+def _mount_optional_apps() -> None:
+    """Add sub-apps whose modules may be absent in a slim install (training)."""
+    try:
+        from limner.training.cli import train_app
+    except ImportError:
+        return
+    app.add_typer(train_app, name="train")
+
+
+def main() -> None:
+    """Console entry point."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+    _mount_optional_apps()
+    app()

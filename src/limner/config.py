@@ -1,0 +1,48 @@
+"""Settings: one pydantic-settings class, read from ``LIMNER_*`` environment variables and ``.env``.
+
+Why one class, read in entry points and passed down: no module reads the environment on its
+own, so a test or a second server in the same process can run with different settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from limner.core.requests import RequestLimits
+
+DeviceSetting = Literal["auto", "cpu", "cuda", "mps"]
+DtypeSetting = Literal["auto", "float32", "float16", "bfloat16"]
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Every field can be set as ``LIMNER_<FIELD>`` (e.g. ``LIMNER_DEVICE=cpu``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LIMNER_", env_file=".env", extra="ignore")
+
+    default_model: str = Field(
+        default="limner-tiny",
+        description="Model used when a request names none: a built-in name, hub id, folder or .safetensors file.",
+    )
+    output_dir: Path = Path("output")
+    device: DeviceSetting = "auto"
+    dtype: DtypeSetting = "auto"
+    max_loaded_models: int = Field(default=2, ge=1, le=64)
+    max_pixels: int = Field(default=2048 * 2048, ge=64 * 64)
+    max_steps: int = Field(default=150, ge=1)
+    max_images_per_request: int = Field(default=16, ge=1, le=64)
+    max_input_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    presets_file: Path | None = Field(
+        default=None, description="A TOML file of extra presets; they override built-ins of the same name."
+    )
+    hf_variant: str | None = Field(
+        default=None, description="Weights variant to prefer when downloading (e.g. fp16 on CUDA)."
+    )
+
+    def request_limits(self) -> RequestLimits:
+        return RequestLimits(
+            max_pixels=self.max_pixels, max_steps=self.max_steps, max_images=self.max_images_per_request
+        )

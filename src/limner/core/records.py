@@ -1,0 +1,57 @@
+"""What a generation returns: images plus the full record needed to reproduce each of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from limner.core.requests import GenerationRequest
+
+
+class Timings(BaseModel):
+    """Wall-clock seconds spent loading the model and running the pipeline."""
+
+    load_s: float = 0.0
+    inference_s: float = 0.0
+
+
+class ImageRecord(BaseModel):
+    """The parameters of one image, as embedded in its PNG and read back by ``limner info``.
+
+    ``request`` holds every user-facing parameter (with defaults resolved); ``seed`` is this
+    image's own seed, so re-running the request with it and ``num_images=1`` reproduces the image.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    request: GenerationRequest
+    seed: int
+    index: int = 0
+    width: int
+    height: int
+    model_name: str
+    pipeline: str = ""
+    scheduler: str = ""
+    timings: Timings = Field(default_factory=Timings)
+    limner_version: str = ""
+
+
+@dataclass
+class GeneratedImage:
+    """One output picture (a PIL image) and its record."""
+
+    image: Any
+    record: ImageRecord
+
+
+@dataclass
+class GenerationResult:
+    """All images of one request, in seed order."""
+
+    images: list[GeneratedImage] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [item.record.seed for item in self.images]

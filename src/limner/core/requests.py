@@ -1,0 +1,182 @@
+"""The typed generation request shared by the CLI, the API, the queue and every engine.
+
+Why pydantic: one definition gives validation with field-level messages, JSON for the job queue
+and the API schema. Checks that depend on deployment limits (the pixel cap) live in
+:meth:`GenerationRequest.check_limits`, because the limits are settings, not constants.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from limner.core.errors import InvalidRequestError
+
+MAX_SEED = 2**32 - 1
+SIZE_MULTIPLE = 8
+MIN_SIDE = 32
+MAX_SIDE = 8192
+MAX_IMAGES_PER_REQUEST = 16
+MAX_LORAS = 8
+
+
+class Task(StrEnum):
+    """What to do with a model. Every task runs on the same loaded weights."""
+
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+    EDIT = "edit"
+
+    @property
+    def needs_init_image(self) -> bool:
+        return self is not Task.TXT2IMG
+
+    @property
+    def needs_mask(self) -> bool:
+        return self is Task.INPAINT
+
+
+class SchedulerName(StrEnum):
+    """Sampler names users type; the engine maps each to a diffusers scheduler configuration."""
+
+    EULER = "euler"
+    EULER_A = "euler_a"
+    DPMPP_2M = "dpm++_2m"
+    DPMPP_2M_KARRAS = "dpm++_2m_karras"
+    DDIM = "ddim"
+    LCM = "lcm"
+    UNIPC = "unipc"
+    HEUN = "heun"
+    PNDM = "pndm"
+
+
+class LoraSpec(BaseModel):
+    """One LoRA to apply: a reference (file, folder or hub id) and its weight."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: Annotated[str, Field(min_length=1, max_length=512)]
+    weight: Annotated[float, Field(ge=-4.0, le=4.0)] = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> LoraSpec:
+        """Parse the CLI form ``REF`` or ``REF:WEIGHT`` (the weight is after the last colon)."""
+        ref, sep, weight = text.rpartition(":")
+        if sep and ref and _looks_like_number(weight):
+            return cls(ref=ref, weight=float(weight))
+        return cls(ref=text)
+
+
+def _looks_like_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class RequestLimits(BaseModel):
+    """Deployment limits a request is checked against before any model loads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_pixels: int = 2048 * 2048
+    max_steps: int = 150
+    max_images: int = MAX_IMAGES_PER_REQUEST
+
+
+class GenerationRequest(BaseModel):
+    """Everything needed to reproduce a generation, except the input pictures themselves.
+
+    Input pictures (init image, mask) travel beside the request as decoded images; the request
+    keeps only a reference to them (a path or an id) so it stays small and serialisable.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    task: Task = Task.TXT2IMG
+    prompt: Annotated[str, Field(max_length=4000)] = ""
+    negative_prompt: Annotated[str, Field(max_length=4000)] = ""
+    model: Annotated[str | None, Field(min_length=1, max_length=512)] = None
+    width: Annotated[int | None, Field(ge=MIN_SIDE, le=MAX_SIDE)] = None
+    height: Annotated[int | None, Field(ge=MIN_SIDE, le=MAX_SIDE)] = None
+    steps: Annotated[int, Field(ge=1, le=1000)] = 25
+    guidance_scale: Annotated[float, Field(ge=0.0, le=50.0)] = 7.0
+    image_guidance_scale: Annotated[float, Field(ge=0.0, le=20.0)] = 1.5
+    strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.75
+    seed: Annotated[int | None, Field(ge=0, le=MAX_SEED)] = None
+    num_images: Annotated[int, Field(ge=1, le=MAX_IMAGES_PER_REQUEST)] = 1
+    scheduler: SchedulerName | None = None
+    loras: Annotated[list[LoraSpec], Field(max_length=MAX_LORAS)] = Field(default_factory=list)
+    init_image: Annotated[str | None, Field(max_length=1024)] = None
+    mask_image: Annotated[str | None, Field(max_length=1024)] = None
+    preset: Annotated[str | None, Field(max_length=128)] = None
+    preview: bool = False
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_eight(cls, value: int | None) -> int | None:
+        if value is not None and value % SIZE_MULTIPLE:
+            lower = value - value % SIZE_MULTIPLE
+            raise ValueError(f"must be a multiple of {SIZE_MULTIPLE} (try {lower} or {lower + SIZE_MULTIPLE})")
+        return value
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _task_inputs(self) -> Self:
+        if not self.prompt.strip() and self.task in (Task.TXT2IMG, Task.EDIT):
+            what = "an instruction" if self.task is Task.EDIT else "a prompt"
+            raise ValueError(f"{self.task.value} needs {what}: the prompt is empty")
+        if self.task.needs_init_image and not self.init_image:
+            raise ValueError(f"{self.task.value} needs an input image (init_image)")
+        if self.task.needs_mask and not self.mask_image:
+            raise ValueError("inpaint needs a mask image (mask_image): white = repaint, black = keep")
+        if not self.task.needs_init_image and self.init_image:
+            raise ValueError("txt2img takes no init_image; use task img2img")
+        if not self.task.needs_mask and self.mask_image:
+            raise ValueError(f"{self.task.value} takes no mask_image; use task inpaint")
+        if (self.width is None) != (self.height is None):
+            raise ValueError("give both width and height, or neither")
+        return self
+
+    def check_limits(self, limits: RequestLimits) -> None:
+        """Reject what this deployment does not allow, naming the field and the limit."""
+        if self.width is not None and self.height is not None:
+            pixels = self.width * self.height
+            if pixels > limits.max_pixels:
+                raise InvalidRequestError(
+                    f"{self.width}x{self.height} is {pixels} pixels; this server allows at most {limits.max_pixels}",
+                    param="size",
+                )
+        if self.steps > limits.max_steps:
+            raise InvalidRequestError(f"at most {limits.max_steps} steps are allowed", param="steps")
+        if self.num_images > limits.max_images:
+            raise InvalidRequestError(f"at most {limits.max_images} images per request", param="num_images")
+
+    def seeds(self, base_seed: int) -> list[int]:
+        """Seed of each image: base, base+1, ... wrapping inside the valid seed range."""
+        return [(base_seed + index) % (MAX_SEED + 1) for index in range(self.num_images)]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``WIDTHxHEIGHT`` (or a single number for a square) into integers."""
+    cleaned = text.lower().replace(" ", "")
+    parts = cleaned.split("x")
+    try:
+        if len(parts) == 1:
+            side = int(parts[0])
+            return side, side
+        if len(parts) == 2:
+            return int(parts[0]), int(parts[1])
+    except ValueError:
+        pass
+    raise InvalidRequestError(f"{text!r} is not a size; write WIDTHxHEIGHT, e.g. 512x512", param="size")

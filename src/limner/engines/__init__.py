@@ -1,0 +1,1 @@
+"""Engines turn a request into images: the local diffusers engine, and later remote providers."""

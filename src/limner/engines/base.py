@@ -1,0 +1,34 @@
+"""The engine interface: what the CLI, the queue worker and the API know about an engine.
+
+Why a protocol: the service and the CLI depend on ``run(request, inputs, progress, cancel)`` and
+not on diffusers, so a remote provider or a distributed worker can stand in for the local engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from limner.core.progress import CancelToken, ProgressCallback
+from limner.core.records import GenerationResult
+from limner.core.requests import GenerationRequest
+
+
+@dataclass(frozen=True)
+class TaskInputs:
+    """Decoded input pictures (PIL images) for the tasks that take them."""
+
+    init_image: Any | None = None
+    mask_image: Any | None = None
+
+
+class Engine(Protocol):
+    """Anything that can run a generation request."""
+
+    def run(
+        self,
+        request: GenerationRequest,
+        inputs: TaskInputs,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> GenerationResult: ...

@@ -1,0 +1,212 @@
+"""The local engine: runs any task of a request on diffusers pipelines on this machine.
+
+The steps read top to bottom: check the request against limits, resolve the model and LoRAs
+(errors before any weight loads), get the model from the cache, derive the task pipeline with a
+fresh scheduler, run it with per-image seeded generators, and return images with full records.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from limner import __version__
+from limner.config import Settings
+from limner.core.errors import GenerationCanceledError, InvalidRequestError
+from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
+from limner.core.records import GeneratedImage, GenerationResult, ImageRecord, Timings
+from limner.core.requests import MAX_SEED, GenerationRequest, Task
+from limner.engines.base import TaskInputs
+from limner.engines.local.cache import ModelCache
+from limner.engines.local.device import Placement, choose_placement
+from limner.engines.local.loading import load_pipeline
+from limner.engines.local.model_refs import ModelSource, resolve_lora, resolve_model
+from limner.engines.local.model_slot import ModelSlot
+from limner.engines.local.previews import latent_preview
+from limner.engines.local.schedulers import make_scheduler, scheduler_label
+from limner.engines.local.tasks import accepted_arguments, task_pipeline
+from limner.imaging.inputs import fit_size
+
+
+class _StopRequestedError(Exception):
+    """Raised inside the step callback to leave the denoising loop at once."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request checked and resolved: what will load, and at which size."""
+
+    request: GenerationRequest
+    model: ModelSource
+    loras: list[tuple[ModelSource, float]]
+    size: tuple[int, int] | None
+
+
+class LocalEngine:
+    """Runs requests on local diffusers pipelines; safe to call from several threads."""
+
+    def __init__(self, settings: Settings, placement: Placement | None = None) -> None:
+        self._settings = settings
+        self._placement = placement or choose_placement(settings.device, settings.dtype)
+        self._cache = ModelCache(settings.max_loaded_models, self._load)
+
+    @property
+    def placement(self) -> Placement:
+        return self._placement
+
+    def loaded_models(self) -> list[str]:
+        return self._cache.loaded()
+
+    def plan(self, request: GenerationRequest, inputs: TaskInputs) -> Plan:
+        """Check everything that can be checked without weights; raise on the first problem."""
+        request.check_limits(self._settings.request_limits())
+        if request.task.needs_init_image and inputs.init_image is None:
+            raise InvalidRequestError(f"{request.task.value} needs an input image", param="init_image")
+        if request.task.needs_mask and inputs.mask_image is None:
+            raise InvalidRequestError("inpaint needs a mask image", param="mask_image")
+        model = resolve_model(request.model or self._settings.default_model)
+        loras = [(resolve_lora(spec.ref), spec.weight) for spec in request.loras]
+        size: tuple[int, int] | None = None
+        if request.width is not None and request.height is not None:
+            size = (request.width, request.height)
+        elif inputs.init_image is not None:
+            width, height = inputs.init_image.size
+            size = fit_size(width, height, self._settings.max_pixels)
+        return Plan(request, model, loras, size)
+
+    def run(
+        self,
+        request: GenerationRequest,
+        inputs: TaskInputs | None = None,
+        progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+    ) -> GenerationResult:
+        inputs = inputs or TaskInputs()
+        cancel = cancel or CancelToken()
+        plan = self.plan(request, inputs)
+        _raise_if_canceled(cancel)
+
+        load_started = time.perf_counter()
+        slot, _ = self._cache.get(plan.model)
+        load_seconds = time.perf_counter() - load_started
+        _raise_if_canceled(cancel)
+        return self._generate(slot, plan, inputs, progress, cancel, load_seconds)
+
+    def unload_loras(self, model: str | None = None) -> None:
+        """Drop every LoRA adapter from a loaded model (its weights return to the original)."""
+        slot, _ = self._cache.get(resolve_model(model or self._settings.default_model))
+        slot.unload_loras()
+
+    def model_slot(self, model: str | None = None) -> ModelSlot:
+        """The loaded model (loading it if needed); for tools that inspect the shared modules."""
+        slot, _ = self._cache.get(resolve_model(model or self._settings.default_model))
+        return slot
+
+    def _load(self, source: ModelSource) -> Any:
+        return load_pipeline(source, self._placement, self._settings.hf_variant)
+
+    def _generate(
+        self,
+        slot: ModelSlot,
+        plan: Plan,
+        inputs: TaskInputs,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+        load_seconds: float,
+    ) -> GenerationResult:
+        request = plan.request
+        base_seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seeds = request.seeds(base_seed)
+        with slot.using(plan.loras) as base:
+            scheduler = make_scheduler(base.scheduler, request.scheduler)
+            pipeline = task_pipeline(base, request.task, scheduler, slot.name)
+            arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel)
+            started = time.perf_counter()
+            try:
+                with torch.inference_mode():
+                    output = pipeline(**arguments)
+            except _StopRequestedError:
+                raise GenerationCanceledError("generation canceled") from None
+            inference_seconds = time.perf_counter() - started
+
+        resolved = request.model_copy(
+            update={"model": request.model or self._settings.default_model, "seed": base_seed}
+        )
+        timings = Timings(load_s=round(load_seconds, 4), inference_s=round(inference_seconds, 4))
+        images: list[GeneratedImage] = []
+        for index, (image, seed) in enumerate(zip(output.images, seeds, strict=True)):
+            record = ImageRecord(
+                request=resolved,
+                seed=seed,
+                index=index,
+                width=image.width,
+                height=image.height,
+                model_name=slot.name,
+                pipeline=type(pipeline).__name__,
+                scheduler=scheduler_label(scheduler),
+                timings=timings,
+                limner_version=__version__,
+            )
+            images.append(GeneratedImage(image=image, record=record))
+        return GenerationResult(images=images)
+
+    def _call_arguments(
+        self,
+        pipeline: Any,
+        plan: Plan,
+        inputs: TaskInputs,
+        seeds: list[int],
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> dict[str, Any]:
+        request = plan.request
+        total = request.steps
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            preview = latent_preview(tensors["latents"]) if request.preview and "latents" in tensors else None
+            progress(ProgressEvent(step=min(step + 1, total), total_steps=total, preview=preview))
+            if cancel.canceled:
+                pipe._interrupt = True
+                raise _StopRequestedError
+            return tensors
+
+        arguments: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt or None,
+            "num_inference_steps": request.steps,
+            "guidance_scale": request.guidance_scale,
+            "num_images_per_prompt": request.num_images,
+            # One CPU generator per image: image i depends only on seed+i, on any device.
+            "generator": [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds],
+            "callback_on_step_end": on_step_end,
+            "callback_on_step_end_tensor_inputs": ["latents"],
+            "output_type": "pil",
+        }
+        if plan.size is not None:
+            arguments["width"], arguments["height"] = plan.size
+        if request.task is not Task.TXT2IMG and inputs.init_image is not None:
+            arguments["image"] = _resized(inputs.init_image, plan.size, "RGB")
+        if request.task in (Task.IMG2IMG, Task.INPAINT):
+            arguments["strength"] = request.strength
+        if request.task is Task.INPAINT and inputs.mask_image is not None:
+            arguments["mask_image"] = _resized(inputs.mask_image, plan.size, "L")
+        if request.task is Task.EDIT:
+            arguments["image_guidance_scale"] = request.image_guidance_scale
+        return accepted_arguments(pipeline, arguments)
+
+
+def _resized(image: Image.Image, size: tuple[int, int] | None, mode: str) -> Image.Image:
+    converted = image.convert(mode)
+    if size is not None and converted.size != size:
+        converted = converted.resize(size, Image.Resampling.LANCZOS)
+    return converted
+
+
+def _raise_if_canceled(cancel: CancelToken) -> None:
+    if cancel.canceled:
+        raise GenerationCanceledError("generation canceled")

@@ -1,0 +1,119 @@
+"""Load a base pipeline from a resolved source, with the pipeline class chosen by the model itself.
+
+Why no per-model code: a diffusers folder or hub repo names its pipeline in ``model_index.json``,
+and ``DiffusionPipeline.from_pretrained`` follows it; a single-file checkpoint is recognised by
+diffusers' own key inspection. Hub and file errors become one clear line for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import diffusers
+from diffusers import DiffusionPipeline
+from diffusers.loaders.single_file_utils import infer_diffusers_model_type
+from huggingface_hub.errors import HfHubHTTPError
+from safetensors import safe_open
+
+from limner.core.errors import ModelDownloadError, UnsafeModelFormatError, UnsupportedTaskError
+from limner.engines.local.device import Placement
+from limner.engines.local.model_refs import ModelSource, SourceKind
+
+# diffusers' single-file model types (prefixes) -> the pipeline class that loads them.
+_SINGLE_FILE_PIPELINES: tuple[tuple[str, str], ...] = (
+    ("xl_inpaint", "StableDiffusionXLInpaintPipeline"),
+    ("xl", "StableDiffusionXLPipeline"),
+    ("playground", "StableDiffusionXLPipeline"),
+    ("inpainting", "StableDiffusionInpaintPipeline"),
+    ("v1", "StableDiffusionPipeline"),
+    ("v2", "StableDiffusionPipeline"),
+    ("sd3", "StableDiffusion3Pipeline"),
+    ("flux", "FluxPipeline"),
+)
+
+
+def load_pipeline(source: ModelSource, placement: Placement, variant: str | None = None) -> Any:
+    """Load weights (safetensors only) onto the chosen device and dtype."""
+    if source.kind is SourceKind.SINGLE_FILE:
+        pipeline: Any = _load_single_file(Path(source.location), placement)
+    else:
+        pipeline = _load_pretrained(source, placement, variant)
+    pipeline = pipeline.to(placement.device)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def _load_pretrained(source: ModelSource, placement: Placement, variant: str | None) -> DiffusionPipeline:
+    kwargs: dict[str, Any] = {"dtype": placement.dtype, "use_safetensors": True}
+    if variant:
+        kwargs["variant"] = variant
+    try:
+        return DiffusionPipeline.from_pretrained(source.location, **kwargs)
+    except (OSError, HfHubHTTPError, ValueError) as exc:
+        raise _explain_load_error(source, exc) from exc
+
+
+def _explain_load_error(source: ModelSource, exc: Exception) -> Exception:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "safetensors" in reason.lower() or "use_safetensors" in reason:
+        return UnsafeModelFormatError(
+            f"{source.name} has no safetensors weights (pickle weights are refused): {reason}", param="model"
+        )
+    if source.kind is SourceKind.HUB:
+        return ModelDownloadError(
+            f"could not get {source.name!r} from the Hugging Face Hub ({reason[:300]}). Check the network "
+            f"and the id, or download it once with `hf download {source.name}` and run with HF_HUB_OFFLINE=1, "
+            "or pass a local folder / .safetensors file.",
+            param="model",
+        )
+    return ModelDownloadError(f"could not load {source.name}: {reason[:300]}", param="model")
+
+
+class _LazyCheckpoint(Mapping[str, Any]):
+    """Tensors of a safetensors file read on access, for diffusers' key-based model-type check."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = safe_open(str(path), framework="pt")
+        self._keys = list(self._file.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self._file.get_tensor(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def single_file_pipeline_class(path: Path) -> type[DiffusionPipeline]:
+    """The pipeline class for a single-file checkpoint, from diffusers' inspection of its keys."""
+    try:
+        model_type = infer_diffusers_model_type(_LazyCheckpoint(path))
+    except Exception as exc:  # diffusers raises assorted errors on unknown layouts
+        raise UnsupportedTaskError(f"{path.name}: not a checkpoint layout diffusers recognises ({exc})") from exc
+    for prefix, class_name in _SINGLE_FILE_PIPELINES:
+        if model_type.startswith(prefix):
+            pipeline_class: type[DiffusionPipeline] = getattr(diffusers, class_name)
+            return pipeline_class
+    raise UnsupportedTaskError(
+        f"{path.name} is a {model_type!r} checkpoint; limner loads that family from a diffusers folder or "
+        "hub id, not a single file",
+        param="model",
+    )
+
+
+def _load_single_file(path: Path, placement: Placement) -> DiffusionPipeline:
+    pipeline_class = single_file_pipeline_class(path)
+    try:
+        return pipeline_class.from_single_file(str(path), dtype=placement.dtype)
+    except (OSError, HfHubHTTPError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelDownloadError(
+            f"could not load single-file checkpoint {path.name}: {reason[:300]}. diffusers needs the "
+            "model family's config from the hub (cached once) to load a single file; a diffusers folder "
+            "loads fully offline.",
+            param="model",
+        ) from exc

@@ -1,0 +1,102 @@
+"""One loaded model and the LoRA adapters active on it, safe to share between threads.
+
+Why a gate: LoRA adapters live inside the shared UNet and text encoder, so switching which
+adapters are active changes what every run on that model computes. Runs that want the same
+adapter set overlap freely; a run that needs a different set waits until the running ones end,
+then switches. Scheduler state is never shared (see ``schedulers.make_scheduler``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from limner.core.errors import InvalidRequestError, ModelDownloadError
+from limner.engines.local.model_refs import ModelSource, SourceKind
+
+ActiveLoras = tuple[tuple[str, float], ...]
+
+
+def adapter_name(source: ModelSource) -> str:
+    """A stable adapter name for a LoRA source (peft names must be simple identifiers)."""
+    digest = hashlib.sha1(f"{source.location}|{source.weight_name}".encode()).hexdigest()[:12]
+    return f"lora_{digest}"
+
+
+@dataclass
+class ModelSlot:
+    """A base pipeline plus the bookkeeping that lets concurrent runs share it."""
+
+    name: str
+    pipeline: Any  # a diffusers pipeline; typed loosely because diffusers' mixins are untyped
+    load_seconds: float
+    _condition: threading.Condition = field(default_factory=threading.Condition)
+    _active: ActiveLoras | None = ()
+    _running: int = 0
+    _loaded_adapters: set[str] = field(default_factory=set)
+
+    @contextmanager
+    def using(self, loras: list[tuple[ModelSource, float]]) -> Iterator[Any]:
+        """Hold the model with exactly ``loras`` active for the duration of one run."""
+        wanted: ActiveLoras = tuple((adapter_name(source), weight) for source, weight in loras)
+        with self._condition:
+            while self._running and self._active != wanted:
+                self._condition.wait()
+            if self._active != wanted:
+                self._active = None  # unknown until the switch completes
+                self._switch(loras, wanted)
+                self._active = wanted
+            self._running += 1
+        try:
+            yield self.pipeline
+        finally:
+            with self._condition:
+                self._running -= 1
+                self._condition.notify_all()
+
+    def unload_loras(self) -> None:
+        """Remove every adapter from the model, restoring its original weights exactly."""
+        with self._condition:
+            while self._running:
+                self._condition.wait()
+            if self._loaded_adapters:
+                self.pipeline.unload_lora_weights()
+                self._loaded_adapters.clear()
+            self._active = ()
+
+    @property
+    def loaded_adapters(self) -> frozenset[str]:
+        return frozenset(self._loaded_adapters)
+
+    def _switch(self, loras: list[tuple[ModelSource, float]], wanted: ActiveLoras) -> None:
+        if not wanted:
+            if self._loaded_adapters:
+                self.pipeline.disable_lora()
+            return
+        if not hasattr(self.pipeline, "load_lora_weights"):
+            raise InvalidRequestError(f"model {self.name} does not support LoRA adapters", param="loras")
+        for source, _ in loras:
+            name = adapter_name(source)
+            if name not in self._loaded_adapters:
+                self._load_adapter(source, name)
+        self.pipeline.enable_lora()
+        self.pipeline.set_adapters([name for name, _ in wanted], adapter_weights=[w for _, w in wanted])
+
+    def _load_adapter(self, source: ModelSource, name: str) -> None:
+        kwargs: dict[str, Any] = {"adapter_name": name, "use_safetensors": True}
+        if source.weight_name:
+            kwargs["weight_name"] = source.weight_name
+        try:
+            self.pipeline.load_lora_weights(source.location, **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if source.kind is SourceKind.HUB:
+                raise ModelDownloadError(f"could not get LoRA {source.name}: {reason[:300]}", param="loras") from exc
+            raise InvalidRequestError(
+                f"LoRA {source.name} does not fit model {self.name}: {reason[:300]}", param="loras"
+            ) from exc
+        self._loaded_adapters.add(name)

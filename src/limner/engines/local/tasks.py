@@ -1,0 +1,82 @@
+"""Derive the pipeline for a task from a loaded base pipeline, sharing its weights.
+
+Why ``from_pipe``: the txt2img, img2img and inpaint pipelines of one model use the same UNet, VAE
+and text encoder; ``from_pipe`` builds a new pipeline object around the very same modules, so a
+task switch loads nothing and copies no tensor. Which tasks a model can do follows from its
+pipeline class and its UNet's input channels, not from its name.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from diffusers import (
+    AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
+    AutoPipelineForText2Image,
+    DiffusionPipeline,
+)
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+from limner.core.errors import UnsupportedTaskError
+from limner.core.requests import Task
+
+# Pipelines that take an image plus an instruction ("cartoonize this").
+EDIT_PIPELINES = frozenset(
+    {
+        "StableDiffusionInstructPix2PixPipeline",
+        "StableDiffusionXLInstructPix2PixPipeline",
+        "FluxKontextPipeline",
+        "QwenImageEditPipeline",
+        "QwenImageEditPlusPipeline",
+    }
+)
+_AUTO_PIPELINES = {
+    Task.TXT2IMG: AutoPipelineForText2Image,
+    Task.IMG2IMG: AutoPipelineForImage2Image,
+    Task.INPAINT: AutoPipelineForInpainting,
+}
+_INPAINT_ONLY_CHANNELS = 9
+_EDIT_CHANNELS = 8
+
+
+def supported_tasks(base: DiffusionPipeline) -> frozenset[Task]:
+    """Tasks a loaded model can run."""
+    class_name = type(base).__name__
+    if class_name in EDIT_PIPELINES:
+        return frozenset({Task.EDIT})
+    unet = getattr(base, "unet", None)
+    in_channels = getattr(getattr(unet, "config", None), "in_channels", None)
+    if in_channels == _EDIT_CHANNELS:
+        return frozenset({Task.EDIT})
+    if in_channels == _INPAINT_ONLY_CHANNELS or "Inpaint" in class_name:
+        return frozenset({Task.INPAINT})
+    return frozenset({Task.TXT2IMG, Task.IMG2IMG, Task.INPAINT})
+
+
+def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: str) -> Any:
+    """A pipeline object for ``task`` that shares every module of ``base`` but the scheduler."""
+    tasks = supported_tasks(base)
+    if task not in tasks:
+        can = ", ".join(sorted(t.value for t in tasks))
+        hint = " (use an InstructPix2Pix-class model, e.g. --preset cartoonize)" if task is Task.EDIT else ""
+        raise UnsupportedTaskError(f"model {model_name} cannot do {task.value}; it can do: {can}{hint}", param="task")
+    if task is Task.EDIT or len(tasks) == 1:
+        pipeline = type(base).from_pipe(base, scheduler=scheduler)
+    else:
+        try:
+            pipeline = _AUTO_PIPELINES[task].from_pipe(base, scheduler=scheduler)
+        except ValueError as exc:
+            raise UnsupportedTaskError(
+                f"model {model_name} ({type(base).__name__}) has no {task.value} pipeline in diffusers",
+                param="task",
+            ) from exc
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def accepted_arguments(pipeline: DiffusionPipeline, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Keep the call arguments this pipeline's ``__call__`` takes (families differ slightly)."""
+    parameters = inspect.signature(type(pipeline).__call__).parameters
+    return {key: value for key, value in arguments.items() if key in parameters}

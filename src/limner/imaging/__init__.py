@@ -1,0 +1,1 @@
+"""Reading untrusted input pictures and writing output PNGs with their parameters."""

@@ -1,0 +1,121 @@
+"""Presets: named bundles of a model, a task and default parameters, kept as data (TOML).
+
+Why data and not code: users add their own presets without touching limner, and the built-ins are
+readable by anyone. A preset only fills in what the request leaves unset; the user always wins.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from limner.core.errors import InvalidRequestError
+from limner.core.requests import GenerationRequest, LoraSpec, SchedulerName, Task
+
+BUILTIN_PRESETS_RESOURCE = "presets.toml"
+
+
+class Preset(BaseModel):
+    """Defaults a preset applies. ``prompt`` is the instruction for edits, or a template with
+    ``{prompt}`` for other tasks (``"{prompt}, watercolor"``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    task: Task | None = None
+    model: str | None = None
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    steps: Annotated[int | None, Field(ge=1)] = None
+    guidance_scale: Annotated[float | None, Field(ge=0)] = None
+    image_guidance_scale: Annotated[float | None, Field(ge=0)] = None
+    strength: Annotated[float | None, Field(gt=0, le=1)] = None
+    width: int | None = None
+    height: int | None = None
+    scheduler: SchedulerName | None = None
+    loras: list[LoraSpec] = Field(default_factory=list)
+
+    def apply(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge the preset under the user's ``fields`` (keys of :class:`GenerationRequest`)."""
+        merged: dict[str, Any] = {
+            key: value
+            for key, value in self.model_dump(exclude={"name", "description", "prompt"}).items()
+            if value not in (None, [])
+        }
+        merged.update({key: value for key, value in fields.items() if value is not None})
+        merged["preset"] = self.name
+        user_prompt = str(fields.get("prompt") or "")
+        if self.prompt:
+            if "{prompt}" in self.prompt:
+                merged["prompt"] = self.prompt.replace("{prompt}", user_prompt)
+            elif not user_prompt:
+                merged["prompt"] = self.prompt
+        if self.loras and fields.get("loras"):
+            merged["loras"] = [*self.loras, *fields["loras"]]
+        return merged
+
+
+def load_presets(user_file: Path | None = None) -> dict[str, Preset]:
+    """Built-in presets, then the user's file on top (same name replaces)."""
+    text = resources.files("limner.data").joinpath(BUILTIN_PRESETS_RESOURCE).read_text(encoding="utf-8")
+    presets = _parse(text, source="built-in presets")
+    if user_file is not None:
+        if not user_file.is_file():
+            raise InvalidRequestError(f"presets file {user_file} does not exist", param="presets_file")
+        presets.update(_parse(user_file.read_text(encoding="utf-8"), source=str(user_file)))
+    return presets
+
+
+def _parse(text: str, source: str) -> dict[str, Preset]:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidRequestError(f"{source} is not valid TOML: {exc}", param="presets_file") from exc
+    presets: dict[str, Preset] = {}
+    for name, body in table.items():
+        if not isinstance(body, dict):
+            raise InvalidRequestError(f"{source}: [{name}] must be a table of settings", param="presets_file")
+        try:
+            presets[name] = Preset(name=name, **body)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            raise InvalidRequestError(
+                f"{source}: preset [{name}] {where}: {problem['msg']}", param="presets_file"
+            ) from exc
+    return presets
+
+
+def build_request(
+    fields: Mapping[str, Any], presets: Mapping[str, Preset], preset_name: str | None = None
+) -> GenerationRequest:
+    """Make a validated request from user fields, applying a preset first when one is named."""
+    merged = dict(fields)
+    if preset_name:
+        preset = presets.get(preset_name)
+        if preset is None:
+            known = ", ".join(sorted(presets)) or "none"
+            raise InvalidRequestError(f"unknown preset {preset_name!r} (known: {known})", param="preset")
+        merged = preset.apply(fields)
+    return request_from_fields({key: value for key, value in merged.items() if value is not None})
+
+
+def request_from_fields(fields: Mapping[str, Any]) -> GenerationRequest:
+    """Validate into a request, turning pydantic's error into one message naming the field."""
+    try:
+        return GenerationRequest.model_validate(dict(fields))
+    except ValidationError as exc:
+        raise invalid_request_from(exc) from exc
+
+
+def invalid_request_from(exc: ValidationError) -> InvalidRequestError:
+    problem = exc.errors()[0]
+    location = ".".join(str(part) for part in problem["loc"])
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    return InvalidRequestError(message, param=location or None)

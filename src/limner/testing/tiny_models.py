@@ -1,0 +1,175 @@
+"""Tiny, seeded Stable-Diffusion-shaped models built from configs, with no download.
+
+Why: no model hub is reachable from CI or from air-gapped machines, yet the engine must be tested
+through its real loading path. Like diffusers' own ``get_dummy_components()``, these builders make
+random-weight components small enough for a CPU test, save them as a normal diffusers folder, and
+the tests then load that folder exactly as a user's model would be loaded.
+
+The VAE has four blocks, so its latent scale factor is 8 as in real SD. The tokenizer is a
+byte-level CLIP BPE with no merges (514 tokens): it tokenizes any text without a vocab download.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionInstructPix2PixPipeline,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
+from tokenizers import pre_tokenizers
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+BOS_TOKEN = "<|startoftext|>"
+EOS_TOKEN = "<|endoftext|>"
+TEXT_HIDDEN_SIZE = 32
+
+
+class TinyKind(StrEnum):
+    """Which UNet input layout to build: plain SD, SD-inpainting (9 ch) or InstructPix2Pix (8 ch)."""
+
+    TXT2IMG = "txt2img"
+    INPAINT = "inpaint"
+    EDIT = "edit"
+
+
+_IN_CHANNELS = {TinyKind.TXT2IMG: 4, TinyKind.INPAINT: 9, TinyKind.EDIT: 8}
+_PIPELINES = {
+    TinyKind.TXT2IMG: StableDiffusionPipeline,
+    TinyKind.INPAINT: StableDiffusionInpaintPipeline,
+    TinyKind.EDIT: StableDiffusionInstructPix2PixPipeline,
+}
+
+
+def byte_level_clip_tokenizer(save_dir: Path) -> CLIPTokenizer:
+    """Write and load a CLIP tokenizer whose vocab is the 256 byte symbols (plain and word-final)."""
+    save_dir.mkdir(parents=True, exist_ok=True)
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab: dict[str, int] = {}
+    for symbol in alphabet:
+        vocab[symbol] = len(vocab)
+    for symbol in alphabet:
+        vocab[symbol + "</w>"] = len(vocab)
+    vocab[BOS_TOKEN] = len(vocab)
+    vocab[EOS_TOKEN] = len(vocab)
+    (save_dir / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (save_dir / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    tokenizer.save_pretrained(str(save_dir))
+    return tokenizer
+
+
+def tiny_unet(in_channels: int = 4) -> UNet2DConditionModel:
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=in_channels,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=TEXT_HIDDEN_SIZE,
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+
+
+def tiny_vae() -> AutoencoderKL:
+    return AutoencoderKL(
+        block_out_channels=(8, 16, 16, 16),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        norm_num_groups=8,
+        layers_per_block=1,
+        sample_size=64,
+    )
+
+
+def tiny_text_encoder(vocab_size: int, bos_id: int, eos_id: int) -> CLIPTextModel:
+    config = CLIPTextConfig(
+        bos_token_id=bos_id,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
+        hidden_size=TEXT_HIDDEN_SIZE,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=vocab_size,
+        max_position_embeddings=77,
+    )
+    return CLIPTextModel(config)
+
+
+def sd_scheduler() -> EulerDiscreteScheduler:
+    """The noise schedule of SD 1.x, so every scheduler by name can be derived from it."""
+    return EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        steps_offset=1,
+        timestep_spacing="leading",
+        prediction_type="epsilon",
+    )
+
+
+def build_tiny_pipeline(save_dir: Path, kind: TinyKind = TinyKind.TXT2IMG, seed: int = 0) -> Any:
+    """Build a seeded tiny pipeline of ``kind`` and save it as a diffusers folder (safetensors)."""
+    save_dir = Path(save_dir)
+    tokenizer = byte_level_clip_tokenizer(save_dir / "tokenizer")
+    torch.manual_seed(seed)
+    unet = tiny_unet(_IN_CHANNELS[kind])
+    vae = tiny_vae()
+    text_encoder = tiny_text_encoder(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    pipeline_class: Any = _PIPELINES[kind]
+    pipeline = pipeline_class(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=sd_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(str(save_dir), safe_serialization=True)
+    return pipeline
+
+
+def build_tiny_lora(model_dir: Path, out_file: Path, rank: int = 4, seed: int = 1) -> Path:
+    """Write a random LoRA (safetensors) for the UNet attention of the tiny model in ``model_dir``.
+
+    ``init_lora_weights=False`` makes both LoRA matrices random, so the adapter visibly changes
+    the output, which is what a test of "LoRA on changes the image, off restores it" needs.
+    """
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(str(Path(model_dir) / "unet"), use_safetensors=True)
+    torch.manual_seed(seed)
+    unet.add_adapter(
+        LoraConfig(
+            r=rank,
+            lora_alpha=rank,
+            init_lora_weights=False,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
+    )
+    layers = get_peft_model_state_dict(unet)
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(
+        str(out_file.parent), unet_lora_layers=layers, weight_name=out_file.name, safe_serialization=True
+    )
+    return out_file
