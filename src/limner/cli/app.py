@@ -34,9 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-presets_app = typer.Typer(help="Presets: a model plus defaults, usable with --preset.", no_args_is_help=True)
 dev_app = typer.Typer(help="Developer tools (tiny test models).", no_args_is_help=True)
-app.add_typer(presets_app, name="presets")
 app.add_typer(dev_app, name="dev")
 
 SchedulerChoice = StrEnum("SchedulerChoice", {name.name: name.value for name in SchedulerName})  # type: ignore[misc]
@@ -291,13 +289,11 @@ def _record_rows(record: object) -> list[tuple[str, str]]:
     return rows
 
 
-@presets_app.callback(invoke_without_command=True)
-def presets_list(ctx: typer.Context) -> None:
-    """List the presets (built-in and from LIMNER_PRESETS_FILE)."""
+@app.command("presets")
+def presets_list() -> None:
+    """List the presets (built-in and from LIMNER_PRESETS_FILE): a model plus defaults, for --preset."""
     from limner.presets import load_presets
 
-    if ctx.invoked_subcommand is not None:
-        return
     with _user_errors():
         presets = load_presets(_settings().presets_file)
     table = Table("name", "task", "model", "description")

@@ -32,6 +32,8 @@ _SINGLE_FILE_PIPELINES: tuple[tuple[str, str], ...] = (
     ("sd3", "StableDiffusion3Pipeline"),
     ("flux", "FluxPipeline"),
 )
+# Key prefixes of full single-file checkpoints (SD/SDXL UNet, FLUX, SD3, VAE in a full file).
+_FULL_CHECKPOINT_PREFIXES = ("model.diffusion_model.", "double_blocks.", "joint_blocks.", "first_stage_model.")
 
 
 def load_pipeline(source: ModelSource, placement: Placement, variant: str | None = None) -> Any:
@@ -76,7 +78,10 @@ class _LazyCheckpoint(Mapping[str, Any]):
 
     def __init__(self, path: Path) -> None:
         self._file = safe_open(str(path), framework="pt")
-        self._keys = list(self._file.keys())
+        self._keys = set(self._file.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
 
     def __getitem__(self, key: str) -> Any:
         return self._file.get_tensor(key)
@@ -90,8 +95,13 @@ class _LazyCheckpoint(Mapping[str, Any]):
 
 def single_file_pipeline_class(path: Path) -> type[DiffusionPipeline]:
     """The pipeline class for a single-file checkpoint, from diffusers' inspection of its keys."""
+    checkpoint = _LazyCheckpoint(path)
+    if not any(key.startswith(_FULL_CHECKPOINT_PREFIXES) for key in checkpoint):
+        looks_like_lora = any("lora" in key.lower() for key in checkpoint)
+        hint = "it looks like a LoRA: pass it with --lora" if looks_like_lora else "no model weights found in it"
+        raise UnsupportedTaskError(f"{path.name} is not a full model checkpoint ({hint})", param="model")
     try:
-        model_type = infer_diffusers_model_type(_LazyCheckpoint(path))
+        model_type = infer_diffusers_model_type(checkpoint)
     except Exception as exc:  # diffusers raises assorted errors on unknown layouts
         raise UnsupportedTaskError(f"{path.name}: not a checkpoint layout diffusers recognises ({exc})") from exc
     for prefix, class_name in _SINGLE_FILE_PIPELINES:
