@@ -44,7 +44,7 @@ def test_unknown_references(ref: str) -> None:
 
 
 def test_folder_without_model_index(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="model_index.json"):
+    with pytest.raises(ModelNotFoundError, match=r"model_index\.json"):
         resolve_model(str(tmp_path))
 
 
