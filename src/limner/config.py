@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from limner.core.requests import RequestLimits
@@ -21,7 +21,9 @@ DtypeSetting = Literal["auto", "float32", "float16", "bfloat16"]
 class Settings(BaseSettings):
     """Deployment settings. Every field can be set as ``LIMNER_<FIELD>`` (e.g. ``LIMNER_DEVICE=cpu``)."""
 
-    model_config = SettingsConfigDict(env_prefix="LIMNER_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="LIMNER_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     default_model: str = Field(
         default="limner-tiny",
@@ -41,6 +43,20 @@ class Settings(BaseSettings):
     hf_variant: str | None = Field(
         default=None, description="Weights variant to prefer when downloading (e.g. fp16 on CUDA)."
     )
+
+    # Remote providers and the prompt LLM. Keys use the providers' own variable names (no LIMNER_
+    # prefix), as their official clients do; base URLs are settable for proxies and tests.
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str = Field(default="https://api.openai.com/v1", validation_alias="OPENAI_BASE_URL")
+    replicate_api_token: SecretStr | None = Field(default=None, validation_alias="REPLICATE_API_TOKEN")
+    replicate_base_url: str = Field(default="https://api.replicate.com/v1", validation_alias="REPLICATE_BASE_URL")
+    stability_api_key: SecretStr | None = Field(default=None, validation_alias="STABILITY_API_KEY")
+    stability_base_url: str = Field(default="https://api.stability.ai", validation_alias="STABILITY_BASE_URL")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible chat server for prompt ideas (OpenAI, Ollama, vLLM ...)."
+    )
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
 
     def request_limits(self) -> RequestLimits:
         return RequestLimits(

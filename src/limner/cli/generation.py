@@ -15,7 +15,7 @@ from limner.cli.progress import step_progress
 from limner.config import Settings
 from limner.core.requests import LoraSpec, parse_size
 from limner.engines.base import TaskInputs
-from limner.engines.local.engine import LocalEngine
+from limner.engines.router import build_engine
 from limner.imaging.inputs import open_image_file
 from limner.imaging.png import save_png
 from limner.presets import build_request, load_presets
@@ -75,8 +75,8 @@ def run_and_save(
         init_image=_open(init_image, "init_image", settings, "RGB"),
         mask_image=_open(mask_image, "mask_image", settings, "L"),
     )
-    engine = LocalEngine(settings)
-    engine.plan(request, inputs)  # every check that needs no weights, before the spinner starts
+    engine = build_engine(settings)
+    engine.validate(request, inputs)  # every check that needs no weights, before the spinner starts
     with step_progress(console, f"{request.task.value}") as on_progress:
         result = engine.run(request, inputs, progress=on_progress)
     target = out_dir or settings.output_dir

@@ -23,7 +23,13 @@ class TaskInputs:
 
 
 class Engine(Protocol):
-    """Anything that can run a generation request."""
+    """Anything that can run a generation request.
+
+    ``validate`` checks all that can be checked without loading weights or calling a provider,
+    so entry points reject bad input (and enqueue nothing) before any slow work starts.
+    """
+
+    def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None: ...
 
     def run(
         self,

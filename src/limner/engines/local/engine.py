@@ -79,6 +79,9 @@ class LocalEngine:
             size = fit_size(width, height, self._settings.max_pixels)
         return Plan(request, model, loras, size)
 
+    def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
+        self.plan(request, inputs)
+
     def run(
         self,
         request: GenerationRequest,
