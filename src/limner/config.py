@@ -44,6 +44,32 @@ class Settings(BaseSettings):
         default=None, description="Weights variant to prefer when downloading (e.g. fp16 on CUDA)."
     )
 
+    # The service (``limner serve``).
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses to start without a strong LIMNER_JWT_SECRET; development generates one.",
+    )
+    data_dir: Path = Field(default=Path("limner-data"), description="Database file, images, generated secrets.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in data_dir.")
+    files_url: str | None = Field(default=None, description="fsspec URL for image files; default: data_dir/files.")
+    jwt_secret: SecretStr | None = None
+    jwt_expiry_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    registration_open: bool = Field(default=False, description="Initial value; admins switch it through the API.")
+    admin_username: str | None = Field(default=None, description="Creates this admin on first start if no user exists.")
+    admin_password: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=1, ge=0, le=16, description="In-process worker threads (0: API only).")
+    max_queue_size: int = Field(default=200, ge=1)
+    jobs_per_minute: int = Field(default=60, ge=1, description="Per-user job creation rate limit.")
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+    job_max_attempts: int = Field(default=2, ge=1, description="Runs of a job before a dead worker fails it.")
+    job_heartbeat_timeout_seconds: int = Field(default=120, ge=5)
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    sync_wait_seconds: int = Field(default=600, ge=1, description="How long sync endpoints wait for a job.")
+    webhook_timeout_seconds: float = 10.0
+
     # Remote providers and the prompt LLM. Keys use the providers' own variable names (no LIMNER_
     # prefix), as their official clients do; base URLs are settable for proxies and tests.
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
@@ -57,6 +83,12 @@ class Settings(BaseSettings):
     )
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'limner.db').resolve()}"
+
+    def resolved_files_url(self) -> str:
+        return self.files_url or str((self.data_dir / "files").resolve())
 
     def request_limits(self) -> RequestLimits:
         return RequestLimits(

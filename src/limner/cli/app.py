@@ -68,7 +68,7 @@ def _console() -> Console:
 
 
 @contextmanager
-def _user_errors() -> Iterator[None]:
+def user_errors() -> Iterator[None]:
     """Turn limner's errors into one readable line and the documented exit code."""
     console = _console()
     try:
@@ -97,7 +97,7 @@ def _settings() -> Settings:
 
 
 def _generate(build: Callable[[Settings, Console], list[Path]]) -> None:
-    with _user_errors():
+    with user_errors():
         settings = _settings()
         console = _console()
         paths = build(settings, console)
@@ -240,7 +240,7 @@ def info(
     """Print the generation parameters stored in a PNG."""
     from limner.imaging.png import read_parameters
 
-    with _user_errors():
+    with user_errors():
         if not image.is_file():
             raise InvalidRequestError(f"no such file: {image}", param="image")
         record, a1111 = read_parameters(image)
@@ -294,7 +294,7 @@ def presets_list() -> None:
     """List the presets (built-in and from LIMNER_PRESETS_FILE): a model plus defaults, for --preset."""
     from limner.presets import load_presets
 
-    with _user_errors():
+    with user_errors():
         presets = load_presets(_settings().presets_file)
     table = Table("name", "task", "model", "description")
     for preset in presets.values():
@@ -311,7 +311,7 @@ def tiny_model(
     """Write a tiny random-weight SD-shaped model (a few MB) for tests and offline demos."""
     from limner.testing.tiny_models import TinyKind, build_tiny_pipeline
 
-    with _user_errors():
+    with user_errors():
         try:
             tiny_kind = TinyKind(kind)
         except ValueError:
@@ -339,3 +339,14 @@ def main() -> None:
     diffusers_logging.disable_progress_bar()
     _mount_optional_apps()
     app()
+
+
+def _mount_service_apps() -> None:
+    from limner.cli.service import gallery_app, serve, users_app
+
+    app.command("serve")(serve)
+    app.add_typer(users_app, name="users")
+    app.add_typer(gallery_app, name="gallery")
+
+
+_mount_service_apps()

@@ -55,3 +55,62 @@ class GenerationCanceledError(LimnerError):
     """The caller asked to stop; raised within one denoising step of the request."""
 
     code = "canceled"
+
+
+class UnsupportedImageFormatError(InvalidRequestError):
+    """An input picture in a format outside the allow-list (or not a picture at all)."""
+
+    code = "unsupported_image_format"
+
+
+class ImageTooLargeError(InvalidRequestError):
+    """An input picture over the byte or pixel cap."""
+
+    code = "image_too_large"
+
+
+class NotFoundError(LimnerError):
+    """No such object for this caller (also what another user's object looks like)."""
+
+    code = "not_found"
+
+
+class ConflictError(LimnerError):
+    code = "conflict"
+
+
+class PermissionDeniedError(LimnerError):
+    code = "permission_denied"
+
+
+class AuthenticationError(LimnerError):
+    code = "unauthenticated"
+
+
+class RateLimitedError(LimnerError):
+    """Too many requests; ``retry_after`` says when to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
+
+
+class QueueFullError(RateLimitedError):
+    code = "queue_full"
+
+
+class DeadlineExceededError(LimnerError):
+    code = "deadline_exceeded"
+
+
+def error_from_code(code: str | None, message: str) -> LimnerError:
+    """Rebuild the error a job stored as (code, message), so callers get the right kind back."""
+    pending: list[type[LimnerError]] = [LimnerError]
+    while pending:
+        candidate = pending.pop()
+        if candidate.code == code:
+            return candidate(message)
+        pending.extend(candidate.__subclasses__())
+    return LimnerError(message)

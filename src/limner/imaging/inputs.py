@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from limner.core.errors import InvalidRequestError
+from limner.core.errors import ImageTooLargeError, InvalidRequestError, UnsupportedImageFormatError
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
 
@@ -23,14 +23,14 @@ def open_image_bytes(data: bytes, *, param: str, max_bytes: int, max_pixels: int
     if not data:
         raise InvalidRequestError("the image is empty (0 bytes)", param=param)
     if len(data) > max_bytes:
-        raise InvalidRequestError(f"the image is {len(data)} bytes; at most {max_bytes} are accepted", param=param)
+        raise ImageTooLargeError(f"the image is {len(data)} bytes; at most {max_bytes} are accepted", param=param)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
             width, height = image.size
             if width * height > max_pixels:
-                raise InvalidRequestError(
+                raise ImageTooLargeError(
                     f"the image is {width}x{height} = {width * height} pixels; at most {max_pixels} are accepted",
                     param=param,
                 )
@@ -38,11 +38,11 @@ def open_image_bytes(data: bytes, *, param: str, max_bytes: int, max_pixels: int
     except InvalidRequestError:
         raise
     except UnidentifiedImageError as exc:
-        raise InvalidRequestError(
+        raise UnsupportedImageFormatError(
             "not a PNG, JPEG or WebP image (other formats are not accepted)", param=param
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidRequestError(f"the image is too large to decode safely: {exc}", param=param) from exc
+        raise ImageTooLargeError(f"the image is too large to decode safely: {exc}", param=param) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidRequestError(f"the image is damaged or truncated ({exc})", param=param) from exc
     return image.convert(mode)
@@ -57,7 +57,7 @@ def open_image_file(path: Path, *, param: str, max_bytes: int, max_pixels: int, 
     if not path.is_file():
         raise InvalidRequestError(f"{path} is not a file", param=param)
     if size > max_bytes:
-        raise InvalidRequestError(f"{path.name} is {size} bytes; at most {max_bytes} are accepted", param=param)
+        raise ImageTooLargeError(f"{path.name} is {size} bytes; at most {max_bytes} are accepted", param=param)
     return open_image_bytes(path.read_bytes(), param=param, max_bytes=max_bytes, max_pixels=max_pixels, mode=mode)
 
 

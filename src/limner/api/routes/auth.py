@@ -1,0 +1,39 @@
+"""Log in (OAuth2 password flow -> JWT) and register (when an admin has opened registration)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from limner.api.deps import ServicesDep, SessionDep
+from limner.api.schemas import Registration, TokenOut, UserOut
+from limner.core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+@router.post("/token", response_model=TokenOut, summary="Exchange username and password for a JWT")
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], services: ServicesDep, session: SessionDep, request: Request
+) -> TokenOut:
+    client = request.client.host if request.client else "unknown"
+    throttle_key = f"{form.username.lower()}|{client}"
+    wait = services.login_failures.blocked(throttle_key)
+    if wait:
+        raise RateLimitedError(f"too many failed logins; try again in {wait:.0f}s", retry_after=wait)
+    user = services.users.authenticate(session, form.username, form.password)
+    if user is None:
+        services.login_failures.hit(throttle_key)
+        raise AuthenticationError("wrong username or password")
+    services.login_failures.reset(throttle_key)
+    expires = int(services.tokens.expiry.total_seconds())
+    return TokenOut(access_token=services.tokens.issue(user.id, user.role), expires_in=expires)
+
+
+@router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED, summary="Create an account")
+def register(body: Registration, services: ServicesDep, session: SessionDep) -> UserOut:
+    if not services.users.registration_open(session, services.settings.registration_open):
+        raise PermissionDeniedError("registration is closed on this server; ask an admin for an account")
+    return UserOut.of(services.users.create(session, body.username, body.password))

@@ -1,0 +1,74 @@
+"""The gallery over HTTP: list/search, file, thumbnail, metadata, delete; uploads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+
+from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep
+from limner.api.schemas import ImageOut, Page
+from limner.db.models import User
+from limner.services.container import Services
+from limner.services.gallery import ImageFilter
+
+router = APIRouter(prefix="/v1", tags=["images"])
+
+_PRIVATE_CACHE = {"Cache-Control": "private, max-age=3600"}
+
+
+@router.get("/images", response_model=Page[ImageOut], summary="My images, newest first; filter and search")
+def list_images(
+    user: ReaderDep,
+    services: ServicesDep,
+    session: SessionDep,
+    model: Annotated[str | None, Query(max_length=512)] = None,
+    task: Annotated[str | None, Query(max_length=32)] = None,
+    kind: Annotated[str | None, Query(max_length=16)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Words that must all appear in the prompt")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[ImageOut]:
+    filters = ImageFilter(model, task, kind, since, until, q, limit, offset)
+    images, total = services.gallery.list_images(session, user, filters)
+    return Page[ImageOut](items=[ImageOut.of(image) for image in images], total=total, limit=limit, offset=offset)
+
+
+@router.get("/images/{image_id}", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def image_file(image_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> Response:
+    image = services.gallery.get(session, user, image_id)
+    return Response(services.gallery.file_bytes(image), media_type="image/png", headers=_PRIVATE_CACHE)
+
+
+@router.get("/images/{image_id}/thumbnail", response_class=Response, responses={200: {"content": {"image/webp": {}}}})
+def image_thumbnail(image_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> Response:
+    image = services.gallery.get(session, user, image_id)
+    return Response(services.gallery.thumbnail_bytes(image), media_type="image/webp", headers=_PRIVATE_CACHE)
+
+
+@router.get("/images/{image_id}/metadata", summary="Every stored parameter of the image")
+def image_metadata(image_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
+    image = services.gallery.get(session, user, image_id)
+    return {"image": ImageOut.of(image).model_dump(mode="json"), "parameters": image.parameters}
+
+
+@router.delete("/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def delete_image(image_id: str, user: GeneratorDep, services: ServicesDep, session: SessionDep) -> Response:
+    services.gallery.delete(session, user, image_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/uploads", response_model=ImageOut, status_code=status.HTTP_201_CREATED,
+             summary="Upload a PNG, JPEG or WebP picture to use as a job input")  # fmt: skip
+async def upload(file: Annotated[UploadFile, File()], user: GeneratorDep, services: ServicesDep) -> ImageOut:
+    data = await file.read()
+    return await run_in_threadpool(_store, services, user, data)
+
+
+def _store(services: Services, user: User, data: bytes) -> ImageOut:
+    with services.sessions() as session:
+        return ImageOut.of(services.gallery.save_upload(session, user, data, param="file"))

@@ -1,0 +1,252 @@
+"""Jobs: create (JSON or multipart), read, list, cancel, follow (SSE and WebSocket).
+
+``POST /v1/jobs`` stores the job before answering 202 with its id and queue position. With
+``Accept: image/png`` it waits and answers the first image's bytes instead (a sync convenience).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, WebSocketDisconnect, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep, authenticate
+from limner.api.schemas import JobCreate, JobOut, Page
+from limner.api.submission import build_generation, submit, wait_for
+from limner.core.errors import InvalidRequestError, LimnerError
+from limner.db.models import Job, JobStatus, User
+from limner.presets import invalid_request_from
+from limner.services.auth.api_keys import Scope
+from limner.services.container import Services
+from limner.services.jobs.queue import JobFilter
+from limner.services.jobs.worker import job_event
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+SSE_KEEPALIVE_SECONDS = 15.0
+_MULTIPART_FILES = ("init_image", "mask_image")
+
+_CREATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/JobCreate"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "request": {
+                            "type": "string",
+                            "description": "JobCreate as JSON (or its fields as form fields)",
+                        },
+                        "init_image": {"type": "string", "format": "binary"},
+                        "mask_image": {"type": "string", "format": "binary"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+async def _parse_create(request: Request, services: Services, user: User) -> JobCreate:
+    """Read a JobCreate from JSON, or from a multipart form whose files become uploads."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        fields: dict[str, Any] = {}
+        if "request" in form:
+            try:
+                fields = json.loads(str(form["request"]))
+            except json.JSONDecodeError as exc:
+                raise InvalidRequestError("the 'request' form field is not valid JSON", param="request") from exc
+        else:
+            fields = {key: value for key, value in form.items() if not isinstance(value, UploadFile)}
+        for name in _MULTIPART_FILES:
+            upload = form.get(name)
+            if isinstance(upload, UploadFile):
+                data = await upload.read()
+                image = await run_in_threadpool(_store_upload, services, user, data, name)
+                fields[f"{name}_id"] = image
+    else:
+        try:
+            fields = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidRequestError("the body is not valid JSON (or send multipart/form-data)") from exc
+    if not isinstance(fields, dict):
+        raise InvalidRequestError("the body must be a JSON object")
+    try:
+        return JobCreate.model_validate(fields)
+    except ValidationError as exc:
+        raise invalid_request_from(exc) from exc
+
+
+def _store_upload(services: Services, user: User, data: bytes, param: str) -> str:
+    with services.sessions() as session:
+        return services.gallery.save_upload(session, user, data, param=param).id
+
+
+def _enqueue(services: Services, user: User, body: JobCreate, idempotency_key: str | None) -> tuple[JobOut, bool]:
+    with services.sessions() as session:
+        request, inputs = build_generation(
+            services, session, user, body.generation_fields(), body.preset, body.init_image_id, body.mask_image_id
+        )
+        job, created = submit(
+            services, session, user, request, inputs,
+            idempotency_key=idempotency_key,
+            webhook_url=str(body.webhook_url) if body.webhook_url else None,
+            deadline_seconds=body.deadline_seconds,
+        )  # fmt: skip
+        return JobOut.of(job, services.queue.position(session, job)), created
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    summary="Queue a generation job",
+    openapi_extra=_CREATE_BODY,
+    responses={200: {"content": {"image/png": {}}, "description": "With Accept: image/png, the first image"}},
+)
+async def create_job(
+    request: Request,
+    services: ServicesDep,
+    user: GeneratorDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    body = await _parse_create(request, services, user)
+    job, created = await run_in_threadpool(_enqueue, services, user, body, idempotency_key)
+    if "image/png" in request.headers.get("accept", ""):
+        finished = await wait_for(services, job.id, services.settings.sync_wait_seconds)
+        image_ids = list(finished.result_image_ids or [])
+        data = await run_in_threadpool(_image_bytes, services, user, image_ids[0])
+        return Response(data, media_type="image/png", headers={"X-Limner-Job-Id": job.id,
+                                                                "X-Limner-Image-Ids": ",".join(image_ids)})  # fmt: skip
+    headers = {"Location": f"/v1/jobs/{job.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(job.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+def _image_bytes(services: Services, user: User, image_id: str) -> bytes:
+    with services.sessions() as session:
+        return services.gallery.file_bytes(services.gallery.get(session, user, image_id))
+
+
+@router.get("", response_model=Page[JobOut], summary="My jobs, newest first")
+def list_jobs(
+    user: ReaderDep,
+    services: ServicesDep,
+    session: SessionDep,
+    status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
+    task: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[JobOut]:
+    jobs, total = services.queue.list_jobs(session, user, JobFilter(status_filter, task, limit, offset))
+    items = [JobOut.of(job, services.queue.position(session, job)) for job in jobs]
+    return Page[JobOut](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> JobOut:
+    job = services.queue.get(session, user, job_id)
+    return JobOut.of(job, services.queue.position(session, job))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a queued or running job")
+def cancel_job(job_id: str, user: GeneratorDep, services: ServicesDep, session: SessionDep) -> JobOut:
+    job = services.queue.request_cancel(session, user, job_id)
+    services.worker.cancel_running(job.id)
+    if job.status == JobStatus.CANCELED.value:
+        services.events.publish(job.id, job_event(job))
+    return JobOut.of(job)
+
+
+@router.get("/{job_id}/events", summary="Progress as server-sent events until the job ends")
+async def job_events(job_id: str, user: ReaderDep, services: ServicesDep) -> StreamingResponse:
+    await run_in_threadpool(_visible_job, services, user, job_id)
+
+    async def stream() -> AsyncIterator[str]:
+        async for event in _follow(services, user, job_id):
+            if event is _KEEPALIVE:
+                yield ": keepalive\n\n"
+                continue
+            yield f"event: {event.get('status', 'progress')}\ndata: {json.dumps(event, default=str)}\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.websocket("/{job_id}/ws")
+async def job_websocket(websocket: WebSocket, job_id: str) -> None:
+    """Progress over a WebSocket. Browsers cannot set headers here, so ``?token=`` is accepted too."""
+    services: Services = websocket.app.state.services
+    token = websocket.query_params.get("token") or _bearer(websocket.headers.get("authorization"))
+    try:
+        user = await run_in_threadpool(_ws_user, services, token)
+        await run_in_threadpool(_visible_job, services, user, job_id)
+    except LimnerError as exc:
+        await websocket.close(code=4401 if exc.code == "unauthenticated" else 4404, reason=str(exc)[:120])
+        return
+    await websocket.accept()
+    try:
+        async for event in _follow(services, user, job_id):
+            if event is not _KEEPALIVE:
+                await websocket.send_json(json.loads(json.dumps(event, default=str)))
+    except WebSocketDisconnect:
+        return
+    await websocket.close()
+
+
+_KEEPALIVE: dict[str, Any] = {"status": "keepalive"}
+
+
+async def _follow(services: Services, user: User, job_id: str) -> AsyncIterator[dict[str, Any]]:
+    """Current state first, then live events, until the job has finished."""
+    async with services.events.subscribe(job_id) as events:
+        job = await run_in_threadpool(_visible_job, services, user, job_id)
+        yield job_event(job)
+        if JobStatus(job.status).finished:
+            return
+        while True:
+            try:
+                event = await asyncio.wait_for(events.get(), timeout=SSE_KEEPALIVE_SECONDS)
+            except TimeoutError:
+                job = await run_in_threadpool(_visible_job, services, user, job_id)
+                if JobStatus(job.status).finished:
+                    yield job_event(job)
+                    return
+                yield _KEEPALIVE
+                continue
+            yield event
+            if JobStatus(event.get("status", "running")).finished:
+                return
+
+
+def _visible_job(services: Services, user: User, job_id: str) -> Job:
+    with services.sessions() as session:
+        return services.queue.get(session, user, job_id)
+
+
+def _ws_user(services: Services, token: str | None) -> User:
+    if not token:
+        from limner.core.errors import AuthenticationError
+
+        raise AuthenticationError("missing token")
+    with services.sessions() as session:
+        principal = authenticate(services, session, token)
+        principal.require(Scope.READ)
+        return principal.user
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None

@@ -1,0 +1,176 @@
+"""API request and response bodies (the OpenAPI schema at /docs comes from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from limner.core.requests import MAX_IMAGES_PER_REQUEST, MAX_SEED, LoraSpec, SchedulerName, Task
+from limner.db.models import ApiKey, Image, Job, User
+
+T = TypeVar("T")
+
+
+class JobCreate(BaseModel):
+    """A generation job. Input pictures are ids of earlier uploads/images, or multipart files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task = Task.TXT2IMG
+    prompt: Annotated[str, Field(max_length=4000)] = ""
+    negative_prompt: Annotated[str, Field(max_length=4000)] = ""
+    model: Annotated[str | None, Field(min_length=1, max_length=512)] = None
+    width: int | None = None
+    height: int | None = None
+    steps: Annotated[int | None, Field(ge=1, le=1000)] = None
+    guidance_scale: Annotated[float | None, Field(ge=0, le=50)] = None
+    image_guidance_scale: Annotated[float | None, Field(ge=0, le=20)] = None
+    strength: Annotated[float | None, Field(gt=0, le=1)] = None
+    seed: Annotated[int | None, Field(ge=0, le=MAX_SEED)] = None
+    num_images: Annotated[int | None, Field(ge=1, le=MAX_IMAGES_PER_REQUEST)] = None
+    scheduler: SchedulerName | None = None
+    loras: list[LoraSpec] = Field(default_factory=list, max_length=8)
+    preset: Annotated[str | None, Field(max_length=128)] = None
+    init_image_id: Annotated[str | None, Field(max_length=64)] = None
+    mask_image_id: Annotated[str | None, Field(max_length=64)] = None
+    webhook_url: HttpUrl | None = None
+    deadline_seconds: Annotated[float | None, Field(gt=0, le=7 * 24 * 3600)] = None
+
+    def generation_fields(self) -> dict[str, Any]:
+        fields = self.model_dump(
+            exclude={"init_image_id", "mask_image_id", "webhook_url", "deadline_seconds", "preset"},
+            exclude_none=True,
+        )
+        if not self.loras:
+            fields.pop("loras", None)
+        return fields
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    status: str
+    kind: str
+    task: str
+    model: str | None
+    request: dict[str, Any]
+    progress: float
+    step: int
+    total_steps: int
+    queue_position: int | None = None
+    result_image_ids: list[str]
+    error: JobError | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    deadline_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job, queue_position: int | None = None) -> JobOut:
+        error = JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None
+        return cls(
+            id=job.id, status=job.status, kind=job.kind, task=job.task, model=job.model, request=job.request,
+            progress=job.progress, step=job.step, total_steps=job.total_steps, queue_position=queue_position,
+            result_image_ids=list(job.result_image_ids or []), error=error, attempts=job.attempts,
+            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+            deadline_at=job.deadline_at,
+        )  # fmt: skip
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class ImageOut(BaseModel):
+    id: str
+    kind: str
+    job_id: str | None
+    width: int
+    height: int
+    task: str | None
+    model: str | None
+    prompt: str
+    seed: int | None
+    created_at: datetime
+    url: str
+    thumbnail_url: str
+
+    @classmethod
+    def of(cls, image: Image) -> ImageOut:
+        return cls(
+            id=image.id, kind=image.kind, job_id=image.job_id, width=image.width, height=image.height,
+            task=image.task, model=image.model, prompt=image.prompt, seed=image.seed, created_at=image.created_at,
+            url=f"/v1/images/{image.id}", thumbnail_url=f"/v1/images/{image.id}/thumbnail",
+        )  # fmt: skip
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    role: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(id=user.id, username=user.username, role=user.role, created_at=user.created_at)
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Annotated[str, Field(min_length=2, max_length=63)]
+    password: Annotated[str, Field(min_length=8, max_length=1024)]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    scopes: list[str] = Field(default_factory=list)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(id=key.id, name=key.name, prefix=key.prefix, scopes=list(key.scopes), created_at=key.created_at,
+                   last_used_at=key.last_used_at, revoked_at=key.revoked_at)  # fmt: skip
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself. Shown once: store it now.")
+
+
+class ServerSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    registration_open: bool
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str
+    header: str
+    scheme: str = "t=<unix seconds>,v1=hex(HMAC-SHA256(secret, '<t>.<raw body>'))"

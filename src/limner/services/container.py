@@ -1,0 +1,151 @@
+"""Build every service from settings, once per app. The API and the CLI share this wiring.
+
+Why a small container: routes get what they need from one object made at start-up, instead of
+module globals or a constructor with dozens of arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import Engine as DbEngine
+from sqlalchemy.orm import Session, sessionmaker
+
+from limner.config import Settings
+from limner.db.base import make_engine, make_session_factory
+from limner.db.migrate import upgrade_to_head
+from limner.db.models import Role
+from limner.engines.base import Engine
+from limner.services.auth.passwords import Passwords
+from limner.services.auth.throttle import SlidingWindow
+from limner.services.auth.tokens import Tokens
+from limner.services.files import FileStore
+from limner.services.gallery import Gallery
+from limner.services.jobs.events import EventBus
+from limner.services.jobs.generate import GenerateHandler
+from limner.services.jobs.queue import JobQueue
+from limner.services.jobs.webhooks import WebhookSender
+from limner.services.jobs.worker import Worker
+from limner.services.users import Users
+
+logger = logging.getLogger(__name__)
+
+MIN_SECRET_LENGTH = 32
+SECRET_FILE = "jwt_secret"
+
+
+class InsecureSettingsError(RuntimeError):
+    """The server refuses to start: e.g. production without a strong JWT secret."""
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The signing secret: given (strong) in production; generated once and kept on disk in development."""
+    given = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    if given is not None:
+        if len(given) < MIN_SECRET_LENGTH or len(set(given)) < 8:
+            raise InsecureSettingsError(
+                f"LIMNER_JWT_SECRET is too weak: use at least {MIN_SECRET_LENGTH} random characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return given
+    if settings.env == "production":
+        raise InsecureSettingsError("LIMNER_ENV=production needs LIMNER_JWT_SECRET (32+ random characters)")
+    path = Path(settings.data_dir) / SECRET_FILE
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret, encoding="utf-8")
+    path.chmod(0o600)
+    return secret
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: DbEngine
+    sessions: sessionmaker[Session]
+    users: Users
+    tokens: Tokens
+    gallery: Gallery
+    queue: JobQueue
+    events: EventBus
+    worker: Worker
+    engine: Engine
+    login_failures: SlidingWindow
+    job_rate: SlidingWindow
+
+    def start(self) -> None:
+        """Recover jobs a previous process left running, bootstrap the admin, start the worker."""
+        requeued, failed = self.queue.recover(all_running=True)
+        if requeued or failed:
+            logger.warning("recovered jobs from a previous run: %d re-queued, %d failed", requeued, failed)
+        self._bootstrap_admin()
+        if self.settings.workers:
+            self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.db.dispose()
+
+    def _bootstrap_admin(self) -> None:
+        settings = self.settings
+        if not settings.admin_username or settings.admin_password is None:
+            return
+        with self.sessions() as session:
+            if self.users.count(session) == 0:
+                self.users.create(
+                    session, settings.admin_username, settings.admin_password.get_secret_value(), Role.ADMIN
+                )
+                logger.info("created admin %s", settings.admin_username)
+
+
+def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+    """Open (and migrate) the database, and wire the services; nothing runs until ``start()``."""
+    secret = jwt_secret(settings)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    db = make_engine(settings.resolved_database_url())
+    upgrade_to_head(db)
+    sessions = make_session_factory(db)
+    if engine is None:
+        from limner.engines.router import build_engine
+
+        engine = build_engine(settings)
+    gallery = Gallery(
+        FileStore(settings.resolved_files_url()),
+        max_upload_bytes=settings.max_input_image_bytes,
+        max_pixels=settings.max_pixels,
+    )
+    queue = JobQueue(
+        sessions,
+        max_queued=settings.max_queue_size,
+        max_attempts=settings.job_max_attempts,
+        heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_timeout_seconds),
+    )
+    events = EventBus()
+    worker = Worker(
+        queue,
+        sessions,
+        {"generate": GenerateHandler(engine, gallery)},
+        events,
+        WebhookSender(settings.webhook_timeout_seconds),
+        threads=max(settings.workers, 1),
+    )
+    return Services(
+        settings=settings,
+        db=db,
+        sessions=sessions,
+        users=Users(Passwords()),
+        tokens=Tokens(secret, timedelta(minutes=settings.jwt_expiry_minutes)),
+        gallery=gallery,
+        queue=queue,
+        events=events,
+        worker=worker,
+        engine=engine,
+        login_failures=SlidingWindow(settings.login_max_failures, settings.login_window_seconds),
+        job_rate=SlidingWindow(settings.jobs_per_minute, 60.0),
+    )

@@ -1,0 +1,218 @@
+"""The gallery: every image a user made or uploaded, with its parameters, files and thumbnail.
+
+Why the checks live here: uploads are untrusted (size, format, bombs are checked by
+``imaging.inputs``), and stored uploads are re-encoded from pixels so no metadata or trailing
+payload of the original survives. Files are stored under generated ids only.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image as PILImage
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from limner.core.errors import InvalidRequestError, NotFoundError
+from limner.core.records import GeneratedImage
+from limner.db.models import Image, ImageKind, User, new_id
+from limner.imaging.inputs import open_image_bytes
+from limner.imaging.png import png_bytes, read_parameters
+from limner.services.files import FileStore
+
+THUMBNAIL_SIDE = 256
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    model: str | None = None
+    task: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+class Gallery:
+    def __init__(self, files: FileStore, *, max_upload_bytes: int, max_pixels: int) -> None:
+        self._files = files
+        self._max_upload_bytes = max_upload_bytes
+        self._max_pixels = max_pixels
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def save_output(self, session: Session, owner_id: str, job_id: str | None, item: GeneratedImage) -> Image:
+        """Store one generated image. For a job, (job, index) is unique: a redelivered job reuses it."""
+        index = item.record.index
+        if job_id is not None:
+            existing = session.scalar(select(Image).where(Image.job_id == job_id, Image.index_in_job == index))
+            if existing is not None:
+                return existing
+        image_id = new_id()
+        data = png_bytes(item)
+        record = item.record
+        row = Image(
+            id=image_id,
+            owner_id=owner_id,
+            kind=ImageKind.OUTPUT.value,
+            job_id=job_id,
+            index_in_job=index if job_id is not None else None,
+            width=record.width,
+            height=record.height,
+            task=record.request.task.value,
+            model=record.request.model or record.model_name,
+            prompt=record.request.prompt,
+            seed=record.seed,
+            parameters=record.model_dump(mode="json"),
+            **self._write_files(image_id, data, item.image),
+        )
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            existing = session.scalar(select(Image).where(Image.job_id == job_id, Image.index_in_job == index))
+            if existing is None:
+                raise
+            self._delete_files(row)
+            return existing
+        return row
+
+    def save_upload(self, session: Session, owner: User, data: bytes, param: str = "image") -> Image:
+        """Validate an uploaded picture, strip everything but pixels, and store it."""
+        picture = open_image_bytes(
+            data, param=param, max_bytes=self._max_upload_bytes, max_pixels=self._max_pixels, mode="RGBA"
+        )
+        if not _has_transparency(picture):
+            picture = picture.convert("RGB")
+        clean = io.BytesIO()
+        picture.save(clean, format="PNG")
+        image_id = new_id()
+        row = Image(
+            id=image_id,
+            owner_id=owner.id,
+            kind=ImageKind.UPLOAD.value,
+            width=picture.width,
+            height=picture.height,
+            prompt="",
+            parameters={},
+            **self._write_files(image_id, clean.getvalue(), picture),
+        )
+        session.add(row)
+        session.commit()
+        return row
+
+    def import_png(self, session: Session, owner: User, path: Path) -> Image:
+        """Bring a PNG written by the CLI into the gallery, keeping its stored parameters."""
+        record, a1111 = read_parameters(path)
+        data = path.read_bytes()
+        picture = open_image_bytes(
+            data, param="image", max_bytes=self._max_upload_bytes, max_pixels=self._max_pixels, mode="RGB"
+        )
+        image_id = new_id()
+        prompt = record.request.prompt if record else str((a1111 or {}).get("Prompt", ""))
+        row = Image(
+            id=image_id,
+            owner_id=owner.id,
+            kind=ImageKind.IMPORTED.value,
+            width=picture.width,
+            height=picture.height,
+            task=record.request.task.value if record else None,
+            model=(record.request.model or record.model_name) if record else None,
+            prompt=prompt,
+            seed=record.seed if record else None,
+            parameters=record.model_dump(mode="json") if record else {"a1111": a1111 or {}},
+            **self._write_files(image_id, data, picture),
+        )
+        session.add(row)
+        session.commit()
+        return row
+
+    def _write_files(self, image_id: str, data: bytes, picture: PILImage.Image) -> dict[str, str]:
+        file_key = f"images/{image_id}.png"
+        thumbnail_key = f"thumbnails/{image_id}.webp"
+        self._files.put(file_key, data)
+        self._files.put(thumbnail_key, _thumbnail(picture))
+        return {"file_key": file_key, "thumbnail_key": thumbnail_key}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, session: Session, user: User, image_id: str) -> Image:
+        image = session.get(Image, image_id)
+        if image is None or (image.owner_id != user.id and not user.is_admin):
+            raise NotFoundError(f"no image {image_id!r}", param="image_id")
+        return image
+
+    def list_images(self, session: Session, user: User, filters: ImageFilter) -> tuple[list[Image], int]:
+        query = select(Image)
+        if not user.is_admin:
+            query = query.where(Image.owner_id == user.id)
+        if filters.model:
+            query = query.where(Image.model == filters.model)
+        if filters.task:
+            query = query.where(Image.task == filters.task)
+        if filters.kind:
+            query = query.where(Image.kind == filters.kind)
+        if filters.since:
+            query = query.where(Image.created_at >= filters.since)
+        if filters.until:
+            query = query.where(Image.created_at < filters.until)
+        if filters.search:
+            for word in filters.search.split()[:8]:
+                escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                query = query.where(func.lower(Image.prompt).like(f"%{escaped}%", escape="\\"))
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(Image.created_at.desc(), Image.id).limit(filters.limit).offset(filters.offset)
+        ).all()
+        return list(rows), total
+
+    def file_bytes(self, image: Image) -> bytes:
+        return self._files.get(image.file_key)
+
+    def thumbnail_bytes(self, image: Image) -> bytes:
+        if image.thumbnail_key and self._files.exists(image.thumbnail_key):
+            return self._files.get(image.thumbnail_key)
+        return _thumbnail(PILImage.open(io.BytesIO(self.file_bytes(image))))
+
+    def open_input(self, session: Session, owner: User, image_id: str, mode: str) -> PILImage.Image:
+        """A gallery image as a job input (the owner's own images only)."""
+        image = self.get(session, owner, image_id)
+        try:
+            picture = PILImage.open(io.BytesIO(self.file_bytes(image)))
+            picture.load()
+        except (OSError, FileNotFoundError) as exc:
+            raise InvalidRequestError(f"image {image_id} cannot be read", param="image_id") from exc
+        return picture.convert(mode)
+
+    def delete(self, session: Session, user: User, image_id: str) -> None:
+        image = self.get(session, user, image_id)
+        session.delete(image)
+        session.commit()
+        self._delete_files(image)
+
+    def _delete_files(self, image: Image) -> None:
+        self._files.delete(image.file_key)
+        if image.thumbnail_key:
+            self._files.delete(image.thumbnail_key)
+
+
+def _thumbnail(picture: PILImage.Image) -> bytes:
+    copy = picture.convert("RGBA" if _has_transparency(picture) else "RGB")
+    copy.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buffer = io.BytesIO()
+    copy.save(buffer, format="WEBP", quality=85)
+    return buffer.getvalue()
+
+
+def _has_transparency(picture: PILImage.Image) -> bool:
+    if picture.mode != "RGBA":
+        return False
+    low, _high = picture.getchannel("A").getextrema()
+    return isinstance(low, int | float) and low < 255

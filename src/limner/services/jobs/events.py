@@ -1,0 +1,60 @@
+"""In-process pub/sub for job progress: worker threads publish, async SSE/WebSocket handlers listen.
+
+Why this shape: the worker runs in plain threads, the API in an event loop. A subscriber owns an
+``asyncio.Queue`` bound to its loop; ``publish`` hands each event over with
+``call_soon_threadsafe``, so no thread ever touches another loop's queue directly. A scaled-out
+deployment replaces this class with a Redis pub/sub one of the same interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+SUBSCRIBER_QUEUE_SIZE = 256
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]]] = (
+            defaultdict(set)
+        )
+        self._lock = threading.Lock()
+
+    def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        """Deliver ``event`` to every listener of ``job_id``; slow listeners drop old progress events."""
+        with self._lock:
+            listeners = list(self._subscribers.get(job_id, ()))
+        for loop, queue in listeners:
+            try:
+                loop.call_soon_threadsafe(_offer, queue, event)
+            except RuntimeError:  # the listener's loop has closed
+                continue
+
+    @asynccontextmanager
+    async def subscribe(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE_SIZE)
+        entry = (asyncio.get_running_loop(), queue)
+        with self._lock:
+            self._subscribers[job_id].add(entry)
+        try:
+            yield queue
+        finally:
+            with self._lock:
+                listeners = self._subscribers.get(job_id)
+                if listeners is not None:
+                    listeners.discard(entry)
+                    if not listeners:
+                        del self._subscribers[job_id]
+
+
+def _offer(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
+    if queue.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            queue.get_nowait()  # drop the oldest; the latest progress matters most
+    queue.put_nowait(event)

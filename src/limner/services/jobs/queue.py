@@ -1,0 +1,289 @@
+"""The durable job queue: a table, claimed atomically, recovered after crashes.
+
+Why a table: a job is committed before the API answers 202, so a restart loses nothing. A worker
+claims a job with one conditional UPDATE (``... WHERE id = ? AND status = 'queued'``); only one
+claimer can see rowcount 1, so two workers never run the same job, on SQLite or PostgreSQL.
+A running job whose worker stops heart-beating is re-queued (or failed after ``max_attempts``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from limner.core.errors import ConflictError, NotFoundError, QueueFullError
+from limner.core.requests import GenerationRequest
+from limner.db.base import utcnow
+from limner.db.models import Job, JobStatus, User
+
+QUEUE_FULL_RETRY_SECONDS = 30
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE touched (the claim and cancel races are decided by this number)."""
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a caller asks for; everything else about a job is set by the queue."""
+
+    request: GenerationRequest
+    kind: str = "generate"
+    input_image_ids: dict[str, str] | None = None
+    idempotency_key: str | None = None
+    webhook_url: str | None = None
+    deadline_seconds: float | None = None
+    payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    status: JobStatus | None = None
+    task: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+class JobQueue:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        max_queued: int,
+        max_attempts: int,
+        heartbeat_timeout: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._max_queued = max_queued
+        self._max_attempts = max_attempts
+        self._heartbeat_timeout = heartbeat_timeout
+        self._clock = clock
+        self.wakeup = threading.Event()
+
+    # -- producers -------------------------------------------------------------------------
+
+    def enqueue(self, session: Session, owner: User, new: NewJob) -> tuple[Job, bool]:
+        """Store a job; return it and whether it is new (False: same Idempotency-Key as before)."""
+        if new.idempotency_key:
+            existing = self._by_idempotency_key(session, owner.id, new.idempotency_key)
+            if existing is not None:
+                return existing, False
+        if self.queued_count(session) >= self._max_queued:
+            raise QueueFullError(
+                f"the queue is full ({self._max_queued} jobs waiting); try again later",
+                retry_after=QUEUE_FULL_RETRY_SECONDS,
+            )
+        now = self._clock()
+        request_json = new.request.model_dump(mode="json")
+        if new.payload:
+            request_json = {**request_json, **new.payload}
+        job = Job(
+            owner_id=owner.id,
+            kind=new.kind,
+            task=new.request.task.value,
+            model=new.request.model,
+            request=request_json,
+            input_image_ids=new.input_image_ids or {},
+            idempotency_key=new.idempotency_key,
+            webhook_url=new.webhook_url,
+            deadline_at=now + timedelta(seconds=new.deadline_seconds) if new.deadline_seconds else None,
+            total_steps=new.request.steps,
+            created_at=now,
+        )
+        session.add(job)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            if new.idempotency_key:
+                existing = self._by_idempotency_key(session, owner.id, new.idempotency_key)
+                if existing is not None:
+                    return existing, False
+            raise
+        self.wakeup.set()
+        return job, True
+
+    def _by_idempotency_key(self, session: Session, owner_id: str, key: str) -> Job | None:
+        return session.scalar(select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == key))
+
+    def queued_count(self, session: Session) -> int:
+        return session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value)) or 0
+
+    def position(self, session: Session, job: Job) -> int | None:
+        """1-based place in line for a queued job; None once it left the queue."""
+        if job.status != JobStatus.QUEUED.value:
+            return None
+        ahead = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.status == JobStatus.QUEUED.value, Job.created_at < job.created_at)
+        )
+        return (ahead or 0) + 1
+
+    # -- readers ---------------------------------------------------------------------------
+
+    def get(self, session: Session, user: User, job_id: str) -> Job:
+        """The job if ``user`` may see it (owner or admin); otherwise it does not exist for them."""
+        job = session.get(Job, job_id)
+        if job is None or (job.owner_id != user.id and not user.is_admin):
+            raise NotFoundError(f"no job {job_id!r}", param="job_id")
+        return job
+
+    def list_jobs(self, session: Session, user: User, filters: JobFilter) -> tuple[list[Job], int]:
+        query = select(Job)
+        if not user.is_admin:
+            query = query.where(Job.owner_id == user.id)
+        if filters.status is not None:
+            query = query.where(Job.status == filters.status.value)
+        if filters.task is not None:
+            query = query.where(Job.task == filters.task)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(Job.created_at.desc(), Job.id).limit(filters.limit).offset(filters.offset)
+        ).all()
+        return list(rows), total
+
+    def request_cancel(self, session: Session, user: User, job_id: str) -> Job:
+        """Cancel a queued job at once; ask a running one to stop (it ends within a step)."""
+        job = self.get(session, user, job_id)
+        status = JobStatus(job.status)
+        if status.finished:
+            raise ConflictError(f"job {job_id} already {status.value}; nothing to cancel", param="job_id")
+        now = self._clock()
+        canceled_now = _rowcount(
+            session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.CANCELED.value,
+                    finished_at=now,
+                    cancel_requested=True,
+                    error_code="canceled",
+                    error_message="canceled before it started",
+                )
+            )
+        )
+        if not canceled_now:
+            session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+        session.commit()
+        session.refresh(job)
+        return job
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def claim(self, worker_id: str, kinds: frozenset[str] | None = None) -> Job | None:
+        """Atomically take the oldest queued job (of ``kinds``), or None when there is none."""
+        with self._sessions() as session:
+            for _ in range(5):  # lost races retry with the next candidate
+                query = select(Job.id).where(Job.status == JobStatus.QUEUED.value)
+                if kinds is not None:
+                    query = query.where(Job.kind.in_(kinds))
+                candidate = session.scalar(query.order_by(Job.created_at, Job.id).limit(1))
+                if candidate is None:
+                    return None
+                now = self._clock()
+                claimed = _rowcount(
+                    session.execute(
+                        update(Job)
+                        .where(Job.id == candidate, Job.status == JobStatus.QUEUED.value)
+                        .values(
+                            status=JobStatus.RUNNING.value,
+                            worker_id=worker_id,
+                            started_at=now,
+                            heartbeat_at=now,
+                            attempts=Job.attempts + 1,
+                        )
+                    )
+                )
+                session.commit()
+                if claimed == 1:
+                    return session.get(Job, candidate)
+            return None
+
+    def heartbeat(self, job_id: str, worker_id: str, *, step: int, total_steps: int) -> bool:
+        """Record progress; return True when the job was asked to cancel (or lost to another worker)."""
+        with self._sessions() as session:
+            progress = step / total_steps if total_steps else 0.0
+            updated = _rowcount(
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
+                    .values(heartbeat_at=self._clock(), step=step, total_steps=total_steps, progress=progress)
+                )
+            )
+            session.commit()
+            if not updated:
+                return True
+            return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+    def finish(
+        self,
+        job_id: str,
+        worker_id: str,
+        status: JobStatus,
+        *,
+        result_image_ids: list[str] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Job | None:
+        """Record the outcome, if this worker still owns the job."""
+        with self._sessions() as session:
+            values: dict[str, Any] = {"status": status.value, "finished_at": self._clock()}
+            if status is JobStatus.SUCCEEDED:
+                values.update(progress=1.0, result_image_ids=result_image_ids or [])
+            else:
+                values.update(error_code=error_code, error_message=error_message)
+            updated = _rowcount(
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
+                    .values(**values)
+                )
+            )
+            session.commit()
+            return session.get(Job, job_id) if updated else None
+
+    def recover(self, *, all_running: bool = False) -> tuple[int, int]:
+        """Re-queue or fail running jobs whose worker is gone. Returns (requeued, failed).
+
+        ``all_running`` is for the start of an embedded server: no worker of this process runs
+        yet, so every "running" job belongs to a process that died.
+        """
+        now = self._clock()
+        stale = Job.status == JobStatus.RUNNING.value
+        if not all_running:
+            cutoff = now - self._heartbeat_timeout
+            stale = stale & or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff)
+        with self._sessions() as session:
+            failed = _rowcount(
+                session.execute(
+                    update(Job)
+                    .where(stale, Job.attempts >= self._max_attempts)
+                    .values(
+                        status=JobStatus.FAILED.value,
+                        finished_at=now,
+                        error_code="worker_lost",
+                        error_message=f"the worker stopped while running this job ({self._max_attempts} attempts)",
+                    )
+                )
+            )
+            requeued = _rowcount(
+                session.execute(
+                    update(Job)
+                    .where(stale, Job.attempts < self._max_attempts)
+                    .values(status=JobStatus.QUEUED.value, worker_id=None, step=0, progress=0.0)
+                )
+            )
+            session.commit()
+        if requeued:
+            self.wakeup.set()
+        return requeued, failed

@@ -1,0 +1,219 @@
+"""The in-process worker: threads that claim jobs from the queue and run their handlers.
+
+Why threads beside the event loop: model work must never block the API; the worker does it in
+its own threads and reports through the queue table (durable state) and the event bus (live
+progress). The interface (claim, heartbeat, finish) is what a Celery worker implements too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from limner.core.errors import GenerationCanceledError, LimnerError
+from limner.core.progress import CancelToken, ProgressEvent
+from limner.db.base import utcnow
+from limner.db.models import Job, JobStatus, User
+from limner.services.jobs.events import EventBus
+from limner.services.jobs.queue import JobQueue
+from limner.services.jobs.webhooks import WebhookSender
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL_SECONDS = 0.5
+RECOVER_INTERVAL_SECONDS = 30.0
+IDLE_WAIT_SECONDS = 1.0
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: the job, a progress callback and the cancel token it must honour."""
+
+    job: Job
+    progress: Callable[[ProgressEvent], None]
+    cancel: CancelToken
+    sessions: sessionmaker[Session]
+
+
+JobHandler = Callable[[JobContext], list[str]]
+
+
+def job_event(job: Job, **extra: Any) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "progress": job.progress,
+        "step": job.step,
+        "total_steps": job.total_steps,
+        "result_image_ids": job.result_image_ids,
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        **extra,
+    }
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        sessions: sessionmaker[Session],
+        handlers: Mapping[str, JobHandler],
+        events: EventBus,
+        webhooks: WebhookSender | None = None,
+        threads: int = 1,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._queue = queue
+        self._sessions = sessions
+        self._handlers = dict(handlers)
+        self._events = events
+        self._webhooks = webhooks
+        self._thread_count = threads
+        self._clock = clock
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running: dict[str, CancelToken] = {}
+        self._lock = threading.Lock()
+        self.id = f"worker-{uuid.uuid4().hex[:8]}"
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._threads) and all(thread.is_alive() for thread in self._threads)
+
+    def start(self) -> None:
+        self._stop.clear()
+        for index in range(self._thread_count):
+            thread = threading.Thread(target=self._loop, name=f"{self.id}-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; ask running jobs to cancel; wait for the threads."""
+        self._stop.set()
+        self._queue.wakeup.set()
+        with self._lock:
+            for token in self._running.values():
+                token.cancel()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def cancel_running(self, job_id: str) -> None:
+        """Stop a job this process runs without waiting for its next heartbeat."""
+        with self._lock:
+            token = self._running.get(job_id)
+        if token is not None:
+            token.cancel()
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when the queue was empty (used by tests and the loop)."""
+        job = self._queue.claim(self.id, frozenset(self._handlers))
+        if job is None:
+            return False
+        self._process(job)
+        return True
+
+    def _loop(self) -> None:
+        last_recover = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() - last_recover > RECOVER_INTERVAL_SECONDS:
+                last_recover = time.monotonic()
+                self._queue.recover()
+            try:
+                worked = self.run_once()
+            except Exception:  # a bug in a handler must not kill the worker thread
+                logger.exception("worker loop error")
+                worked = False
+            if not worked:
+                self._queue.wakeup.wait(IDLE_WAIT_SECONDS)
+                self._queue.wakeup.clear()
+
+    def _process(self, job: Job) -> None:
+        cancel = CancelToken()
+        with self._lock:
+            self._running[job.id] = cancel
+        deadline_hit = threading.Event()
+        self._events.publish(job.id, job_event(job))
+        try:
+            if job.deadline_at is not None and self._clock() >= job.deadline_at:
+                self._finish(
+                    job, JobStatus.FAILED, error=("deadline_exceeded", "the job's deadline passed in the queue")
+                )
+                return
+            progress = self._progress_callback(job, cancel, deadline_hit)
+            handler = self._handlers[job.kind]
+            try:
+                image_ids = handler(JobContext(job=job, progress=progress, cancel=cancel, sessions=self._sessions))
+            except GenerationCanceledError:
+                if deadline_hit.is_set():
+                    self._finish(job, JobStatus.FAILED, error=("deadline_exceeded", "the job ran past its deadline"))
+                else:
+                    self._finish(job, JobStatus.CANCELED, error=("canceled", "canceled while running"))
+            except LimnerError as exc:
+                self._finish(job, JobStatus.FAILED, error=(exc.code, str(exc)))
+            except Exception as exc:
+                logger.exception("job %s failed", job.id)
+                self._finish(job, JobStatus.FAILED, error=("internal_error", f"internal error: {type(exc).__name__}"))
+            else:
+                self._finish(job, JobStatus.SUCCEEDED, image_ids=image_ids)
+        finally:
+            with self._lock:
+                self._running.pop(job.id, None)
+
+    def _progress_callback(
+        self, job: Job, cancel: CancelToken, deadline_hit: threading.Event
+    ) -> Callable[[ProgressEvent], None]:
+        last_beat = 0.0
+
+        def on_progress(event: ProgressEvent) -> None:
+            nonlocal last_beat
+            self._events.publish(
+                job.id,
+                {"job_id": job.id, "status": JobStatus.RUNNING.value, "step": event.step,
+                 "total_steps": event.total_steps, "progress": event.fraction},
+            )  # fmt: skip
+            if job.deadline_at is not None and self._clock() >= job.deadline_at:
+                deadline_hit.set()
+                cancel.cancel()
+            now = time.monotonic()
+            if now - last_beat >= HEARTBEAT_INTERVAL_SECONDS or event.step == event.total_steps:
+                last_beat = now
+                if self._queue.heartbeat(job.id, self.id, step=event.step, total_steps=event.total_steps):
+                    cancel.cancel()
+
+        return on_progress
+
+    def _finish(
+        self,
+        job: Job,
+        status: JobStatus,
+        image_ids: list[str] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        code, message = error if error else (None, None)
+        finished = self._queue.finish(
+            job.id, self.id, status, result_image_ids=image_ids, error_code=code, error_message=message
+        )
+        if finished is None:  # another worker or a cancel took the job over
+            return
+        self._events.publish(job.id, job_event(finished))
+        if finished.webhook_url and self._webhooks is not None:
+            self._send_webhook(finished)
+
+    def _send_webhook(self, job: Job) -> None:
+        if self._webhooks is None or job.webhook_url is None:
+            return
+        with self._sessions() as session:
+            owner = session.get(User, job.owner_id)
+            if owner is None:
+                return
+            secret = owner.webhook_secret
+        payload = {"type": "job.finished", **job_event(job), "finished_at": job.finished_at}
+        self._webhooks.send(job.webhook_url, secret, payload)
