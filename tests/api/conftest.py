@@ -31,6 +31,7 @@ def service_settings(root: Path, tiny_model: Path, **overrides: Any) -> Settings
         "max_request_bytes": 2 * 1024 * 1024,
         "max_input_image_bytes": 1024 * 1024,
         "sync_wait_seconds": 60,
+        "max_steps": 1000,
         "_env_file": None,
     }
     values.update(overrides)
@@ -43,6 +44,7 @@ class Api:
     def __init__(self, client: TestClient) -> None:
         self.client = client
         self.tokens: dict[str, str] = {}
+        self.routes: list[tuple[str, set[str]]] = []
 
     def login(self, username: str, password: str = PASSWORD) -> dict[str, str]:
         response = self.client.post("/v1/auth/token", data={"username": username, "password": password})
@@ -72,18 +74,22 @@ def png_bytes(size: tuple[int, int] = (64, 64), color: str = "orange", fmt: str 
 
 @pytest.fixture(scope="module")
 def shared_engine(tiny_models: dict[str, Path]) -> LocalEngine:
-    from limner.config import Settings
-
-    return LocalEngine(Settings(default_model=str(tiny_models["txt2img"]), device="cpu", _env_file=None))  # type: ignore[call-arg]
+    return LocalEngine(Settings(default_model=str(tiny_models["txt2img"]), device="cpu", max_steps=1000,
+                                _env_file=None))  # type: ignore[call-arg]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path], shared_engine: LocalEngine) -> Iterator[Api]:
+def api(
+    tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path], shared_engine: LocalEngine
+) -> Iterator[Api]:
     settings = service_settings(tmp_path_factory.mktemp("service"), tiny_models["txt2img"])
     services = build_services(settings, engine=shared_engine)
     with services.sessions() as session:
         services.users.create(session, "alice", PASSWORD, Role.ADMIN)
         services.users.create(session, "bob", PASSWORD)
         services.users.create(session, "carol", PASSWORD)
-    with TestClient(create_app(settings, services)) as client:
-        yield Api(client)
+    app = create_app(settings, services)
+    with TestClient(app) as client:
+        api = Api(client)
+        api.routes = [(path, {method.upper() for method in ops}) for path, ops in app.openapi()["paths"].items()]
+        yield api

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from limner import __version__
-from limner.api.body_limit import BodyLimitMiddleware
+from limner.api.body_limit import BodyLimitMiddleware, NoSniffMiddleware
 from limner.api.errors import install_error_handlers
 from limner.api.metrics import metrics_registry
 from limner.api.routes import auth, health, images, jobs, openai_images, users
@@ -44,11 +44,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in (health.router, auth.router, users.router, jobs.router, openai_images.router, images.router):
         app.include_router(router)
 
-    @app.middleware("http")
-    async def no_sniff(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
+    app.add_middleware(NoSniffMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app

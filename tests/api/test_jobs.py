@@ -1,0 +1,217 @@
+"""Jobs over HTTP: create, follow, cancel, idempotency, sync PNG, ownership."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from tests.api.conftest import Api, png_bytes
+
+TXT2IMG = {"prompt": "a red fox", "steps": 2, "seed": 3, "width": 64, "height": 64}
+
+
+def test_create_returns_202_with_id_and_position(api: Api) -> None:
+    response = api.client.post("/v1/jobs", json=TXT2IMG, headers=api.as_user("bob"))
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] in ("queued", "running", "succeeded")
+    assert response.headers["Location"] == f"/v1/jobs/{body['id']}"
+    job = api.wait(body["id"], "bob")
+    assert job["status"] == "succeeded"
+    assert len(job["result_image_ids"]) == 1
+    assert job["progress"] == 1.0
+    image = api.client.get(f"/v1/images/{job['result_image_ids'][0]}", headers=api.as_user("bob"))
+    assert image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+
+
+def test_same_seed_gives_identical_images_through_the_queue(api: Api) -> None:
+    ids = []
+    for _ in range(2):
+        job = api.client.post("/v1/jobs", json=TXT2IMG, headers=api.as_user("bob")).json()
+        ids.append(api.wait(job["id"], "bob")["result_image_ids"][0])
+    files = [api.client.get(f"/v1/images/{image_id}", headers=api.as_user("bob")).content for image_id in ids]
+    import io
+
+    from PIL import Image
+
+    pixels = [Image.open(io.BytesIO(data)).tobytes() for data in files]
+    assert pixels[0] == pixels[1]
+
+
+def test_sync_png_with_accept_header(api: Api) -> None:
+    response = api.client.post("/v1/jobs", json=TXT2IMG, headers={**api.as_user("bob"), "Accept": "image/png"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")
+    assert response.headers["X-Limner-Job-Id"]
+
+
+def test_idempotency_key_returns_the_same_job(api: Api) -> None:
+    headers = {**api.as_user("bob"), "Idempotency-Key": "order-42"}
+    first = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
+    second = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    other_user = api.client.post(
+        "/v1/jobs", json=TXT2IMG, headers={**api.as_user("carol"), "Idempotency-Key": "order-42"}
+    )
+    assert other_user.json()["id"] != first.json()["id"]
+
+
+def test_img2img_with_multipart_upload(api: Api) -> None:
+    files = {"init_image": ("photo.png", png_bytes(), "image/png")}
+    form = {"request": json.dumps({"task": "img2img", "prompt": "night", "steps": 2, "strength": 0.5})}
+    response = api.client.post("/v1/jobs", data=form, files=files, headers=api.as_user("bob"))
+    assert response.status_code == 202, response.text
+    job = api.wait(response.json()["id"], "bob")
+    assert job["status"] == "succeeded", job
+    assert job["request"]["init_image"].startswith("image:")
+
+
+def test_inpaint_with_ids_of_uploads(api: Api) -> None:
+    headers = api.as_user("bob")
+    image_id = api.client.post("/v1/uploads", files={"file": ("a.png", png_bytes(), "image/png")}, headers=headers)
+    mask_id = api.client.post("/v1/uploads", files={"file": ("m.png", png_bytes(color="white"), "image/png")},
+                              headers=headers)  # fmt: skip
+    body = {"task": "inpaint", "prompt": "a door", "steps": 2, "init_image_id": image_id.json()["id"],
+            "mask_image_id": mask_id.json()["id"]}  # fmt: skip
+    job = api.wait(api.client.post("/v1/jobs", json=body, headers=headers).json()["id"], "bob")
+    assert job["status"] == "succeeded"
+
+
+def test_another_users_upload_cannot_be_used(api: Api) -> None:
+    upload = api.client.post("/v1/uploads", files={"file": ("a.png", png_bytes(), "image/png")},
+                             headers=api.as_user("bob")).json()  # fmt: skip
+    body = {"task": "img2img", "prompt": "x", "init_image_id": upload["id"]}
+    response = api.client.post("/v1/jobs", json=body, headers=api.as_user("carol"))
+    assert response.status_code == 404
+
+
+def test_invalid_jobs_are_rejected_and_not_stored(api: Api) -> None:
+    headers = api.as_user("carol")
+    before = api.client.get("/v1/jobs", headers=headers).json()["total"]
+    cases = [
+        ({"prompt": "x", "width": 65, "height": 64}, "width"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "x", "steps": 0}, "steps"),
+        ({"prompt": "x", "model": "weights.ckpt"}, "model"),
+        ({"prompt": "x", "task": "img2img"}, "input image"),
+        ({"prompt": "x", "owner_id": "someone"}, "owner_id"),
+        ({"prompt": "x", "status": "succeeded"}, "status"),
+        ({"prompt": "x", "preset": "nope"}, "preset"),
+        ({"prompt": "x", "webhook_url": "not a url"}, "webhook_url"),
+    ]
+    for body, fragment in cases:
+        response = api.client.post("/v1/jobs", json=body, headers=headers)
+        assert 400 <= response.status_code < 500, (body, response.text)
+        error = response.json()["error"]
+        assert set(error) == {"type", "code", "message", "param"}
+        assert fragment in (error["message"] + str(error["param"])), (body, error)
+    assert api.client.post("/v1/jobs", content=b"{not json", headers={**headers, "Content-Type": "application/json"}
+                           ).status_code == 400  # fmt: skip
+    assert api.client.get("/v1/jobs", headers=headers).json()["total"] == before
+
+
+def test_list_and_filter_my_jobs(api: Api) -> None:
+    headers = api.as_user("carol")
+    job = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers).json()
+    api.wait(job["id"], "carol")
+    page = api.client.get("/v1/jobs", params={"status": "succeeded", "limit": 1}, headers=headers).json()
+    assert page["limit"] == 1
+    assert len(page["items"]) == 1
+    assert all(item["status"] == "succeeded" for item in page["items"])
+    bobs = api.client.get("/v1/jobs", headers=api.as_user("bob")).json()["items"]
+    assert job["id"] not in {item["id"] for item in bobs}
+
+
+def test_other_users_job_is_404_and_admin_sees_it(api: Api) -> None:
+    job = api.client.post("/v1/jobs", json=TXT2IMG, headers=api.as_user("bob")).json()
+    assert api.client.get(f"/v1/jobs/{job['id']}", headers=api.as_user("carol")).status_code == 404
+    assert api.client.post(f"/v1/jobs/{job['id']}/cancel", headers=api.as_user("carol")).status_code == 404
+    assert api.client.get(f"/v1/jobs/{job['id']}", headers=api.as_user("alice")).status_code == 200
+    api.wait(job["id"], "bob")
+
+
+def test_cancel_a_running_job(api: Api) -> None:
+    headers = api.as_user("bob")
+    body = {**TXT2IMG, "steps": 400, "width": 128, "height": 128}
+    job = api.client.post("/v1/jobs", json=body, headers=headers).json()
+    deadline = time.monotonic() + 30
+    while api.client.get(f"/v1/jobs/{job['id']}", headers=headers).json()["step"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    canceled = api.client.post(f"/v1/jobs/{job['id']}/cancel", headers=headers)
+    assert canceled.status_code == 200
+    final = api.wait(job["id"], "bob")
+    assert final["status"] == "canceled"
+    assert final["step"] < 400
+    again = api.client.post(f"/v1/jobs/{job['id']}/cancel", headers=headers)
+    assert again.status_code == 409
+
+
+def test_deadline_fails_a_long_job_with_a_reason(api: Api) -> None:
+    body = {**TXT2IMG, "steps": 1000, "width": 128, "height": 128, "deadline_seconds": 0.3}
+    job = api.client.post("/v1/jobs", json=body, headers=api.as_user("bob")).json()
+    final = api.wait(job["id"], "bob")
+    assert final["status"] == "failed"
+    assert final["error"]["code"] == "deadline_exceeded"
+
+
+def test_server_sent_events_follow_a_job(api: Api) -> None:
+    headers = api.as_user("bob")
+    job = api.client.post("/v1/jobs", json={**TXT2IMG, "steps": 5}, headers=headers).json()
+    events = []
+    with api.client.stream("GET", f"/v1/jobs/{job['id']}/events", headers=headers) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert events[-1]["status"] == "succeeded"
+    assert events[-1]["result_image_ids"]
+
+
+def test_websocket_follows_a_job(api: Api) -> None:
+    token = api.as_user("bob")["Authorization"].removeprefix("Bearer ")
+    job = api.client.post("/v1/jobs", json={**TXT2IMG, "steps": 5}, headers=api.as_user("bob")).json()
+    received = []
+    with api.client.websocket_connect(f"/v1/jobs/{job['id']}/ws?token={token}") as socket:
+        while True:
+            event = socket.receive_json()
+            received.append(event)
+            if event["status"] in ("succeeded", "failed", "canceled"):
+                break
+    assert received[-1]["status"] == "succeeded"
+
+
+def test_health_never_waits_for_generation(api: Api) -> None:
+    headers = api.as_user("bob")
+    job = api.client.post("/v1/jobs", json={**TXT2IMG, "steps": 200, "width": 128, "height": 128},
+                          headers=headers).json()  # fmt: skip
+    latencies = []
+    for _ in range(10):
+        started = time.perf_counter()
+        assert api.client.get("/healthz").status_code == 200
+        assert api.client.get("/v1/images", headers=headers).status_code == 200
+        latencies.append(time.perf_counter() - started)
+    api.client.post(f"/v1/jobs/{job['id']}/cancel", headers=headers)
+    api.wait(job["id"], "bob")
+    assert max(latencies) < 2.0
+
+
+def test_concurrent_submissions_each_get_their_own_images(api: Api) -> None:
+    headers = api.as_user("carol")
+    ids: list[str] = []
+
+    def submit(seed: int) -> None:
+        ids.append(api.client.post("/v1/jobs", json={**TXT2IMG, "seed": seed}, headers=headers).json()["id"])
+
+    threads = [threading.Thread(target=submit, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results = [api.wait(job_id, "carol")["result_image_ids"] for job_id in ids]
+    flattened = [image for images in results for image in images]
+    assert len(flattened) == len(set(flattened)) == 4

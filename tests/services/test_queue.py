@@ -1,0 +1,184 @@
+"""The durable queue: atomic claims, restarts, dead workers, bounds; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from limner.core.errors import QueueFullError
+from limner.core.requests import GenerationRequest
+from limner.db.base import make_engine, make_session_factory
+from limner.db.migrate import upgrade_to_head
+from limner.db.models import Job, JobStatus, Role, User
+from limner.services.auth.passwords import Passwords
+from limner.services.jobs.queue import JobQueue, NewJob
+from limner.services.users import Users
+
+POSTGRES_URL = os.environ.get("LIMNER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """A migrated database: a SQLite file, or a fresh schema in the local PostgreSQL."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+        upgrade_to_head(engine)
+        yield make_session_factory(engine)
+        engine.dispose()
+        return
+    if not _postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but PostgreSQL is not reachable at {POSTGRES_URL}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    schema = f"limner_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = sa.create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        upgrade_to_head(engine)
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def make_queue(sessions: sessionmaker[Session], **overrides: object) -> JobQueue:
+    options: dict[str, object] = {"max_queued": 10, "max_attempts": 2, "heartbeat_timeout": timedelta(seconds=60)}
+    options.update(overrides)
+    return JobQueue(sessions, **options)  # type: ignore[arg-type]
+
+
+def make_user(sessions: sessionmaker[Session], name: str = "owner") -> User:
+    with sessions() as session:
+        return Users(Passwords()).create(session, name, "a long password", Role.USER)
+
+
+def enqueue(queue: JobQueue, sessions: sessionmaker[Session], user: User, **job: object) -> Job:
+    with sessions() as session:
+        created, _ = queue.enqueue(session, user, NewJob(request=GenerationRequest(prompt="x"), **job))  # type: ignore[arg-type]
+        return created
+
+
+def test_jobs_survive_a_restart(sessions: sessionmaker[Session]) -> None:
+    user = make_user(sessions)
+    queue = make_queue(sessions)
+    ids = [enqueue(queue, sessions, user).id for _ in range(3)]
+    restarted = make_queue(sessions)  # a new process: nothing in memory
+    claimed = [restarted.claim("w") for _ in range(4)]
+    assert [job.id for job in claimed if job] == ids
+    assert claimed[-1] is None
+
+
+def test_two_workers_never_claim_the_same_job(sessions: sessionmaker[Session]) -> None:
+    user = make_user(sessions)
+    queue = make_queue(sessions, max_queued=100)
+    ids = {enqueue(queue, sessions, user).id for _ in range(20)}
+    claims: dict[str, list[str]] = {"a": [], "b": [], "c": []}
+
+    def work(worker: str) -> None:
+        while (job := queue.claim(worker)) is not None:
+            claims[worker].append(job.id)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in claims]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [job_id for taken in claims.values() for job_id in taken]
+    assert sorted(everything) == sorted(ids)
+
+
+def test_running_job_of_a_dead_process_is_requeued_then_failed(sessions: sessionmaker[Session]) -> None:
+    user = make_user(sessions)
+    queue = make_queue(sessions)
+    job = enqueue(queue, sessions, user)
+    assert queue.claim("dead-worker") is not None
+    assert make_queue(sessions).recover(all_running=True) == (1, 0)  # server restart
+    with sessions() as session:
+        assert session.get(Job, job.id).status == JobStatus.QUEUED.value  # type: ignore[union-attr]
+    assert queue.claim("dead-again") is not None
+    assert make_queue(sessions).recover(all_running=True) == (0, 1)
+    with sessions() as session:
+        final = session.get(Job, job.id)
+        assert final is not None
+        assert final.status == JobStatus.FAILED.value
+        assert final.error_code == "worker_lost"
+        assert "worker stopped" in (final.error_message or "")
+
+
+def test_stale_heartbeat_is_detected_without_restart(sessions: sessionmaker[Session]) -> None:
+    user = make_user(sessions)
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    queue = make_queue(sessions, clock=lambda: now[0])
+    enqueue(queue, sessions, user)
+    claimed = queue.claim("w1")
+    assert claimed is not None
+    assert queue.recover() == (0, 0)  # heartbeat is fresh
+    now[0] += timedelta(minutes=5)
+    assert queue.recover() == (1, 0)
+    assert queue.heartbeat(claimed.id, "w1", step=1, total_steps=2) is True  # w1 lost it: stop
+
+
+def test_finish_only_by_the_owning_worker(sessions: sessionmaker[Session]) -> None:
+    user = make_user(sessions)
+    queue = make_queue(sessions)
+    enqueue(queue, sessions, user)
+    job = queue.claim("w1")
+    assert job is not None
+    assert queue.finish(job.id, "w2", JobStatus.SUCCEEDED) is None
+    done = queue.finish(job.id, "w1", JobStatus.SUCCEEDED, result_image_ids=["a"])
+    assert done is not None
+    assert done.result_image_ids == ["a"]
+
+
+def test_bounded_queue(sessions: sessionmaker[Session]) -> None:
+    user = make_user(sessions)
+    queue = make_queue(sessions, max_queued=2)
+    enqueue(queue, sessions, user)
+    enqueue(queue, sessions, user)
+    with pytest.raises(QueueFullError, match="queue is full") as caught:
+        enqueue(queue, sessions, user)
+    assert caught.value.retry_after > 0
+
+
+def test_idempotency_key_is_per_owner(sessions: sessionmaker[Session]) -> None:
+    first_user, second_user = make_user(sessions, "one"), make_user(sessions, "two")
+    queue = make_queue(sessions)
+    a = enqueue(queue, sessions, first_user, idempotency_key="k")
+    b = enqueue(queue, sessions, first_user, idempotency_key="k")
+    c = enqueue(queue, sessions, second_user, idempotency_key="k")
+    assert a.id == b.id != c.id
+
+
+def test_cancel_queued_job(sessions: sessionmaker[Session]) -> None:
+    user = make_user(sessions)
+    queue = make_queue(sessions)
+    job = enqueue(queue, sessions, user)
+    with sessions() as session:
+        owner = session.get(User, user.id)
+        assert owner is not None
+        canceled = queue.request_cancel(session, owner, job.id)
+    assert canceled.status == JobStatus.CANCELED.value
+    assert queue.claim("w") is None
