@@ -21,9 +21,7 @@ DtypeSetting = Literal["auto", "float32", "float16", "bfloat16"]
 class Settings(BaseSettings):
     """Deployment settings. Every field can be set as ``LIMNER_<FIELD>`` (e.g. ``LIMNER_DEVICE=cpu``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="LIMNER_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="LIMNER_", env_file=".env", extra="ignore", populate_by_name=True)
 
     default_model: str = Field(
         default="limner-tiny",
