@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     presets_file: Path | None = Field(
         default=None, description="A TOML file of extra presets; they override built-ins of the same name."
     )
+    styles_file: Path | None = Field(default=None, description="A TOML file of extra styles (see data/styles.toml).")
+    ip_adapter: str | None = Field(
+        default=None,
+        description="IP-Adapter for character requests (hub 'owner/repo/sub/file.safetensors' or a local file); "
+        "default: h94/IP-Adapter's SD 1.5 or SDXL adapter, chosen by the model.",
+    )
     hf_variant: str | None = Field(
         default=None, description="Weights variant to prefer when downloading (e.g. fp16 on CUDA)."
     )

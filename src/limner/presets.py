@@ -6,16 +6,16 @@ readable by anyone. A preset only fills in what the request leaves unset; the us
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from limner.catalog import load_catalog
 from limner.core.errors import InvalidRequestError
 from limner.core.requests import GenerationRequest, LoraSpec, SchedulerName, Task
+from limner.styles import Style, apply_style, load_styles
 
 BUILTIN_PRESETS_RESOURCE = "presets.toml"
 
@@ -63,39 +63,16 @@ class Preset(BaseModel):
 
 def load_presets(user_file: Path | None = None) -> dict[str, Preset]:
     """Built-in presets, then the user's file on top (same name replaces)."""
-    text = resources.files("limner.data").joinpath(BUILTIN_PRESETS_RESOURCE).read_text(encoding="utf-8")
-    presets = _parse(text, source="built-in presets")
-    if user_file is not None:
-        if not user_file.is_file():
-            raise InvalidRequestError(f"presets file {user_file} does not exist", param="presets_file")
-        presets.update(_parse(user_file.read_text(encoding="utf-8"), source=str(user_file)))
-    return presets
-
-
-def _parse(text: str, source: str) -> dict[str, Preset]:
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidRequestError(f"{source} is not valid TOML: {exc}", param="presets_file") from exc
-    presets: dict[str, Preset] = {}
-    for name, body in table.items():
-        if not isinstance(body, dict):
-            raise InvalidRequestError(f"{source}: [{name}] must be a table of settings", param="presets_file")
-        try:
-            presets[name] = Preset(name=name, **body)
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
-            raise InvalidRequestError(
-                f"{source}: preset [{name}] {where}: {problem['msg']}", param="presets_file"
-            ) from exc
-    return presets
+    return load_catalog(BUILTIN_PRESETS_RESOURCE, Preset, "preset", "presets_file", user_file)
 
 
 def build_request(
-    fields: Mapping[str, Any], presets: Mapping[str, Preset], preset_name: str | None = None
+    fields: Mapping[str, Any],
+    presets: Mapping[str, Preset],
+    preset_name: str | None = None,
+    styles: Mapping[str, Style] | None = None,
 ) -> GenerationRequest:
-    """Make a validated request from user fields, applying a preset first when one is named."""
+    """Make a validated request from user fields: the preset first, then the style, then validation."""
     merged = dict(fields)
     if preset_name:
         preset = presets.get(preset_name)
@@ -103,6 +80,8 @@ def build_request(
             known = ", ".join(sorted(presets)) or "none"
             raise InvalidRequestError(f"unknown preset {preset_name!r} (known: {known})", param="preset")
         merged = preset.apply(fields)
+    if merged.get("style"):
+        merged = apply_style(merged, styles if styles is not None else load_styles())
     return request_from_fields({key: value for key, value in merged.items() if value is not None})
 
 

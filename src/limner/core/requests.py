@@ -20,6 +20,7 @@ MIN_SIDE = 32
 MAX_SIDE = 8192
 MAX_IMAGES_PER_REQUEST = 16
 MAX_LORAS = 8
+MAX_REFERENCES = 8
 
 
 class Task(StrEnum):
@@ -29,10 +30,11 @@ class Task(StrEnum):
     IMG2IMG = "img2img"
     INPAINT = "inpaint"
     EDIT = "edit"
+    CHARACTER = "character"  # txt2img conditioned on reference pictures (IP-Adapter)
 
     @property
     def needs_init_image(self) -> bool:
-        return self is not Task.TXT2IMG
+        return self in (Task.IMG2IMG, Task.INPAINT, Task.EDIT)
 
     @property
     def needs_mask(self) -> bool:
@@ -115,6 +117,21 @@ class GenerationRequest(BaseModel):
     mask_image: Annotated[str | None, Field(max_length=1024)] = None
     preset: Annotated[str | None, Field(max_length=128)] = None
     preview: bool = False
+    reference_images: Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_REFERENCES)] = (
+        Field(default_factory=list)
+    )
+    reference_weights: Annotated[list[Annotated[float, Field(gt=0, le=100)]] | None, Field(max_length=MAX_REFERENCES)] = (
+        None
+    )
+    character: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    ip_adapter: Annotated[str | None, Field(min_length=1, max_length=512)] = None
+    ip_adapter_scale: Annotated[float, Field(ge=0.0, le=2.0)] = 0.6
+    style: Annotated[str | None, Field(max_length=64)] = None
+
+    @property
+    def uses_references(self) -> bool:
+        """True when the request is conditioned on reference pictures (IP-Adapter)."""
+        return bool(self.reference_images or self.character)
 
     @field_validator("width", "height")
     @classmethod
@@ -133,7 +150,7 @@ class GenerationRequest(BaseModel):
 
     @model_validator(mode="after")
     def _task_inputs(self) -> Self:
-        if not self.prompt.strip() and self.task in (Task.TXT2IMG, Task.EDIT):
+        if not self.prompt.strip() and self.task in (Task.TXT2IMG, Task.EDIT, Task.CHARACTER):
             what = "an instruction" if self.task is Task.EDIT else "a prompt"
             raise ValueError(f"{self.task.value} needs {what}: the prompt is empty")
         if self.task.needs_init_image and not self.init_image:
@@ -144,6 +161,12 @@ class GenerationRequest(BaseModel):
             raise ValueError("txt2img takes no init_image; use task img2img")
         if not self.task.needs_mask and self.mask_image:
             raise ValueError(f"{self.task.value} takes no mask_image; use task inpaint")
+        if self.task is Task.CHARACTER and not self.uses_references:
+            raise ValueError("character needs reference_images or a saved character")
+        if self.reference_weights is not None and len(self.reference_weights) != len(self.reference_images):
+            raise ValueError(
+                f"reference_weights has {len(self.reference_weights)} values for {len(self.reference_images)} images"
+            )
         if (self.width is None) != (self.height is None):
             raise ValueError("give both width and height, or neither")
         return self

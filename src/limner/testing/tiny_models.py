@@ -173,3 +173,56 @@ def build_tiny_lora(model_dir: Path, out_file: Path, rank: int = 4, seed: int = 
         str(out_file.parent), unet_lora_layers=layers, weight_name=out_file.name, safe_serialization=True
     )
     return out_file
+
+
+IP_ADAPTER_TOKENS = 4
+IMAGE_EMBED_DIM = 16
+
+
+def build_tiny_ip_adapter(model_dir: Path, out_dir: Path, seed: int = 2) -> Path:
+    """Write a random IP-Adapter for the tiny model: ``out_dir/ip-adapter.safetensors`` plus an
+    ``image_encoder/`` folder (a small CLIPVisionModelWithProjection), the layout of h94/IP-Adapter.
+
+    The adapter holds ``image_proj.proj`` / ``image_proj.norm`` and, for every cross-attention
+    processor of the UNet (odd indices in ``attn_processors`` order), ``to_k_ip`` / ``to_v_ip``.
+    """
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            image_size=32,
+            patch_size=8,
+            projection_dim=IMAGE_EMBED_DIM,
+        )
+    )
+    encoder.save_pretrained(str(out_dir / "image_encoder"), safe_serialization=True)
+    unet = UNet2DConditionModel.from_pretrained(str(Path(model_dir) / "unet"), use_safetensors=True)
+    cross_dim = int(unet.config.cross_attention_dim)
+    tensors: dict[str, torch.Tensor] = {
+        "image_proj.proj.weight": torch.randn(cross_dim * IP_ADAPTER_TOKENS, IMAGE_EMBED_DIM) * 0.3,
+        "image_proj.proj.bias": torch.zeros(cross_dim * IP_ADAPTER_TOKENS),
+        "image_proj.norm.weight": torch.ones(cross_dim),
+        "image_proj.norm.bias": torch.zeros(cross_dim),
+    }
+    for index, name in enumerate(unet.attn_processors):
+        if name.endswith("attn2.processor"):
+            hidden = _attention_width(unet, name)
+            tensors[f"ip_adapter.{index}.to_k_ip.weight"] = torch.randn(hidden, cross_dim) * 0.3
+            tensors[f"ip_adapter.{index}.to_v_ip.weight"] = torch.randn(hidden, cross_dim) * 0.3
+    weights = out_dir / "ip-adapter.safetensors"
+    save_file(tensors, str(weights))
+    return weights
+
+
+def _attention_width(unet: UNet2DConditionModel, processor_name: str) -> int:
+    module: Any = unet
+    for part in processor_name.removesuffix(".processor").split("."):
+        module = getattr(module, part) if not part.isdigit() else module[int(part)]
+    return int(module.to_q.out_features)
