@@ -341,12 +341,16 @@ def main() -> None:
     app()
 
 
-def _mount_service_apps() -> None:
+def _mount_sub_apps() -> None:
+    from limner.cli.batch import batch
+    from limner.cli.prompts import prompts_app
     from limner.cli.service import gallery_app, serve, users_app
 
     app.command("serve")(serve)
     app.add_typer(users_app, name="users")
     app.add_typer(gallery_app, name="gallery")
+    app.add_typer(prompts_app, name="prompts")
+    app.command("batch")(batch)
 
 
-_mount_service_apps()
+_mount_sub_apps()

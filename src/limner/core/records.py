@@ -36,6 +36,7 @@ class ImageRecord(BaseModel):
     scheduler: str = ""
     timings: Timings = Field(default_factory=Timings)
     limner_version: str = ""
+    ip_adapter: str | None = None
     provider: str = "local"
     revised_prompt: str | None = None
     provider_details: dict[str, Any] = Field(default_factory=dict)

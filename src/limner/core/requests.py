@@ -117,12 +117,12 @@ class GenerationRequest(BaseModel):
     mask_image: Annotated[str | None, Field(max_length=1024)] = None
     preset: Annotated[str | None, Field(max_length=128)] = None
     preview: bool = False
-    reference_images: Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_REFERENCES)] = (
-        Field(default_factory=list)
+    reference_images: Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_REFERENCES)] = Field(
+        default_factory=list
     )
-    reference_weights: Annotated[list[Annotated[float, Field(gt=0, le=100)]] | None, Field(max_length=MAX_REFERENCES)] = (
-        None
-    )
+    reference_weights: Annotated[
+        list[Annotated[float, Field(gt=0, le=100)]] | None, Field(max_length=MAX_REFERENCES)
+    ] = None
     character: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     ip_adapter: Annotated[str | None, Field(min_length=1, max_length=512)] = None
     ip_adapter_scale: Annotated[float, Field(ge=0.0, le=2.0)] = 0.6

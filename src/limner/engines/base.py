@@ -6,7 +6,8 @@ not on diffusers, so a remote provider or a distributed worker can stand in for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from limner.core.progress import CancelToken, ProgressCallback
@@ -16,10 +17,16 @@ from limner.core.requests import GenerationRequest
 
 @dataclass(frozen=True)
 class TaskInputs:
-    """Decoded input pictures (PIL images) for the tasks that take them."""
+    """Decoded input pictures (PIL images) for the tasks that take them.
+
+    ``reference_embeddings`` maps an IP-Adapter key to a saved character's precomputed embedding;
+    when the adapter in use has one, the reference pictures need not be encoded again.
+    """
 
     init_image: Any | None = None
     mask_image: Any | None = None
+    reference_images: tuple[Any, ...] = ()
+    reference_embeddings: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Engine(Protocol):

@@ -24,6 +24,14 @@ from limner.core.requests import MAX_SEED, GenerationRequest, Task
 from limner.engines.base import TaskInputs
 from limner.engines.local.cache import ModelCache
 from limner.engines.local.device import Placement, choose_placement
+from limner.engines.local.ip_adapter import (
+    AdapterSource,
+    ReferenceEmbedding,
+    default_adapter,
+    embeds_argument,
+    encode_references,
+    resolve_adapter,
+)
 from limner.engines.local.loading import load_pipeline
 from limner.engines.local.model_refs import ModelSource, resolve_lora, resolve_model
 from limner.engines.local.model_slot import ModelSlot
@@ -45,6 +53,7 @@ class Plan:
     model: ModelSource
     loras: list[tuple[ModelSource, float]]
     size: tuple[int, int] | None
+    ip_adapter: AdapterSource | None = None  # None with references: the model's default, chosen after load
 
 
 class LocalEngine:
@@ -69,15 +78,20 @@ class LocalEngine:
             raise InvalidRequestError(f"{request.task.value} needs an input image", param="init_image")
         if request.task.needs_mask and inputs.mask_image is None:
             raise InvalidRequestError("inpaint needs a mask image", param="mask_image")
+        if request.uses_references and not (inputs.reference_images or inputs.reference_embeddings):
+            what = f"saved character {request.character!r}" if request.character else "reference pictures"
+            raise InvalidRequestError(f"the {what} could not be loaded", param="reference_images")
         model = resolve_model(request.model or self._settings.default_model)
         loras = [(resolve_lora(spec.ref), spec.weight) for spec in request.loras]
+        adapter_ref = request.ip_adapter or self._settings.ip_adapter
+        ip_adapter = resolve_adapter(adapter_ref) if request.uses_references and adapter_ref else None
         size: tuple[int, int] | None = None
         if request.width is not None and request.height is not None:
             size = (request.width, request.height)
         elif inputs.init_image is not None:
             width, height = inputs.init_image.size
             size = fit_size(width, height, self._settings.max_pixels)
-        return Plan(request, model, loras, size)
+        return Plan(request, model, loras, size, ip_adapter)
 
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
         self.plan(request, inputs)
@@ -99,6 +113,16 @@ class LocalEngine:
         load_seconds = time.perf_counter() - load_started
         _raise_if_canceled(cancel)
         return self._generate(slot, plan, inputs, progress, cancel, load_seconds)
+
+    def encode_references(
+        self, images: list[Any], weights: list[float] | None, model: str | None = None, ip_adapter: str | None = None
+    ) -> tuple[str, ReferenceEmbedding]:
+        """Encode reference pictures with an IP-Adapter's image encoder (for saved characters)."""
+        slot, _ = self._cache.get(resolve_model(model or self._settings.default_model))
+        adapter_ref = ip_adapter or self._settings.ip_adapter or default_adapter(slot.pipeline)
+        adapter = resolve_adapter(adapter_ref)
+        with slot.using([], (adapter, 1.0)) as base:
+            return adapter.key, encode_references(base, images, weights)
 
     def unload_loras(self, model: str | None = None) -> None:
         """Drop every LoRA adapter from a loaded model (its weights return to the original)."""
@@ -125,10 +149,19 @@ class LocalEngine:
         request = plan.request
         base_seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         seeds = request.seeds(base_seed)
-        with slot.using(plan.loras) as base:
+        adapter = plan.ip_adapter
+        if request.uses_references and adapter is None:
+            adapter = resolve_adapter(default_adapter(slot.pipeline))
+        with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None) as base:
             scheduler = make_scheduler(base.scheduler, request.scheduler)
             pipeline = task_pipeline(base, request.task, scheduler, slot.name)
             arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel)
+            if adapter is not None:
+                embedding = inputs.reference_embeddings.get(adapter.key) or encode_references(
+                    base, list(inputs.reference_images), request.reference_weights
+                )
+                classifier_free = request.guidance_scale > 1 and base.unet.config.time_cond_proj_dim is None
+                arguments["ip_adapter_image_embeds"] = embeds_argument(embedding, classifier_free, base)
             started = time.perf_counter()
             try:
                 with torch.inference_mode():
@@ -154,6 +187,7 @@ class LocalEngine:
                 scheduler=scheduler_label(scheduler),
                 timings=timings,
                 limner_version=__version__,
+                ip_adapter=adapter.key if adapter else None,
             )
             images.append(GeneratedImage(image=image, record=record))
         return GenerationResult(images=images)

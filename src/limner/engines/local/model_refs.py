@@ -68,7 +68,7 @@ def resolve_model(ref: str) -> ModelSource:
     if path.suffix.lower() == ".safetensors":
         if not path.is_file():
             raise ModelNotFoundError(f"no such file: {ref}", param="model")
-        _checked(path)
+        check_weights_file(path)
         return ModelSource(SourceKind.SINGLE_FILE, str(path.resolve()), path.stem)
     if _HUB_ID.match(ref) and ".." not in ref:
         return ModelSource(SourceKind.HUB, ref, ref)
@@ -90,7 +90,7 @@ def resolve_lora(ref: str) -> ModelSource:
     if path.is_file():
         if path.suffix.lower() != ".safetensors":
             raise UnsafeModelFormatError(f"LoRA {path.name} must be a .safetensors file", param="loras")
-        _checked(path, param="loras")
+        check_weights_file(path, param="loras")
         return ModelSource(SourceKind.SINGLE_FILE, str(path.resolve().parent), path.stem, path.name)
     if path.is_dir():
         candidates = sorted(path.glob("*.safetensors"))
@@ -100,7 +100,7 @@ def resolve_lora(ref: str) -> ModelSource:
                 "name the file instead",
                 param="loras",
             )
-        _checked(candidates[0], param="loras")
+        check_weights_file(candidates[0], param="loras")
         return ModelSource(SourceKind.FOLDER, str(path.resolve()), path.name, candidates[0].name)
     parts = ref.split("/")
     if len(parts) >= 2 and _HUB_ID.match("/".join(parts[:2])) and ".." not in ref:
@@ -113,7 +113,7 @@ def resolve_lora(ref: str) -> ModelSource:
     )
 
 
-def _checked(path: Path, param: str = "model") -> None:
+def check_weights_file(path: Path, param: str = "model") -> None:
     try:
         check_safetensors_file(path)
     except UnsafeModelFormatError as exc:

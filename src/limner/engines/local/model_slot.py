@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limner.core.errors import InvalidRequestError, ModelDownloadError
+from limner.engines.local.ip_adapter import AdapterSource, load_adapter
 from limner.engines.local.model_refs import ModelSource, SourceKind
 
 ActiveLoras = tuple[tuple[str, float], ...]
+ActiveAdapter = tuple[str, float] | None  # (adapter key, scale)
+ActiveState = tuple[ActiveLoras, ActiveAdapter]
 
 
 def adapter_name(source: ModelSource) -> str:
@@ -35,20 +38,25 @@ class ModelSlot:
     pipeline: Any  # a diffusers pipeline; typed loosely because diffusers' mixins are untyped
     load_seconds: float
     _condition: threading.Condition = field(default_factory=threading.Condition)
-    _active: ActiveLoras | None = ()
+    _active: ActiveState | None = ((), None)
     _running: int = 0
     _loaded_adapters: set[str] = field(default_factory=set)
+    _ip_adapter: str | None = None
 
     @contextmanager
-    def using(self, loras: list[tuple[ModelSource, float]]) -> Iterator[Any]:
-        """Hold the model with exactly ``loras`` active for the duration of one run."""
-        wanted: ActiveLoras = tuple((adapter_name(source), weight) for source, weight in loras)
+    def using(
+        self, loras: list[tuple[ModelSource, float]], ip_adapter: tuple[AdapterSource, float] | None = None
+    ) -> Iterator[Any]:
+        """Hold the model with exactly ``loras`` (and the IP-Adapter at its scale) active for one run."""
+        wanted_loras: ActiveLoras = tuple((adapter_name(source), weight) for source, weight in loras)
+        wanted: ActiveState = (wanted_loras, (ip_adapter[0].key, ip_adapter[1]) if ip_adapter else None)
         with self._condition:
             while self._running and self._active != wanted:
                 self._condition.wait()
             if self._active != wanted:
                 self._active = None  # unknown until the switch completes
-                self._switch(loras, wanted)
+                self._switch_ip_adapter(ip_adapter)
+                self._switch(loras, wanted_loras)
                 self._active = wanted
             self._running += 1
         try:
@@ -66,11 +74,23 @@ class ModelSlot:
             if self._loaded_adapters:
                 self.pipeline.unload_lora_weights()
                 self._loaded_adapters.clear()
-            self._active = ()
+            self._active = None
 
     @property
     def loaded_adapters(self) -> frozenset[str]:
         return frozenset(self._loaded_adapters)
+
+    def _switch_ip_adapter(self, ip_adapter: tuple[AdapterSource, float] | None) -> None:
+        wanted_key = ip_adapter[0].key if ip_adapter else None
+        if self._ip_adapter is not None and self._ip_adapter != wanted_key:
+            self.pipeline.unload_ip_adapter()
+            self._ip_adapter = None
+        if ip_adapter is None:
+            return
+        if self._ip_adapter is None:
+            load_adapter(self.pipeline, ip_adapter[0])
+            self._ip_adapter = wanted_key
+        self.pipeline.set_ip_adapter_scale(ip_adapter[1])
 
     def _switch(self, loras: list[tuple[ModelSource, float]], wanted: ActiveLoras) -> None:
         if not wanted:

@@ -58,6 +58,8 @@ def supported_tasks(base: DiffusionPipeline) -> frozenset[Task]:
 def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: str) -> Any:
     """A pipeline object for ``task`` that shares every module of ``base`` but the scheduler."""
     tasks = supported_tasks(base)
+    if task is Task.CHARACTER:  # text-to-image conditioned on references by the IP-Adapter
+        task = Task.TXT2IMG
     if task not in tasks:
         can = ", ".join(sorted(t.value for t in tasks))
         hint = " (use an InstructPix2Pix-class model, e.g. --preset cartoonize)" if task is Task.EDIT else ""

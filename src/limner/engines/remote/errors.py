@@ -1,0 +1,46 @@
+"""Errors from remote providers, as limner errors the CLI and the API already know how to report.
+
+Why a small hierarchy here (and not in ``core.errors``): only remote engines raise these, and
+each one is a subclass of a core error, so entry points map them without knowing providers.
+A request the provider refuses is the caller's to fix (an ``InvalidRequestError``, never a 500);
+a provider that fails or cannot be reached is a ``ProviderError``.
+"""
+
+from __future__ import annotations
+
+from limner.core.errors import InvalidRequestError, LimnerError
+
+
+class ProviderError(LimnerError):
+    """A remote provider failed: unreachable, timed out, rate limited, 5xx, or an unreadable answer."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str, *, provider: str, status: int | None = None, param: str | None = None) -> None:
+        super().__init__(f"{provider}: {message}", param=param)
+        self.provider = provider
+        self.status = status
+
+
+class ProviderNotConfiguredError(ProviderError):
+    """The provider's key is not set; the message names the environment variable to set."""
+
+    code = "provider_not_configured"
+
+
+class ProviderAuthError(ProviderError):
+    """The provider rejected the key (401/403) or the account cannot pay (402)."""
+
+    code = "provider_auth_failed"
+
+
+class ProviderRequestError(ProviderError, InvalidRequestError):
+    """The provider refused the request as invalid (4xx): bad size, unknown model, bad input."""
+
+    code = "provider_invalid_request"
+
+
+class ContentPolicyError(ProviderRequestError):
+    """The provider's moderation refused the prompt or filtered the output image."""
+
+    code = "content_policy_violation"

@@ -1,0 +1,65 @@
+"""How to phrase a request as the ``input`` of a Replicate model.
+
+Why profiles: every Replicate model has its own input schema. The generic profile fits the many
+Stable-Diffusion-style models (``width``/``height``, ``num_inference_steps``, ``guidance_scale``,
+``image``, ``mask``, ``prompt_strength``); known models that differ get their own entry. Steps and
+guidance are sent only when the user set them, so a model's tuned defaults apply otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from limner.core.requests import Task
+
+SizeField = Literal["width_height", "aspect_ratio"]
+FLUX_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+
+
+@dataclass(frozen=True)
+class ReplicateProfile:
+    """Input field names of one model (None: the model has no such input)."""
+
+    size: SizeField = "width_height"
+    aspect_ratios: tuple[str, ...] = ()
+    negative_prompt: str | None = "negative_prompt"
+    steps: str | None = "num_inference_steps"
+    guidance: str | None = "guidance_scale"
+    image_guidance: str | None = "image_guidance_scale"
+    seed: str | None = "seed"
+    image: str | None = "image"
+    mask: str | None = "mask"
+    strength: str | None = "prompt_strength"
+    tasks: frozenset[Task] = frozenset(Task)
+    constants: dict[str, Any] = field(default_factory=dict)
+
+
+GENERIC = ReplicateProfile()
+
+PROFILES: Mapping[str, ReplicateProfile] = MappingProxyType({
+    "black-forest-labs/flux-schnell": ReplicateProfile(
+        size="aspect_ratio", aspect_ratios=FLUX_RATIOS, negative_prompt=None, guidance=None, image_guidance=None,
+        image=None, mask=None, strength=None, tasks=frozenset({Task.TXT2IMG}), constants={"output_format": "png"},
+    ),
+    "black-forest-labs/flux-dev": ReplicateProfile(
+        size="aspect_ratio", aspect_ratios=FLUX_RATIOS, negative_prompt=None, guidance="guidance",
+        image_guidance=None, mask=None, tasks=frozenset({Task.TXT2IMG, Task.IMG2IMG}),
+        constants={"output_format": "png"},
+    ),
+    "black-forest-labs/flux-1.1-pro": ReplicateProfile(
+        size="aspect_ratio", aspect_ratios=FLUX_RATIOS, negative_prompt=None, steps=None, guidance=None,
+        image_guidance=None, image=None, mask=None, strength=None, tasks=frozenset({Task.TXT2IMG}),
+        constants={"output_format": "png"},
+    ),
+    "stability-ai/sdxl": ReplicateProfile(
+        image_guidance=None, tasks=frozenset({Task.TXT2IMG, Task.IMG2IMG, Task.INPAINT})
+    ),
+})  # fmt: skip
+
+
+def profile_for(owner_name: str) -> ReplicateProfile:
+    """The profile of ``owner/name`` (any version), or the generic one."""
+    return PROFILES.get(owner_name.lower(), GENERIC)
