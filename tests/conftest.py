@@ -15,7 +15,12 @@ torch.set_num_threads(1)  # stable timings and bit-exact outputs on a shared CPU
 
 from limner.config import Settings  # noqa: E402
 from limner.engines.local.engine import LocalEngine  # noqa: E402
-from limner.testing.tiny_models import TinyKind, build_tiny_lora, build_tiny_pipeline  # noqa: E402
+from limner.testing.tiny_models import (  # noqa: E402
+    TinyKind,
+    build_tiny_ip_adapter,
+    build_tiny_lora,
+    build_tiny_pipeline,
+)
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +33,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         build_tiny_pipeline(folder, kind)
         folders[kind.value] = folder
     folders["lora"] = build_tiny_lora(folders["txt2img"], root / "loras" / "tiny-lora.safetensors")
+    folders["ip_adapter"] = build_tiny_ip_adapter(folders["txt2img"], root / "ip-adapter")
     return folders
 
 

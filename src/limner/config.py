@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     registration_open: bool = Field(default=False, description="Initial value; admins switch it through the API.")
     admin_username: str | None = Field(default=None, description="Creates this admin on first start if no user exists.")
     admin_password: SecretStr | None = None
+    cli_user: str = Field(default="local", description="Owner of what CLI commands store (characters, imports).")
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=1, ge=0, le=16, description="In-process worker threads (0: API only).")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from limner.core.requests import MAX_IMAGES_PER_REQUEST, MAX_SEED, LoraSpec, SchedulerName, Task
-from limner.db.models import ApiKey, Image, Job, User
+from limner.db.models import ApiKey, Character, Image, Job, User
 
 T = TypeVar("T")
 
@@ -35,12 +35,25 @@ class JobCreate(BaseModel):
     preset: Annotated[str | None, Field(max_length=128)] = None
     init_image_id: Annotated[str | None, Field(max_length=64)] = None
     mask_image_id: Annotated[str | None, Field(max_length=64)] = None
+    reference_image_ids: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=8)
+    reference_weights: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(default=None, max_length=8)
+    character: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    ip_adapter: Annotated[str | None, Field(min_length=1, max_length=512)] = None
+    ip_adapter_scale: Annotated[float | None, Field(ge=0, le=2)] = None
+    style: Annotated[str | None, Field(max_length=64)] = None
     webhook_url: HttpUrl | None = None
     deadline_seconds: Annotated[float | None, Field(gt=0, le=7 * 24 * 3600)] = None
 
     def generation_fields(self) -> dict[str, Any]:
         fields = self.model_dump(
-            exclude={"init_image_id", "mask_image_id", "webhook_url", "deadline_seconds", "preset"},
+            exclude={
+                "init_image_id",
+                "mask_image_id",
+                "reference_image_ids",
+                "webhook_url",
+                "deadline_seconds",
+                "preset",
+            },
             exclude_none=True,
         )
         if not self.loras:
@@ -168,6 +181,23 @@ class ServerSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     registration_open: bool
+
+
+class CharacterOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    reference_image_ids: list[str]
+    reference_weights: list[float]
+    cached_adapters: list[str]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, character: Character, cached_adapters: list[str]) -> CharacterOut:
+        return cls(id=character.id, name=character.name, description=character.description,
+                   reference_image_ids=list(character.reference_image_ids),
+                   reference_weights=list(character.reference_weights), cached_adapters=cached_adapters,
+                   created_at=character.created_at)  # fmt: skip
 
 
 class WebhookSecretOut(BaseModel):

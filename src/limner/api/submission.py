@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from limner.core.errors import InvalidRequestError, LimnerError, RateLimitedError, error_from_code
 from limner.core.requests import GenerationRequest
 from limner.db.models import Job, JobStatus, User
-from limner.engines.base import TaskInputs
 from limner.presets import build_request, load_presets
 from limner.services.container import Services
+from limner.services.jobs.generate import REFERENCE_PREFIX, job_inputs
 from limner.services.jobs.queue import NewJob
+from limner.styles import load_styles
 
 IMAGE_REF_PREFIX = "image:"
 
@@ -41,8 +42,9 @@ def build_generation(
     preset: str | None,
     init_image_id: str | None,
     mask_image_id: str | None,
+    reference_image_ids: list[str] | None = None,
 ) -> tuple[GenerationRequest, dict[str, str]]:
-    """Validate into a request whose inputs are gallery images the user owns."""
+    """Validate into a request whose inputs are gallery images (and a character) the user owns."""
     inputs: dict[str, str] = {}
     if init_image_id:
         fields["init_image"] = IMAGE_REF_PREFIX + init_image_id
@@ -50,11 +52,13 @@ def build_generation(
     if mask_image_id:
         fields["mask_image"] = IMAGE_REF_PREFIX + mask_image_id
         inputs["mask_image"] = mask_image_id
-    request = build_request(fields, load_presets(services.settings.presets_file), preset)
-    pictures = TaskInputs(
-        init_image=services.gallery.open_input(session, user, init_image_id, "RGB") if init_image_id else None,
-        mask_image=services.gallery.open_input(session, user, mask_image_id, "L") if mask_image_id else None,
-    )
+    for index, image_id in enumerate(reference_image_ids or []):
+        inputs[f"{REFERENCE_PREFIX}{index}"] = image_id
+    if reference_image_ids:
+        fields["reference_images"] = [IMAGE_REF_PREFIX + image_id for image_id in reference_image_ids]
+    settings = services.settings
+    request = build_request(fields, load_presets(settings.presets_file), preset, load_styles(settings.styles_file))
+    pictures = job_inputs(services.gallery, services.characters, session, user, request, inputs)
     services.engine.validate(request, pictures)
     return request, inputs
 

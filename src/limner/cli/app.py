@@ -20,7 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 from limner.config import Settings
-from limner.core.errors import GenerationCanceledError, InvalidRequestError, LimnerError
+from limner.core.errors import (
+    ConflictError,
+    GenerationCanceledError,
+    InvalidRequestError,
+    LimnerError,
+    NotFoundError,
+)
 from limner.core.requests import SchedulerName
 
 EXIT_FAILURE = 1
@@ -58,6 +64,15 @@ LoraOpt = Annotated[
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Apply a preset (see `limner presets`).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: LIMNER_OUTPUT_DIR).")]
 ImageArg = Annotated[Path, typer.Argument(help="Input picture (PNG, JPEG or WebP).")]
+StyleOpt = Annotated[str | None, typer.Option("--style", help="A style preset (see `limner styles`).")]
+CharacterOpt = Annotated[str | None, typer.Option("--character", help="A saved character (see `limner characters`).")]
+ReferenceOpt = Annotated[
+    list[Path] | None, typer.Option("--reference", help="Reference picture for the IP-Adapter (repeatable).")
+]
+AdapterOpt = Annotated[str | None, typer.Option("--ip-adapter", help="IP-Adapter .safetensors (file or hub path).")]
+AdapterScaleOpt = Annotated[
+    float | None, typer.Option("--ip-adapter-scale", help="How strongly the references bind (0-2, default 0.6).")
+]
 StrengthOpt = Annotated[
     float | None, typer.Option("--strength", help="How much to change the image: 0 keeps it, 1 redraws it.")
 ]
@@ -79,7 +94,7 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         console.print("[yellow]canceled[/yellow]")
         raise typer.Exit(EXIT_CANCELED) from None
-    except InvalidRequestError as exc:
+    except (InvalidRequestError, NotFoundError, ConflictError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except LimnerError as exc:
@@ -118,6 +133,11 @@ def generate(
     scheduler: SchedulerOpt = None,
     lora: LoraOpt = None,
     preset: PresetOpt = None,
+    style: StyleOpt = None,
+    character: CharacterOpt = None,
+    reference: ReferenceOpt = None,
+    ip_adapter: AdapterOpt = None,
+    ip_adapter_scale: AdapterScaleOpt = None,
     out: OutOpt = None,
 ) -> None:
     """Text to image. Prints the path of each PNG written."""
@@ -127,9 +147,10 @@ def generate(
         fields = request_fields(
             task="txt2img", prompt=prompt, negative=negative, model=model, size=size, steps=steps,
             guidance=guidance, seed=seed, num_images=num_images,
-            scheduler=scheduler.value if scheduler else None, loras=lora,
+            scheduler=scheduler.value if scheduler else None, loras=lora, style=style, character=character,
+            ip_adapter=ip_adapter, ip_adapter_scale=ip_adapter_scale,
         )  # fmt: skip
-        return run_and_save(settings, fields, preset, out, console)
+        return run_and_save(settings, fields, preset, out, console, references=reference)
 
     _generate(build)
 
@@ -230,6 +251,53 @@ def edit(
         return run_and_save(settings, fields, preset, out, console, init_image=image)
 
     _generate(build)
+
+
+@app.command()
+def character(
+    reference: Annotated[Path, typer.Argument(help="A picture of the character (PNG, JPEG or WebP).")],
+    prompt: Annotated[str, typer.Argument(help="The scene, e.g. 'drinking beer in a bar'.")],
+    style: StyleOpt = None,
+    strength: Annotated[
+        float | None, typer.Option("--strength", help="How strongly the reference binds (IP-Adapter scale).")
+    ] = None,
+    more: Annotated[list[Path] | None, typer.Option("--ref", help="More pictures of the same character.")] = None,
+    ip_adapter: AdapterOpt = None,
+    negative: NegativeOpt = None,
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    steps: StepsOpt = None,
+    guidance: GuidanceOpt = None,
+    seed: SeedOpt = None,
+    num_images: CountOpt = None,
+    lora: LoraOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """The character in REFERENCE in a new scene (IP-Adapter), optionally in a --style."""
+    from limner.cli.generation import request_fields, run_and_save
+
+    def build(settings: Settings, console: Console) -> list[Path]:
+        fields = request_fields(
+            task="character", prompt=prompt, negative=negative, model=model, size=size, steps=steps,
+            guidance=guidance, seed=seed, num_images=num_images, scheduler=None, loras=lora, style=style,
+            ip_adapter=ip_adapter, ip_adapter_scale=strength,
+        )  # fmt: skip
+        return run_and_save(settings, fields, None, out, console, references=[reference, *(more or [])])
+
+    _generate(build)
+
+
+@app.command()
+def styles() -> None:
+    """List the style presets (built-in and from LIMNER_STYLES_FILE)."""
+    from limner.styles import load_styles
+
+    with user_errors():
+        found = load_styles(_settings().styles_file)
+    table = Table("name", "LoRA", "fits", "description")
+    for item in found.values():
+        table.add_row(item.name, item.lora or "", item.base or "any", item.description)
+    Console().print(table)
 
 
 @app.command()
@@ -343,6 +411,7 @@ def main() -> None:
 
 def _mount_sub_apps() -> None:
     from limner.cli.batch import batch
+    from limner.cli.characters import characters_app
     from limner.cli.prompts import prompts_app
     from limner.cli.service import gallery_app, serve, users_app
 
@@ -351,6 +420,7 @@ def _mount_sub_apps() -> None:
     app.add_typer(gallery_app, name="gallery")
     app.add_typer(prompts_app, name="prompts")
     app.command("batch")(batch)
+    app.add_typer(characters_app, name="characters")
 
 
 _mount_sub_apps()

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from limner.cli.local_store import local_character_inputs, remember_local_character
 from limner.cli.progress import step_progress
 from limner.config import Settings
 from limner.core.requests import LoraSpec, parse_size
@@ -19,6 +20,7 @@ from limner.engines.router import build_engine
 from limner.imaging.inputs import open_image_file
 from limner.imaging.png import save_png
 from limner.presets import build_request, load_presets
+from limner.styles import load_styles
 
 
 def request_fields(
@@ -64,21 +66,31 @@ def run_and_save(
     console: Console,
     init_image: Path | None = None,
     mask_image: Path | None = None,
+    references: list[Path] | None = None,
 ) -> list[Path]:
     """Validate everything, generate, write PNGs, and return their paths. Nothing is written on error."""
     if init_image is not None:
         fields["init_image"] = str(init_image)
     if mask_image is not None:
         fields["mask_image"] = str(mask_image)
-    request = build_request(fields, load_presets(settings.presets_file), preset)
+    if references:
+        fields["reference_images"] = [str(path) for path in references]
+    request = build_request(fields, load_presets(settings.presets_file), preset, load_styles(settings.styles_file))
+    pictures = tuple(_open(path, "reference_images", settings, "RGB") for path in references or [])
+    saved = local_character_inputs(settings, request.character) if request.character else None
     inputs = TaskInputs(
         init_image=_open(init_image, "init_image", settings, "RGB"),
         mask_image=_open(mask_image, "mask_image", settings, "L"),
+        reference_images=saved.images if saved else pictures,
+        reference_weights=tuple(saved.weights) if saved else None,
+        reference_embeddings=saved.embeddings if saved else {},
     )
     engine = build_engine(settings)
     engine.validate(request, inputs)  # every check that needs no weights, before the spinner starts
     with step_progress(console, f"{request.task.value}") as on_progress:
         result = engine.run(request, inputs, progress=on_progress)
+    if request.character and result.reference_embeddings:
+        remember_local_character(settings, request.character, result.reference_embeddings)
     target = out_dir or settings.output_dir
     return [save_png(item, target) for item in result.images]
 

@@ -10,10 +10,6 @@ import typer
 from rich.console import Console
 
 from limner.config import Settings
-from limner.core.progress import CancelToken, ProgressCallback
-from limner.core.records import GenerationResult
-from limner.core.requests import GenerationRequest
-from limner.engines.base import TaskInputs
 
 users_app = typer.Typer(help="Accounts of the service (stored in its database).", no_args_is_help=True)
 gallery_app = typer.Typer(help="The service's gallery.", no_args_is_help=True)
@@ -63,52 +59,31 @@ def create_user(
 
 def _create(username: str, password: str, admin: bool) -> None:
     from limner.cli.app import user_errors
+    from limner.cli.local_store import local_store
     from limner.db.models import Role
-    from limner.services.container import build_services
 
-    with user_errors():
-        services = build_services(Settings(), engine=_NoEngine())
-        with services.sessions() as session:
-            user = services.users.create(session, username, password, Role.ADMIN if admin else Role.USER)
-        services.db.dispose()
+    with user_errors(), local_store(Settings()) as services, services.sessions() as session:
+        user = services.users.create(session, username, password, Role.ADMIN if admin else Role.USER)
     typer.echo(f"created {user.role} {user.username} ({user.id})")
 
 
 @gallery_app.command("import")
 def import_images(
     folder: Annotated[Path, typer.Argument(help="A folder of PNGs written by `limner generate` (or one PNG).")],
-    user: Annotated[str, typer.Option("--user", help="Owner of the imported images.")],
+    user: Annotated[str | None, typer.Option("--user", help="Owner (default: LIMNER_CLI_USER).")] = None,
 ) -> None:
     """Import CLI-generated PNGs (with their parameters) into a user's gallery."""
-    from sqlalchemy import select
-
     from limner.cli.app import user_errors
-    from limner.core.errors import InvalidRequestError, NotFoundError
-    from limner.db.models import User
-    from limner.services.container import build_services
+    from limner.cli.local_store import local_store, local_user
+    from limner.core.errors import InvalidRequestError
 
-    with user_errors():
-        services = build_services(Settings(), engine=_NoEngine())
+    settings = Settings()
+    with user_errors(), local_store(settings) as services:
         files = sorted(folder.glob("*.png")) if folder.is_dir() else [folder]
         if not files or not files[0].is_file():
             raise InvalidRequestError(f"no PNG files at {folder}", param="folder")
+        owner = local_user(services, user or settings.cli_user, create=user is None)
         with services.sessions() as session:
-            owner = session.scalar(select(User).where(User.username == user))
-            if owner is None:
-                raise NotFoundError(f"no user {user!r}", param="user")
             for path in files:
                 image = services.gallery.import_png(session, owner, path)
                 typer.echo(f"{path} -> {image.id}")
-        services.db.dispose()
-
-
-class _NoEngine:
-    """Admin commands touch the database only; they never generate."""
-
-    def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
-        raise RuntimeError("no engine in admin commands")
-
-    def run(
-        self, request: GenerationRequest, inputs: TaskInputs, progress: ProgressCallback, cancel: CancelToken
-    ) -> GenerationResult:
-        raise RuntimeError("no engine in admin commands")

@@ -52,9 +52,14 @@ class GeneratedImage:
 
 @dataclass
 class GenerationResult:
-    """All images of one request, in seed order."""
+    """All images of one request, in seed order.
+
+    ``reference_embeddings`` holds IP-Adapter embeddings the engine computed from reference
+    pictures (adapter key -> embedding), so a saved character can cache them for later runs.
+    """
 
     images: list[GeneratedImage] = field(default_factory=list)
+    reference_embeddings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def seeds(self) -> list[int]:

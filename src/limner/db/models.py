@@ -168,3 +168,31 @@ class ServerSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+class Character(Base):
+    """A saved character: reference pictures (gallery uploads) and their weights, usable by name."""
+
+    __tablename__ = "characters"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_characters_owner_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    reference_image_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reference_weights: Mapped[list[float]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CharacterEmbedding(Base):
+    """A character's averaged image embedding for one IP-Adapter (so later runs skip the encoder)."""
+
+    __tablename__ = "character_embeddings"
+    __table_args__ = (UniqueConstraint("character_id", "adapter_key", name="uq_character_embeddings_adapter"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    character_id: Mapped[str] = mapped_column(ForeignKey("characters.id", ondelete="CASCADE"), index=True)
+    adapter_key: Mapped[str] = mapped_column(String(1024))
+    file_key: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -26,6 +26,7 @@ class TaskInputs:
     init_image: Any | None = None
     mask_image: Any | None = None
     reference_images: tuple[Any, ...] = ()
+    reference_weights: tuple[float, ...] | None = None
     reference_embeddings: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -23,6 +23,7 @@ from limner.engines.base import Engine
 from limner.services.auth.passwords import Passwords
 from limner.services.auth.throttle import SlidingWindow
 from limner.services.auth.tokens import Tokens
+from limner.services.characters import Characters
 from limner.services.files import FileStore
 from limner.services.gallery import Gallery
 from limner.services.jobs.events import EventBus
@@ -72,6 +73,7 @@ class Services:
     users: Users
     tokens: Tokens
     gallery: Gallery
+    characters: Characters
     queue: JobQueue
     events: EventBus
     worker: Worker
@@ -115,11 +117,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         from limner.engines.router import build_engine
 
         engine = build_engine(settings)
-    gallery = Gallery(
-        FileStore(settings.resolved_files_url()),
-        max_upload_bytes=settings.max_input_image_bytes,
-        max_pixels=settings.max_pixels,
-    )
+    files = FileStore(settings.resolved_files_url())
+    gallery = Gallery(files, max_upload_bytes=settings.max_input_image_bytes, max_pixels=settings.max_pixels)
+    characters = Characters(gallery, files)
     queue = JobQueue(
         sessions,
         max_queued=settings.max_queue_size,
@@ -130,7 +130,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     worker = Worker(
         queue,
         sessions,
-        {"generate": GenerateHandler(engine, gallery)},
+        {"generate": GenerateHandler(engine, gallery, characters)},
         events,
         WebhookSender(settings.webhook_timeout_seconds),
         threads=max(settings.workers, 1),
@@ -142,6 +142,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         users=Users(Passwords()),
         tokens=Tokens(secret, timedelta(minutes=settings.jwt_expiry_minutes)),
         gallery=gallery,
+        characters=characters,
         queue=queue,
         events=events,
         worker=worker,

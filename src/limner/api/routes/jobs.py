@@ -48,6 +48,7 @@ _CREATE_BODY: dict[str, Any] = {
                         },
                         "init_image": {"type": "string", "format": "binary"},
                         "mask_image": {"type": "string", "format": "binary"},
+                        "reference_images": {"type": "array", "items": {"type": "string", "format": "binary"}},
                     },
                 }
             },
@@ -75,6 +76,11 @@ async def _parse_create(request: Request, services: Services, user: User) -> Job
                 data = await upload.read()
                 image = await run_in_threadpool(_store_upload, services, user, data, name)
                 fields[f"{name}_id"] = image
+        for upload in form.getlist("reference_images"):
+            if isinstance(upload, UploadFile):
+                data = await upload.read()
+                image = await run_in_threadpool(_store_upload, services, user, data, "reference_images")
+                fields.setdefault("reference_image_ids", []).append(image)
     else:
         try:
             fields = await request.json()
@@ -96,8 +102,9 @@ def _store_upload(services: Services, user: User, data: bytes, param: str) -> st
 def _enqueue(services: Services, user: User, body: JobCreate, idempotency_key: str | None) -> tuple[JobOut, bool]:
     with services.sessions() as session:
         request, inputs = build_generation(
-            services, session, user, body.generation_fields(), body.preset, body.init_image_id, body.mask_image_id
-        )
+            services, session, user, body.generation_fields(), body.preset, body.init_image_id, body.mask_image_id,
+            body.reference_image_ids,
+        )  # fmt: skip
         job, created = submit(
             services, session, user, request, inputs,
             idempotency_key=idempotency_key,

@@ -156,10 +156,13 @@ class LocalEngine:
             scheduler = make_scheduler(base.scheduler, request.scheduler)
             pipeline = task_pipeline(base, request.task, scheduler, slot.name)
             arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel)
+            computed: dict[str, ReferenceEmbedding] = {}
             if adapter is not None:
-                embedding = inputs.reference_embeddings.get(adapter.key) or encode_references(
-                    base, list(inputs.reference_images), request.reference_weights
-                )
+                embedding = inputs.reference_embeddings.get(adapter.key)
+                if embedding is None:
+                    weights = list(inputs.reference_weights or request.reference_weights or []) or None
+                    embedding = encode_references(base, list(inputs.reference_images), weights)
+                    computed[adapter.key] = embedding
                 classifier_free = request.guidance_scale > 1 and base.unet.config.time_cond_proj_dim is None
                 arguments["ip_adapter_image_embeds"] = embeds_argument(embedding, classifier_free, base)
             started = time.perf_counter()
@@ -190,7 +193,7 @@ class LocalEngine:
                 ip_adapter=adapter.key if adapter else None,
             )
             images.append(GeneratedImage(image=image, record=record))
-        return GenerationResult(images=images)
+        return GenerationResult(images=images, reference_embeddings=computed)
 
     def _call_arguments(
         self,
