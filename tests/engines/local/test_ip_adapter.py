@@ -22,8 +22,16 @@ def reference(color: str) -> Image.Image:
 
 
 def character(adapter: Path, **fields: object) -> GenerationRequest:
-    values: dict[str, object] = {"task": "character", "prompt": "reading a book on the beach", "steps": 3, "seed": 5,
-                                 "width": 64, "height": 64, "reference_images": ["ref.png"], "ip_adapter": str(adapter)}  # fmt: skip
+    values: dict[str, object] = {
+        "task": "character",
+        "prompt": "reading a book on the beach",
+        "steps": 3,
+        "seed": 5,
+        "width": 64,
+        "height": 64,
+        "reference_images": ["ref.png"],
+        "ip_adapter": str(adapter),
+    }
     values.update(fields)
     return GenerationRequest.model_validate(values)
 
