@@ -23,6 +23,7 @@ from limner.engines.base import Engine
 from limner.services.auth.passwords import Passwords
 from limner.services.auth.throttle import SlidingWindow
 from limner.services.auth.tokens import Tokens
+from limner.services.batches import Batches
 from limner.services.characters import Characters
 from limner.services.files import FileStore
 from limner.services.gallery import Gallery
@@ -74,6 +75,7 @@ class Services:
     tokens: Tokens
     gallery: Gallery
     characters: Characters
+    batches: Batches
     queue: JobQueue
     events: EventBus
     worker: Worker
@@ -143,6 +145,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         tokens=Tokens(secret, timedelta(minutes=settings.jwt_expiry_minutes)),
         gallery=gallery,
         characters=characters,
+        batches=Batches(queue, gallery, engine, settings.max_queue_size),
         queue=queue,
         events=events,
         worker=worker,
