@@ -79,11 +79,10 @@ def shared_engine(tiny_models: dict[str, Path]) -> LocalEngine:
 
 
 @pytest.fixture(scope="module")
-def api(
-    tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path], shared_engine: LocalEngine
-) -> Iterator[Api]:
+def api(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict[str, Path]) -> Iterator[Api]:
+    """The app as ``limner serve`` builds it (engine with the model registry's names)."""
     settings = service_settings(tmp_path_factory.mktemp("service"), tiny_models["txt2img"])
-    services = build_services(settings, engine=shared_engine)
+    services = build_services(settings)
     with services.sessions() as session:
         services.users.create(session, "alice", PASSWORD, Role.ADMIN)
         services.users.create(session, "bob", PASSWORD)

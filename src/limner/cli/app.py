@@ -412,6 +412,7 @@ def main() -> None:
 def _mount_sub_apps() -> None:
     from limner.cli.batch import batch
     from limner.cli.characters import characters_app
+    from limner.cli.models import models_app
     from limner.cli.prompts import prompts_app
     from limner.cli.service import gallery_app, serve, users_app
 
@@ -421,6 +422,7 @@ def _mount_sub_apps() -> None:
     app.add_typer(prompts_app, name="prompts")
     app.command("batch")(batch)
     app.add_typer(characters_app, name="characters")
+    app.add_typer(models_app, name="models")
 
 
 _mount_sub_apps()

@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from limner.cli.local_store import local_character_inputs, remember_local_character
+from limner.cli.local_store import local_character_inputs, local_model_aliases, remember_local_character
 from limner.cli.progress import step_progress
 from limner.config import Settings
 from limner.core.requests import LoraSpec, parse_size
@@ -85,7 +85,7 @@ def run_and_save(
         reference_weights=tuple(saved.weights) if saved else None,
         reference_embeddings=saved.embeddings if saved else {},
     )
-    engine = build_engine(settings)
+    engine = build_engine(settings, aliases=local_model_aliases(settings))
     engine.validate(request, inputs)  # every check that needs no weights, before the spinner starts
     with step_progress(console, f"{request.task.value}") as on_progress:
         result = engine.run(request, inputs, progress=on_progress)

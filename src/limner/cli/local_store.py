@@ -7,8 +7,9 @@ service shows, owned by a local user (``LIMNER_CLI_USER``, created on first use)
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -20,8 +21,10 @@ from limner.core.records import GenerationResult
 from limner.core.requests import GenerationRequest
 from limner.db.models import Role, User
 from limner.engines.base import TaskInputs
+from limner.engines.local.model_refs import BUILTIN_MODELS
 from limner.services.characters import CharacterInputs
 from limner.services.container import Services, build_services
+from limner.services.models import MODEL_NAME
 
 
 class NoEngine:
@@ -69,3 +72,18 @@ def remember_local_character(settings: Settings, name: str, computed: dict[str, 
         owner = local_user(services, settings.cli_user)
         with services.sessions() as session:
             services.characters.remember(session, owner, name, computed)
+
+
+def local_model_aliases(settings: Settings) -> Callable[[str], str | None]:
+    """Registered model names of the local store, looked up only for names that need it."""
+
+    def resolve(name: str) -> str | None:
+        if "/" in name or not MODEL_NAME.match(name) or name in BUILTIN_MODELS or Path(name).exists():
+            return None
+        if not Path(settings.data_dir).exists():
+            return None
+        with local_store(settings) as services, services.sessions() as session:
+            model = services.models.find(session, name)
+            return model.reference if model is not None else None
+
+    return resolve

@@ -210,3 +210,27 @@ class Batch(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelKind(StrEnum):
+    BASE = "base"
+    LORA = "lora"
+    FINETUNED = "finetuned"
+
+
+class RegisteredModel(Base):
+    """A model in the registry: a friendly name for a hub id, a folder or a safetensors file."""
+
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default=ModelKind.BASE.value)
+    reference: Mapped[str] = mapped_column(String(1024))
+    base_model: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    architecture: Mapped[str] = mapped_column(String(64), default="unknown")
+    managed_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

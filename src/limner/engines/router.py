@@ -7,7 +7,7 @@ branch on providers; adding a provider is adding an entry to the mapping.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from limner.config import Settings
 from limner.core.errors import InvalidRequestError
@@ -57,8 +57,11 @@ class EngineRouter:
         return self.engine_for(request).run(request, inputs, progress, cancel or CancelToken())
 
 
-def build_engine(settings: Settings) -> EngineRouter:
-    """The engine every entry point uses: local diffusers plus whichever remote providers are installed."""
+def build_engine(settings: Settings, aliases: Callable[[str], str | None] | None = None) -> EngineRouter:
+    """The engine every entry point uses: local diffusers plus whichever remote providers are installed.
+
+    ``aliases`` resolves registered model names (the model registry) for the local engine.
+    """
     from limner.engines.local.engine import LocalEngine
 
     remote: dict[str, Engine] = {}
@@ -68,4 +71,4 @@ def build_engine(settings: Settings) -> EngineRouter:
         pass
     else:
         remote.update(build_remote_engines(settings))
-    return EngineRouter(settings, LocalEngine(settings), remote)
+    return EngineRouter(settings, LocalEngine(settings, aliases=aliases), remote)

@@ -32,6 +32,7 @@ from limner.services.jobs.generate import GenerateHandler
 from limner.services.jobs.queue import JobQueue
 from limner.services.jobs.webhooks import WebhookSender
 from limner.services.jobs.worker import Worker
+from limner.services.models import ModelRegistry, alias_resolver
 from limner.services.users import Users
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Services:
     users: Users
     tokens: Tokens
     gallery: Gallery
+    models: ModelRegistry
     characters: Characters
     batches: Batches
     queue: JobQueue
@@ -115,10 +117,11 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     db = make_engine(settings.resolved_database_url())
     upgrade_to_head(db)
     sessions = make_session_factory(db)
+    registry = ModelRegistry(Path(settings.data_dir) / "models")
     if engine is None:
         from limner.engines.router import build_engine
 
-        engine = build_engine(settings)
+        engine = build_engine(settings, aliases=alias_resolver(registry, sessions))
     files = FileStore(settings.resolved_files_url())
     gallery = Gallery(files, max_upload_bytes=settings.max_input_image_bytes, max_pixels=settings.max_pixels)
     characters = Characters(gallery, files)
@@ -144,6 +147,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         users=Users(Passwords()),
         tokens=Tokens(secret, timedelta(minutes=settings.jwt_expiry_minutes)),
         gallery=gallery,
+        models=registry,
         characters=characters,
         batches=Batches(queue, gallery, engine, settings.max_queue_size),
         queue=queue,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +60,15 @@ class Plan:
 class LocalEngine:
     """Runs requests on local diffusers pipelines; safe to call from several threads."""
 
-    def __init__(self, settings: Settings, placement: Placement | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        placement: Placement | None = None,
+        aliases: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """``aliases`` maps registered model names to weights references (the model registry)."""
         self._settings = settings
+        self._aliases = aliases or _no_aliases
         self._placement = placement or choose_placement(settings.device, settings.dtype)
         self._cache = ModelCache(settings.max_loaded_models, self._load)
 
@@ -81,8 +89,8 @@ class LocalEngine:
         if request.uses_references and not (inputs.reference_images or inputs.reference_embeddings):
             what = f"saved character {request.character!r}" if request.character else "reference pictures"
             raise InvalidRequestError(f"the {what} could not be loaded", param="reference_images")
-        model = resolve_model(request.model or self._settings.default_model)
-        loras = [(resolve_lora(spec.ref), spec.weight) for spec in request.loras]
+        model = self._resolve_model(request.model)
+        loras = [(resolve_lora(self._aliases(spec.ref) or spec.ref), spec.weight) for spec in request.loras]
         adapter_ref = request.ip_adapter or self._settings.ip_adapter
         ip_adapter = resolve_adapter(adapter_ref) if request.uses_references and adapter_ref else None
         size: tuple[int, int] | None = None
@@ -118,7 +126,7 @@ class LocalEngine:
         self, images: list[Any], weights: list[float] | None, model: str | None = None, ip_adapter: str | None = None
     ) -> tuple[str, ReferenceEmbedding]:
         """Encode reference pictures with an IP-Adapter's image encoder (for saved characters)."""
-        slot, _ = self._cache.get(resolve_model(model or self._settings.default_model))
+        slot, _ = self._cache.get(self._resolve_model(model))
         adapter_ref = ip_adapter or self._settings.ip_adapter or default_adapter(slot.pipeline)
         adapter = resolve_adapter(adapter_ref)
         with slot.using([], (adapter, 1.0)) as base:
@@ -126,13 +134,17 @@ class LocalEngine:
 
     def unload_loras(self, model: str | None = None) -> None:
         """Drop every LoRA adapter from a loaded model (its weights return to the original)."""
-        slot, _ = self._cache.get(resolve_model(model or self._settings.default_model))
+        slot, _ = self._cache.get(self._resolve_model(model))
         slot.unload_loras()
 
     def model_slot(self, model: str | None = None) -> ModelSlot:
         """The loaded model (loading it if needed); for tools that inspect the shared modules."""
-        slot, _ = self._cache.get(resolve_model(model or self._settings.default_model))
+        slot, _ = self._cache.get(self._resolve_model(model))
         return slot
+
+    def _resolve_model(self, model: str | None) -> ModelSource:
+        reference = model or self._settings.default_model
+        return resolve_model(self._aliases(reference) or reference)
 
     def _load(self, source: ModelSource) -> Any:
         return load_pipeline(source, self._placement, self._settings.hf_variant)
@@ -245,6 +257,10 @@ def _resized(image: Image.Image, size: tuple[int, int] | None, mode: str) -> Ima
     if size is not None and converted.size != size:
         converted = converted.resize(size, Image.Resampling.LANCZOS)
     return converted
+
+
+def _no_aliases(_: str) -> str | None:
+    return None
 
 
 def _raise_if_canceled(cancel: CancelToken) -> None:

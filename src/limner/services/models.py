@@ -1,0 +1,174 @@
+"""The model registry: friendly names for base models, LoRAs and fine-tunes, usable everywhere.
+
+Why a registry: ``--model my-dog`` or ``"model": "my-dog"`` should just work, whether the weights
+came from the hub, an imported folder, or a training run. Imports are checked (safetensors only,
+headers validated without reading tensors) and copied into the registry's own folder, so a later
+change at the source cannot break a registered model.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from limner.core.errors import ConflictError, InvalidRequestError, ModelDownloadError, NotFoundError
+from limner.db.models import ModelKind, RegisteredModel
+from limner.engines.local.model_refs import BUILTIN_MODELS, PICKLE_SUFFIXES
+from limner.engines.local.weights_info import describe_weights
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+HUB_WEIGHT_PATTERNS = ["*.safetensors", "*.json", "*.txt", "*.model", "*.md"]
+
+
+class ModelRegistry:
+    def __init__(self, models_dir: Path) -> None:
+        self._models_dir = Path(models_dir)
+
+    def list_models(self, session: Session) -> list[RegisteredModel]:
+        return list(session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)).all())
+
+    def find(self, session: Session, name: str) -> RegisteredModel | None:
+        return session.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
+
+    def get(self, session: Session, name: str) -> RegisteredModel:
+        model = self.find(session, name)
+        if model is None:
+            raise NotFoundError(f"no registered model {name!r}", param="name")
+        return model
+
+    def register(
+        self,
+        session: Session,
+        name: str,
+        reference: str,
+        *,
+        kind: ModelKind,
+        architecture: str,
+        base_model: str | None = None,
+        managed_path: Path | None = None,
+        size_bytes: int = 0,
+        details: dict[str, Any] | None = None,
+        created_by: str | None = None,
+    ) -> RegisteredModel:
+        self._check_name(session, name)
+        model = RegisteredModel(
+            name=name, kind=kind.value, reference=reference, base_model=base_model, architecture=architecture,
+            managed_path=str(managed_path) if managed_path else None, size_bytes=size_bytes, details=details or {},
+            created_by=created_by,
+        )  # fmt: skip
+        session.add(model)
+        try:
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise ConflictError(f"a model named {name!r} is already registered", param="name") from exc
+        return model
+
+    def import_path(
+        self,
+        session: Session,
+        path: Path,
+        name: str,
+        *,
+        base_model: str | None = None,
+        created_by: str | None = None,
+    ) -> RegisteredModel:
+        """Check and copy a diffusers folder or a .safetensors file (base model or LoRA) into the registry."""
+        self._check_name(session, name)
+        path = path.expanduser()
+        if not path.exists():
+            raise InvalidRequestError(f"no such file or folder: {path}", param="path")
+        info = describe_weights(path)
+        target = self._models_dir / name
+        if target.exists():
+            raise ConflictError(f"{target} already exists; remove it or pick another name", param="name")
+        target.mkdir(parents=True)
+        try:
+            if path.is_dir():
+                shutil.copytree(path, target, dirs_exist_ok=True, ignore=_ignore_pickles, symlinks=False)
+                reference = str(target)
+            else:
+                shutil.copy2(path, target / path.name)
+                reference = str(target / path.name)
+            kind = ModelKind.LORA if info.kind == "lora" else ModelKind.BASE
+            return self.register(
+                session, name, reference, kind=kind, architecture=info.architecture, base_model=base_model,
+                managed_path=target, size_bytes=info.size_bytes, details={"imported_from": str(path)},
+                created_by=created_by,
+            )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+
+    def install(
+        self, session: Session, hub_id: str, name: str | None = None, *, created_by: str | None = None
+    ) -> RegisteredModel:
+        """Download a hub repo's safetensors weights and configs into the Hugging Face cache and register it."""
+        from huggingface_hub import snapshot_download
+
+        parts = hub_id.split("/")
+        if len(parts) != 2 or not all(parts) or ".." in hub_id:
+            raise InvalidRequestError("a hub id is 'owner/name'", param="hub_id")
+        name = name or parts[1]
+        self._check_name(session, name)
+        try:
+            folder = Path(snapshot_download(hub_id, allow_patterns=HUB_WEIGHT_PATTERNS))
+        except Exception as exc:  # huggingface_hub raises many kinds; all mean "could not download"
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelDownloadError(f"could not download {hub_id}: {reason[:300]}", param="hub_id") from exc
+        if (folder / "model_index.json").is_file():
+            info = describe_weights(folder)
+            reference, kind = hub_id, ModelKind.BASE
+        else:
+            files = sorted(folder.glob("*.safetensors"))
+            if len(files) != 1:
+                raise InvalidRequestError(
+                    f"{hub_id} is neither a diffusers model nor a single-file LoRA ({len(files)} safetensors files)",
+                    param="hub_id",
+                )
+            info = describe_weights(files[0])
+            reference = f"{hub_id}/{files[0].name}"
+            kind = ModelKind.LORA if info.kind == "lora" else ModelKind.BASE
+        return self.register(session, name, reference, kind=kind, architecture=info.architecture,
+                             size_bytes=info.size_bytes, details={"hub_id": hub_id}, created_by=created_by)  # fmt: skip
+
+    def remove(self, session: Session, name: str) -> None:
+        model = self.get(session, name)
+        managed = Path(model.managed_path) if model.managed_path else None
+        session.delete(model)
+        session.commit()
+        if managed is not None and managed.resolve().is_relative_to(self._models_dir.resolve()):
+            shutil.rmtree(managed, ignore_errors=True)
+
+    def managed_folder(self, name: str) -> Path:
+        return self._models_dir / name
+
+    def _check_name(self, session: Session, name: str) -> None:
+        if not MODEL_NAME.match(name) or name in BUILTIN_MODELS:
+            raise InvalidRequestError("1-64 letters, digits, '_', '.' or '-', not a built-in name", param="name")
+        if self.find(session, name) is not None:
+            raise ConflictError(f"a model named {name!r} is already registered", param="name")
+
+
+def _ignore_pickles(_folder: str, names: list[str]) -> set[str]:
+    return {name for name in names if Path(name).suffix.lower() in PICKLE_SUFFIXES}
+
+
+def alias_resolver(registry: ModelRegistry, sessions: sessionmaker[Session]) -> Callable[[str], str | None]:
+    """A lookup for the engine: registered name -> weights reference (None: not a registered name)."""
+
+    def resolve(name: str) -> str | None:
+        if "/" in name or not MODEL_NAME.match(name):
+            return None
+        with sessions() as session:
+            model = registry.find(session, name)
+            return model.reference if model is not None else None
+
+    return resolve

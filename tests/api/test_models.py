@@ -1,0 +1,36 @@
+"""The model registry over HTTP: users list, admins import and delete; names work in jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.api.conftest import Api
+
+
+def test_registry_is_admin_managed_and_usable_by_name(api: Api, tiny_models: dict[str, Path]) -> None:
+    admin, user = api.as_user("alice"), api.as_user("bob")
+    body = {"path": str(tiny_models["txt2img"]), "name": "house-style"}
+    assert api.client.post("/v1/models/import", json=body, headers=user).status_code == 403
+    created = api.client.post("/v1/models/import", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["architecture"] == "sd"
+    names = [model["name"] for model in api.client.get("/v1/models", headers=user).json()]
+    assert "house-style" in names
+    job = api.client.post("/v1/jobs", json={"prompt": "x", "model": "house-style", "steps": 2, "width": 64,
+                                            "height": 64}, headers=user).json()  # fmt: skip
+    assert api.wait(job["id"], "bob")["status"] == "succeeded"
+    assert api.client.delete("/v1/models/house-style", headers=user).status_code == 403
+    assert api.client.delete("/v1/models/house-style", headers=admin).status_code == 204
+    assert api.client.get("/v1/models/house-style", headers=user).status_code == 404
+    gone = api.client.post("/v1/jobs", json={"prompt": "x", "model": "house-style"}, headers=user)
+    assert gone.status_code == 400
+
+
+def test_bad_imports_are_4xx(api: Api, tmp_path: Path) -> None:
+    admin = api.as_user("alice")
+    fake = tmp_path / "fake.safetensors"
+    fake.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    for body in ({"path": str(fake), "name": "fake"}, {"path": str(tmp_path / "nope"), "name": "nope"},
+                 {"path": str(tmp_path), "name": "folder"}):  # fmt: skip
+        response = api.client.post("/v1/models/import", json=body, headers=admin)
+        assert 400 <= response.status_code < 500, response.text
