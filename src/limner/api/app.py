@@ -15,7 +15,18 @@ from limner import __version__
 from limner.api.body_limit import BodyLimitMiddleware, NoSniffMiddleware
 from limner.api.errors import install_error_handlers
 from limner.api.metrics import metrics_registry
-from limner.api.routes import auth, batches, characters, health, images, jobs, models, openai_images, users
+from limner.api.routes import (
+    auth,
+    batches,
+    characters,
+    health,
+    images,
+    jobs,
+    models,
+    openai_images,
+    trainings,
+    users,
+)
 from limner.config import Settings
 from limner.services.container import Services, build_services
 
@@ -42,7 +53,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.metrics_registry = metrics_registry(services)
     install_error_handlers(app)
     routers = (health.router, auth.router, users.router, jobs.router, openai_images.router, images.router,
-               characters.router, batches.router, models.router)  # fmt: skip
+               characters.router, batches.router, models.router, trainings.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 

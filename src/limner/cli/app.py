@@ -19,15 +19,20 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from limner.config import Settings
-from limner.core.errors import (
+# Library chatter (download bars, optional-backend notices) is not for CLI users; set before imports.
+for _variable, _value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
+                          ("DIFFUSERS_VERBOSITY", "error")):  # fmt: skip
+    os.environ.setdefault(_variable, _value)
+
+from limner.config import Settings  # noqa: E402
+from limner.core.errors import (  # noqa: E402
     ConflictError,
     GenerationCanceledError,
     InvalidRequestError,
     LimnerError,
     NotFoundError,
 )
-from limner.core.requests import SchedulerName
+from limner.core.requests import SchedulerName  # noqa: E402
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -394,18 +399,17 @@ def _mount_optional_apps() -> None:
         from limner.training.cli import train_app
     except ImportError:
         return
+    from limner.cli.train import dreambooth
+
+    train_app.command("dreambooth")(dreambooth)
     app.add_typer(train_app, name="train")
 
 
 def main() -> None:
     """Console entry point."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()
-    _mount_optional_apps()
     app()
 
 
@@ -426,3 +430,4 @@ def _mount_sub_apps() -> None:
 
 
 _mount_sub_apps()
+_mount_optional_apps()

@@ -20,6 +20,7 @@ from limner.db.base import make_engine, make_session_factory
 from limner.db.migrate import upgrade_to_head
 from limner.db.models import Role
 from limner.engines.base import Engine
+from limner.engines.local.device import choose_placement
 from limner.services.auth.passwords import Passwords
 from limner.services.auth.throttle import SlidingWindow
 from limner.services.auth.tokens import Tokens
@@ -30,6 +31,7 @@ from limner.services.gallery import Gallery
 from limner.services.jobs.events import EventBus
 from limner.services.jobs.generate import GenerateHandler
 from limner.services.jobs.queue import JobQueue
+from limner.services.jobs.train import TrainHandler
 from limner.services.jobs.webhooks import WebhookSender
 from limner.services.jobs.worker import Worker
 from limner.services.models import ModelRegistry, alias_resolver
@@ -76,6 +78,7 @@ class Services:
     tokens: Tokens
     gallery: Gallery
     models: ModelRegistry
+    trainings_dir: Path
     characters: Characters
     batches: Batches
     queue: JobQueue
@@ -118,6 +121,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     upgrade_to_head(db)
     sessions = make_session_factory(db)
     registry = ModelRegistry(Path(settings.data_dir) / "models")
+    trainings_dir = Path(settings.data_dir) / "trainings"
     if engine is None:
         from limner.engines.router import build_engine
 
@@ -135,7 +139,16 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     worker = Worker(
         queue,
         sessions,
-        {"generate": GenerateHandler(engine, gallery, characters)},
+        {
+            "generate": GenerateHandler(engine, gallery, characters),
+            "train": TrainHandler(
+                registry,
+                gallery,
+                trainings_dir,
+                choose_placement(settings.device, settings.dtype),
+                {"max_bytes": settings.max_input_image_bytes, "max_pixels": settings.max_pixels},
+            ),
+        },
         events,
         WebhookSender(settings.webhook_timeout_seconds),
         threads=max(settings.workers, 1),
@@ -148,6 +161,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         tokens=Tokens(secret, timedelta(minutes=settings.jwt_expiry_minutes)),
         gallery=gallery,
         models=registry,
+        trainings_dir=trainings_dir,
         characters=characters,
         batches=Batches(queue, gallery, engine, settings.max_queue_size),
         queue=queue,

@@ -57,7 +57,7 @@ class ModelRegistry:
         details: dict[str, Any] | None = None,
         created_by: str | None = None,
     ) -> RegisteredModel:
-        self._check_name(session, name)
+        self.check_name(session, name)
         model = RegisteredModel(
             name=name, kind=kind.value, reference=reference, base_model=base_model, architecture=architecture,
             managed_path=str(managed_path) if managed_path else None, size_bytes=size_bytes, details=details or {},
@@ -81,7 +81,7 @@ class ModelRegistry:
         created_by: str | None = None,
     ) -> RegisteredModel:
         """Check and copy a diffusers folder or a .safetensors file (base model or LoRA) into the registry."""
-        self._check_name(session, name)
+        self.check_name(session, name)
         path = path.expanduser()
         if not path.exists():
             raise InvalidRequestError(f"no such file or folder: {path}", param="path")
@@ -117,7 +117,7 @@ class ModelRegistry:
         if len(parts) != 2 or not all(parts) or ".." in hub_id:
             raise InvalidRequestError("a hub id is 'owner/name'", param="hub_id")
         name = name or parts[1]
-        self._check_name(session, name)
+        self.check_name(session, name)
         try:
             folder = Path(snapshot_download(hub_id, allow_patterns=HUB_WEIGHT_PATTERNS))
         except Exception as exc:  # huggingface_hub raises many kinds; all mean "could not download"
@@ -150,7 +150,8 @@ class ModelRegistry:
     def managed_folder(self, name: str) -> Path:
         return self._models_dir / name
 
-    def _check_name(self, session: Session, name: str) -> None:
+    def check_name(self, session: Session, name: str) -> None:
+        """Refuse a malformed, built-in or taken name (before a long job that would register it)."""
         if not MODEL_NAME.match(name) or name in BUILTIN_MODELS:
             raise InvalidRequestError("1-64 letters, digits, '_', '.' or '-', not a built-in name", param="name")
         if self.find(session, name) is not None:

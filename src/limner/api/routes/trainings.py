@@ -1,0 +1,100 @@
+"""Trainings: upload a zip of subject pictures, fine-tune as a queued job, get a registered model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep
+from limner.api.schemas import JobOut, Page
+from limner.api.submission import check_rate
+from limner.core.errors import InvalidRequestError
+from limner.core.requests import GenerationRequest
+from limner.db.models import User
+from limner.engines.base import TaskInputs
+from limner.finetune.config import DreamBoothConfig
+from limner.finetune.dataset import extract_zip, load_subject
+from limner.presets import invalid_request_from
+from limner.services.container import Services
+from limner.services.jobs.queue import JobFilter, NewJob
+from limner.services.jobs.train import TRAINING_KEY
+
+router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
+
+
+def _submit(services: Services, user: User, name: str, base: str | None, cfg: DreamBoothConfig, data: bytes) -> JobOut:
+    base_model = base or services.settings.default_model
+    with services.sessions() as session:
+        services.models.check_name(session, name)
+        request = GenerationRequest(prompt=cfg.instance_prompt, model=base_model, steps=min(cfg.steps, 1000))
+        services.engine.validate(request, TaskInputs())
+        new = NewJob(
+            request=request,
+            kind="train",
+            payload={TRAINING_KEY: {"name": name, "base": base_model, "config": cfg.model_dump()}},
+        )
+        job, _ = services.queue.enqueue(session, user, new)
+        run_dir = services.trainings_dir / job.id
+        try:
+            run_dir.mkdir(parents=True)
+            archive = run_dir / "dataset.zip"
+            archive.write_bytes(data)
+            extract_zip(archive, run_dir / "dataset", max_total_bytes=services.settings.max_request_bytes * 40)
+            load_subject(
+                run_dir / "dataset",
+                classes=cfg.classes_mode,
+                max_per_class=cfg.max_images_per_class,
+                max_bytes=services.settings.max_input_image_bytes,
+                max_pixels=services.settings.max_pixels,
+            )
+        except BaseException:
+            session.delete(job)
+            session.commit()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        return JobOut.of(job, services.queue.position(session, job))
+
+
+@router.post(
+    "",
+    response_model=JobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Fine-tune (DreamBooth/LoRA) on a zip of pictures; the result is registered as `name`",
+)
+async def create_training(
+    user: GeneratorDep,
+    services: ServicesDep,
+    dataset: Annotated[UploadFile, File(description="A zip of PNG/JPEG/WebP pictures (sub-folders per class)")],
+    name: Annotated[str, Form(max_length=64)],
+    config: Annotated[str, Form(description='DreamBoothConfig as JSON, e.g. {"instance_prompt": "a sks dog"}')],
+    base: Annotated[str | None, Form(max_length=512)] = None,
+) -> JobOut:
+    try:
+        cfg = DreamBoothConfig.model_validate(json.loads(config))
+    except json.JSONDecodeError as exc:
+        raise InvalidRequestError("config is not valid JSON", param="config") from exc
+    except ValidationError as exc:
+        raise invalid_request_from(exc) from exc
+    check_rate(services, user)
+    data = await dataset.read()
+    return await run_in_threadpool(_submit, services, user, name, base, cfg, data)
+
+
+@router.get("", response_model=Page[JobOut], summary="My training jobs")
+def list_trainings(user: ReaderDep, services: ServicesDep, session: SessionDep) -> Page[JobOut]:
+    jobs, _ = services.queue.list_jobs(session, user, JobFilter(limit=200))
+    items = [JobOut.of(job) for job in jobs if job.kind == "train"]
+    return Page[JobOut](items=items, total=len(items), limit=200, offset=0)
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="A training job (validation pictures are its images)")
+def get_training(job_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> JobOut:
+    job = services.queue.get(session, user, job_id)
+    if job.kind != "train":
+        raise InvalidRequestError(f"job {job_id} is not a training", param="job_id")
+    return JobOut.of(job, services.queue.position(session, job))

@@ -1,0 +1,82 @@
+"""``limner train dreambooth``: fine-tune a model on a subject and register the result by name."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from limner.config import Settings
+
+
+def dreambooth(
+    instance_images: Annotated[Path, typer.Option("--instance-images", help="Folder or zip of subject pictures.")],
+    instance_prompt: Annotated[str, typer.Option("--instance-prompt", help="e.g. 'a photo of sks dog'.")],
+    name: Annotated[str, typer.Option("--name", help="Register the result under this name.")],
+    base: Annotated[str | None, typer.Option("--base", help="Base model (default: LIMNER_DEFAULT_MODEL).")] = None,
+    class_prompt: Annotated[str | None, typer.Option("--class-prompt", help="e.g. 'a photo of a dog'.")] = None,
+    prior_preservation: Annotated[bool, typer.Option("--prior-preservation", help="Keep the class intact.")] = False,
+    num_class_images: Annotated[int, typer.Option(help="Class pictures made by the base model (cached).")] = 50,
+    classes: Annotated[bool, typer.Option("--classes", help="One sub-folder per class, one token each.")] = False,
+    max_per_class: Annotated[int, typer.Option(help="Cap on pictures per class.")] = 50,
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 800,
+    learning_rate: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    full: Annotated[bool, typer.Option("--full", help="Train the whole UNet instead of a LoRA.")] = False,
+    resolution: Annotated[int | None, typer.Option(help="Training size (default: the model's).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Pictures per step.")] = 1,
+    gradient_accumulation: Annotated[int, typer.Option(help="Micro-batches per step.")] = 1,
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
+    mixed_precision: Annotated[str, typer.Option(help="no, fp16 or bf16 (GPU only).")] = "no",
+    use_8bit_adam: Annotated[bool, typer.Option(help="bitsandbytes 8-bit AdamW.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 100,
+    validation_every: Annotated[int, typer.Option(help="Validation picture every N steps (0: none).")] = 0,
+    validation_prompt: Annotated[str | None, typer.Option(help="Prompt of the validation pictures.")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Checkpoints (a rerun resumes from them).")] = None,
+) -> None:
+    """Fine-tune BASE on your subject (DreamBooth, LoRA by default) and register it as NAME."""
+    from limner.cli.app import user_errors
+    from limner.cli.local_store import local_store
+    from limner.engines.local.device import choose_placement
+    from limner.finetune.config import DreamBoothConfig
+    from limner.finetune.dataset import extract_zip, load_subject
+    from limner.finetune.register import register_result
+    from limner.finetune.trainer import run_dreambooth
+    from limner.presets import invalid_request_from
+
+    settings = Settings()
+    with user_errors():
+        from pydantic import ValidationError
+
+        try:
+            cfg = DreamBoothConfig(
+                instance_prompt=instance_prompt, class_prompt=class_prompt, prior_preservation=prior_preservation,
+                num_class_images=num_class_images, classes_mode=classes, max_images_per_class=max_per_class,
+                steps=steps, learning_rate=learning_rate, rank=rank, full_finetune=full, resolution=resolution,
+                batch_size=batch_size, gradient_accumulation=gradient_accumulation,
+                gradient_checkpointing=gradient_checkpointing, mixed_precision=mixed_precision,  # type: ignore[arg-type]
+                use_8bit_adam=use_8bit_adam, seed=seed, checkpoint_every=checkpoint_every,
+                validation_every=validation_every, validation_prompt=validation_prompt,
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise invalid_request_from(exc) from exc
+        base_model = base or settings.default_model
+        with local_store(settings) as services, services.sessions() as session:
+            services.models.check_name(session, name)
+        run_dir = work_dir or Path(settings.data_dir) / "trainings" / name
+        with tempfile.TemporaryDirectory(prefix="limner-dataset-") as scratch:
+            folder = instance_images
+            if instance_images.suffix.lower() == ".zip":
+                folder = extract_zip(instance_images, Path(scratch), settings.max_request_bytes * 40)
+            limits = {"max_bytes": settings.max_input_image_bytes, "max_pixels": settings.max_pixels}
+            subject = load_subject(folder, classes=classes, max_per_class=max_per_class, **limits)
+            placement = choose_placement(settings.device, settings.dtype)
+            result = run_dreambooth(base_model, subject, cfg, run_dir, run_dir / "export", placement,
+                                    show_progress=True)  # fmt: skip
+        with local_store(settings) as services, services.sessions() as session:
+            model = register_result(services.models, session, name, base_model, result, cfg)
+    typer.echo(f"registered {model.kind} {model.name} (base {base_model}); use it with "
+               + (f"--lora {model.name}" if model.kind == "lora" else f"--model {model.name}"))  # fmt: skip

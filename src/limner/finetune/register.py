@@ -1,0 +1,37 @@
+"""Put a finished run into the model registry, so ``--model``/``--lora NAME`` uses it at once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from limner.db.models import ModelKind, RegisteredModel
+from limner.finetune.config import DreamBoothConfig
+from limner.finetune.trainer import FinetuneResult
+from limner.services.models import ModelRegistry
+
+
+def register_result(
+    registry: ModelRegistry,
+    session: Session,
+    name: str,
+    base: str,
+    result: FinetuneResult,
+    cfg: DreamBoothConfig,
+    created_by: str | None = None,
+) -> RegisteredModel:
+    """Move the exported weights into the registry's folder and register them under ``name``."""
+    target = registry.managed_folder(name)
+    if target.exists():
+        shutil.rmtree(target)
+    source = result.weights if result.kind == "finetuned" else result.weights.parent
+    shutil.copytree(source, target)
+    reference = str(target) if result.kind == "finetuned" else str(target / result.weights.name)
+    size = sum(path.stat().st_size for path in Path(target).rglob("*") if path.is_file())
+    details = {"instance_prompt": cfg.instance_prompt, "steps": result.steps, "rank": cfg.rank,
+               "prior_preservation": cfg.prior_preservation, "tokens": result.tokens}  # fmt: skip
+    kind = ModelKind.FINETUNED if result.kind == "finetuned" else ModelKind.LORA
+    return registry.register(session, name, reference, kind=kind, architecture=result.architecture, base_model=base,
+                             managed_path=target, size_bytes=size, details=details, created_by=created_by)  # fmt: skip

@@ -1,0 +1,79 @@
+"""The handler for training jobs: fine-tune, store validation pictures, register the result.
+
+Why in the same queue as generation: one durable, cancellable, observable mechanism for all long
+work. A training run loads its own copy of the base model, so it never touches the weights the
+generation engine is serving; a retried job resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from limner.core.errors import NotFoundError
+from limner.db.models import User
+from limner.engines.local.device import Placement
+from limner.finetune.config import DreamBoothConfig
+from limner.finetune.dataset import load_subject
+from limner.finetune.register import register_result
+from limner.finetune.trainer import run_dreambooth
+from limner.services.gallery import Gallery
+from limner.services.jobs.worker import JobContext
+from limner.services.models import ModelRegistry
+
+TRAINING_KEY = "training"
+
+
+class TrainHandler:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        gallery: Gallery,
+        trainings_dir: Path,
+        placement: Placement,
+        limits: dict[str, int],
+    ) -> None:
+        self._registry = registry
+        self._gallery = gallery
+        self._trainings_dir = trainings_dir
+        self._placement = placement
+        self._limits = limits
+
+    def run_dir(self, job_id: str) -> Path:
+        return self._trainings_dir / job_id
+
+    def __call__(self, context: JobContext) -> list[str]:
+        job = context.job
+        spec = job.request[TRAINING_KEY]
+        cfg = DreamBoothConfig.model_validate(spec["config"])
+        run_dir = self.run_dir(job.id)
+        subject = load_subject(
+            run_dir / "dataset",
+            classes=cfg.classes_mode,
+            max_per_class=cfg.max_images_per_class,
+            max_bytes=self._limits["max_bytes"],
+            max_pixels=self._limits["max_pixels"],
+        )
+        image_ids: list[str] = []
+
+        def on_validation(_step: int, path: Path) -> None:
+            with context.sessions() as session:
+                owner = session.get(User, job.owner_id)
+                if owner is not None:
+                    image_ids.append(self._gallery.save_upload(session, owner, path.read_bytes()).id)
+
+        result = run_dreambooth(
+            spec["base"],
+            subject,
+            cfg,
+            run_dir / "work",
+            run_dir / "export",
+            self._placement,
+            progress=context.progress,
+            cancel=context.cancel,
+            on_validation=on_validation,
+        )
+        with context.sessions() as session:
+            if session.get(User, job.owner_id) is None:
+                raise NotFoundError("the training's owner no longer exists")
+            register_result(self._registry, session, spec["name"], spec["base"], result, cfg, created_by=job.owner_id)
+        return image_ids

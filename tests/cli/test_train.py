@@ -1,0 +1,37 @@
+"""``limner train dreambooth`` from a folder, then generation with the registered LoRA by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from limner.cli.app import app
+
+runner = CliRunner()
+
+
+def test_dreambooth_then_generate_by_name(tiny_models: dict[str, Path], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("LIMNER_DEFAULT_MODEL", str(tiny_models["txt2img"]))
+    monkeypatch.setenv("LIMNER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIMNER_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("LIMNER_DEVICE", "cpu")
+    pictures = tmp_path / "dog"
+    pictures.mkdir()
+    for index, color in enumerate(("red", "tan", "brown")):
+        Image.new("RGB", (64, 64), color).save(pictures / f"{index}.jpg")
+    result = runner.invoke(app, ["train", "dreambooth", "--instance-images", str(pictures), "--instance-prompt",
+                                 "a photo of sks dog", "--name", "my-dog", "--steps", "4", "--rank", "4",
+                                 "--checkpoint-every", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "--lora my-dog" in result.output
+    generated = runner.invoke(app, ["generate", "a photo of sks dog", "--lora", "my-dog", "--size", "64x64",
+                                    "--steps", "2"])  # fmt: skip
+    assert generated.exit_code == 0, generated.output
+    again = runner.invoke(app, ["train", "dreambooth", "--instance-images", str(pictures), "--instance-prompt", "x",
+                                "--name", "my-dog", "--steps", "1"])  # fmt: skip
+    assert again.exit_code == 2
+    assert "already registered" in again.output
