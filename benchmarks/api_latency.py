@@ -64,7 +64,9 @@ def main() -> None:
             client.post(f"/v1/jobs/{job['id']}/cancel", headers=headers)
     finally:
         server.stop()
-    print(f"{'endpoint':24} {'idle p50 ms':>12} {'idle p95 ms':>12} {'busy p50 ms':>12} {'busy p95 ms':>12} {'p95 ratio':>10}")
+    print(
+        f"{'endpoint':24} {'idle p50 ms':>12} {'idle p95 ms':>12} {'busy p50 ms':>12} {'busy p95 ms':>12} {'p95 ratio':>10}"
+    )
     for endpoint in ENDPOINTS:
         idle_p95, busy_p95 = percentile(idle[endpoint], 0.95), percentile(busy[endpoint], 0.95)
         print(
