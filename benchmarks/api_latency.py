@@ -20,8 +20,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from limner.testing.tiny_models import build_tiny_pipeline  # noqa: E402
-from tests.api.live_server import LiveServer  # noqa: E402
+from tests.api.live_server import LiveServer
+
+from limner.testing.tiny_models import build_tiny_pipeline
 
 ENDPOINTS = ("/healthz", "/v1/jobs?limit=20", "/v1/images?limit=20")
 
@@ -55,8 +56,9 @@ def main() -> None:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             client.post("/v1/jobs", json={"prompt": "warm up", "steps": 2, "width": 64, "height": 64}, headers=headers)
             idle = measure(client, headers, args.requests)
-            job = client.post("/v1/jobs", json={"prompt": "busy", "steps": 1000, "width": 256, "height": 256},
-                              headers=headers).json()  # fmt: skip
+            job = client.post(
+                "/v1/jobs", json={"prompt": "busy", "steps": 1000, "width": 256, "height": 256}, headers=headers
+            ).json()
             while client.get(f"/v1/jobs/{job['id']}", headers=headers).json()["status"] != "running":
                 time.sleep(0.05)
             busy = measure(client, headers, args.requests)
@@ -64,9 +66,8 @@ def main() -> None:
             client.post(f"/v1/jobs/{job['id']}/cancel", headers=headers)
     finally:
         server.stop()
-    print(
-        f"{'endpoint':24} {'idle p50 ms':>12} {'idle p95 ms':>12} {'busy p50 ms':>12} {'busy p95 ms':>12} {'p95 ratio':>10}"
-    )
+    columns = ("idle p50 ms", "idle p95 ms", "busy p50 ms", "busy p95 ms", "p95 ratio")
+    print(f"{'endpoint':24} " + " ".join(f"{column:>12}" for column in columns))
     for endpoint in ENDPOINTS:
         idle_p95, busy_p95 = percentile(idle[endpoint], 0.95), percentile(busy[endpoint], 0.95)
         print(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,13 +18,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from limner.engines.local.device import choose_placement  # noqa: E402
-from limner.engines.local.model_refs import builtin_model_path  # noqa: E402
-from limner.finetune.config import DreamBoothConfig  # noqa: E402
-from limner.finetune.dataset import SubjectImages  # noqa: E402
-from limner.finetune.trainer import run_dreambooth  # noqa: E402
+from limner.engines.local.device import choose_placement
+from limner.engines.local.model_refs import builtin_model_path
+from limner.finetune.config import DreamBoothConfig
+from limner.finetune.dataset import SubjectImages
+from limner.finetune.trainer import run_dreambooth
 
 
 def bare_loop(model: str, steps: int, side: int, device: torch.device) -> float:
@@ -78,14 +75,34 @@ def sd15_shaped(folder: Path) -> str:
 
     tokenizer = byte_level_clip_tokenizer(folder / "tokenizer")
     unet = UNet2DConditionModel(cross_attention_dim=768, sample_size=64)
-    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
-                        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, layers_per_block=2)  # fmt: skip
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=768, num_hidden_layers=12,
-                                        num_attention_heads=12, intermediate_size=3072,
-                                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))  # fmt: skip
-    StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tokenizer, scheduler=sd_scheduler(),
-                            safety_checker=None, feature_extractor=None,
-                            requires_safety_checker=False).save_pretrained(str(folder))  # fmt: skip
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+    )
+    text = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=768,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            intermediate_size=3072,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
+    StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text,
+        tokenizer=tokenizer,
+        scheduler=sd_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    ).save_pretrained(str(folder))
     return str(folder)
 
 
