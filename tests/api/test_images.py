@@ -151,7 +151,11 @@ def test_openapi_describes_the_api(api: Api) -> None:
     for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/images", "/v1/images/generations", "/v1/uploads",
                  "/v1/auth/token", "/healthz", "/readyz", "/metrics"):  # fmt: skip
         assert path in schema["paths"], path
-    assert "multipart/form-data" in schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
+    content = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in content
+    reference = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert "prompt" in schema["components"]["schemas"][reference]["properties"]
+    assert "LoraSpec" in schema["components"]["schemas"]
 
 
 def test_errors_use_one_envelope(api: Api) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -27,6 +28,7 @@ from limner.api.routes import (
     trainings,
     users,
 )
+from limner.api.schemas import JobCreate
 from limner.config import Settings
 from limner.services.container import Services, build_services
 
@@ -57,6 +59,26 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
 
+    _document_job_body(app)
     app.add_middleware(NoSniffMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app
+
+
+def _document_job_body(app: FastAPI) -> None:
+    """``POST /v1/jobs`` reads JSON or multipart by hand; put its JSON schema into the OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        body = JobCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in body.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components.setdefault("JobCreate", body)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

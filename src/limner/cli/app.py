@@ -419,6 +419,7 @@ def _mount_sub_apps() -> None:
     from limner.cli.models import models_app
     from limner.cli.prompts import prompts_app
     from limner.cli.service import gallery_app, serve, users_app
+    from limner.cli.ui import ui
 
     app.command("serve")(serve)
     app.add_typer(users_app, name="users")
@@ -427,6 +428,7 @@ def _mount_sub_apps() -> None:
     app.command("batch")(batch)
     app.add_typer(characters_app, name="characters")
     app.add_typer(models_app, name="models")
+    app.command("ui")(ui)
 
 
 _mount_sub_apps()

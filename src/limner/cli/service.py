@@ -18,6 +18,8 @@ gallery_app = typer.Typer(help="The service's gallery.", no_args_is_help=True)
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default LIMNER_HOST, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default LIMNER_PORT, 8000).")] = None,
+    ui: Annotated[bool, typer.Option("--ui", help="Also start the web studio (Streamlit).")] = False,
+    ui_port: Annotated[int, typer.Option(help="Port of the web studio.")] = 8501,
 ) -> None:
     """Start the REST API with its in-process worker on the embedded defaults (SQLite, local files)."""
     import uvicorn
@@ -25,12 +27,23 @@ def serve(
     from limner.api.app import create_app
 
     settings = Settings()
+    bind_host, bind_port = host or settings.host, port or settings.port
     app = create_app(settings)
-    Console(stderr=True).print(
-        f"limner API on http://{host or settings.host}:{port or settings.port}  (docs at /docs, data in "
-        f"{settings.data_dir})"
-    )
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    console = Console(stderr=True)
+    console.print(f"limner API on http://{bind_host}:{bind_port}  (docs at /docs, data in {settings.data_dir})")
+    studio = None
+    if ui:
+        from limner.cli.ui import start_ui_subprocess
+
+        client_host = "127.0.0.1" if bind_host in ("0.0.0.0", "::") else bind_host
+        studio = start_ui_subprocess(f"http://{client_host}:{bind_port}", port=ui_port)
+        console.print(f"limner studio on http://{client_host}:{ui_port}")
+    try:
+        uvicorn.run(app, host=bind_host, port=bind_port, log_level="info")
+    finally:
+        if studio is not None:
+            studio.terminate()
+            studio.wait(10)
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -7,6 +7,7 @@ through :func:`start_ui_subprocess`) and lets the studio point at a remote API j
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -62,6 +63,9 @@ def ui(
     port: Annotated[int, typer.Option(help="Port of the studio.")] = DEFAULT_UI_PORT,
 ) -> None:
     """Start the web studio (Streamlit) for a limner API; sign in there with your limner account."""
+    if importlib.util.find_spec("streamlit") is None:
+        typer.echo("error: the studio needs Streamlit: pip install streamlit (into limner's environment)", err=True)
+        raise typer.Exit(1)
     typer.echo(f"limner studio on http://{host}:{port}  (API: {api_url})", err=True)
     try:
         completed = subprocess.run(streamlit_command(host, port), env=ui_environment(api_url), check=False)

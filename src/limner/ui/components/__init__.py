@@ -1,0 +1,1 @@
+"""Pieces several pages share: error messages, "not available" notices, job progress, image grids."""

@@ -1,0 +1,116 @@
+"""The REST client against a live server: login, errors as sentences, jobs followed over SSE, gallery."""
+
+from __future__ import annotations
+
+import pytest
+
+from limner.ui.api_errors import ApiError
+from limner.ui.api_types import ImageQuery
+from limner.ui.client import LimnerClient, Upload, _parse_metrics
+from limner.ui.features import CHARACTERS, ServerFeatures
+from limner.ui.job_spec import JobSpec
+from limner.ui.sse import KEEPALIVE, ServerEvent, read_events
+from tests.api.live_server import LiveServer, free_port
+from tests.ui.conftest import ADMIN, PASSWORD, png
+
+
+@pytest.fixture
+def client(server: LiveServer, token: str) -> LimnerClient:
+    return LimnerClient(server.url, token)
+
+
+def test_login_and_me(server: LiveServer) -> None:
+    anonymous = LimnerClient(server.url)
+    token = anonymous.login(ADMIN, PASSWORD)
+    me = LimnerClient(server.url, token).me()
+    assert me.username == ADMIN
+    assert me.is_admin
+
+
+def test_wrong_password_is_a_readable_error(server: LiveServer) -> None:
+    with pytest.raises(ApiError) as caught:
+        LimnerClient(server.url).login(ADMIN, "not the password")
+    assert caught.value.status == 401
+    assert caught.value.readable() == "Not signed in: wrong username or password Sign in again."
+
+
+def test_unreachable_server_names_the_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ApiError) as caught:
+        LimnerClient(url).status()
+    assert caught.value.status == 0
+    assert url in caught.value.readable()
+    assert "limner serve" in caught.value.readable()
+
+
+def test_status_and_features(client: LimnerClient) -> None:
+    status = client.status()
+    assert status.ready
+    assert status.checks["database"] == "ok"
+    assert status.queue_depth is not None
+    features = client.features()
+    assert "POST /v1/jobs" in features.routes
+    assert features.has(CHARACTERS) == ("GET /v1/characters" in features.routes)
+
+
+def test_submit_and_follow_to_the_end(client: LimnerClient) -> None:
+    job = client.submit(JobSpec(prompt="a client test apple", steps=3, seed=11, num_images=2))
+    events = list(client.follow(job.id, timeout=60))
+    assert events[-1].status == "succeeded"
+    assert any(event.step == 3 and event.total_steps == 3 for event in events)
+    assert len(events[-1].result_image_ids) == 2
+    details = client.details(events[-1].result_image_ids[1])
+    assert details.image.seed == 12
+    assert details.parameters["request"]["prompt"] == "a client test apple"
+    assert client.image_bytes(details.image.id).startswith(b"\x89PNG")
+    assert client.thumbnail(details.image.id)[:4] == b"RIFF"  # WebP
+    found = client.images(ImageQuery(q="client test apple"))
+    assert {image.id for image in found.items} == set(events[-1].result_image_ids)
+
+
+def test_validation_error_names_the_field(client: LimnerClient) -> None:
+    with pytest.raises(ApiError) as caught:
+        client.submit(JobSpec(prompt="x", width=65, height=64))
+    assert caught.value.status in (400, 422)
+    assert "multiple of 8" in caught.value.readable()
+
+
+def test_upload_refuses_a_non_picture_and_names_the_input(client: LimnerClient) -> None:
+    with pytest.raises(ApiError) as caught:
+        client.upload(Upload("notes.txt", b"not a picture"), param="init_image")
+    assert caught.value.param == "init_image"
+    assert "init_image" in caught.value.readable()
+    stored = client.upload(Upload("photo.png", png()), param="init_image")
+    assert stored.kind == "upload"
+
+
+def test_missing_route_is_recognised(client: LimnerClient) -> None:
+    with pytest.raises(ApiError) as caught:
+        client.get_json("/v1/no-such-feature")
+    assert caught.value.route_missing
+
+
+def test_sse_reader_splits_messages_and_reports_keepalives() -> None:
+    lines = ["event: running", 'data: {"step": 1}', "", ": keepalive", "", "data: a", "data: b", ""]
+    assert list(read_events(lines)) == [
+        ServerEvent("running", '{"step": 1}'),
+        ServerEvent(KEEPALIVE, ""),
+        ServerEvent("message", "a\nb"),
+    ]
+
+
+def test_metrics_parsing() -> None:
+    text = 'limner_queue_depth 3.0\nlimner_jobs{status="running"} 1.0\n# HELP x\nlimner_jobs{status="failed"} 2.0\n'
+    assert _parse_metrics(text) == (3, {"running": 1, "failed": 2})
+
+
+def test_features_from_openapi() -> None:
+    document = {"paths": {"/v1/characters": {"get": {}, "parameters": []}, "/v1/jobs": {"post": {}}}}
+    features = ServerFeatures.from_openapi(document)
+    assert features.routes == frozenset({"GET /v1/characters", "POST /v1/jobs"})
+    assert features.has(CHARACTERS)
+
+
+def test_error_without_envelope_still_reads() -> None:
+    error = ApiError.from_response(502, "<html>Bad gateway</html>", retry_after="5")
+    assert error.readable() == "The server failed: HTTP 502 <html>Bad gateway</html> Try again in 5 s."
