@@ -68,3 +68,14 @@ def test_batches_are_owned_and_validated(api: Api) -> None:
     too_many = api.client.post("/v1/batches", json={"count": 1000}, headers=api.as_user("bob"))
     assert too_many.status_code == 422
     wait_batch(api, batch["id"], "bob")
+
+
+def test_prompt_ideas_endpoint(api: Api) -> None:
+    body = {"count": 3, "theme": "foxes", "offline": True, "seed": 4}
+    first = api.client.post("/v1/prompts/ideas", json=body, headers=api.as_user("bob"))
+    assert first.status_code == 200, first.text
+    again = api.client.post("/v1/prompts/ideas", json=body, headers=api.as_user("bob")).json()
+    assert first.json()["offline"] is True
+    assert len(first.json()["ideas"]) == 3
+    assert first.json()["ideas"] == again["ideas"]
+    assert api.client.post("/v1/prompts/ideas", json={"count": 0}, headers=api.as_user("bob")).status_code == 422

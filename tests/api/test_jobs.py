@@ -215,3 +215,21 @@ def test_concurrent_submissions_each_get_their_own_images(api: Api) -> None:
     results = [api.wait(job_id, "carol")["result_image_ids"] for job_id in ids]
     flattened = [image for images in results for image in images]
     assert len(flattened) == len(set(flattened)) == 4
+
+
+def test_progress_events_carry_previews_when_asked(api: Api) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    headers = api.as_user("bob")
+    job = api.client.post("/v1/jobs", json={**TXT2IMG, "steps": 150, "preview": True}, headers=headers).json()
+    previews = []
+    with api.client.stream("GET", f"/v1/jobs/{job['id']}/events", headers=headers) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and "preview" in line:
+                previews.append(json.loads(line[6:])["preview"])
+    assert previews  # 150 steps: the stream attaches long before the job ends
+    assert Image.open(io.BytesIO(base64.b64decode(previews[-1]))).size == (8, 8)
+    assert api.wait(job["id"], "bob")["request"]["preview"] is True

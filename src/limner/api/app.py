@@ -25,6 +25,7 @@ from limner.api.routes import (
     jobs,
     models,
     openai_images,
+    prompts,
     trainings,
     users,
 )
@@ -54,8 +55,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.services = services
     app.state.metrics_registry = metrics_registry(services)
     install_error_handlers(app)
-    routers = (health.router, auth.router, users.router, jobs.router, openai_images.router, images.router,
-               characters.router, batches.router, models.router, trainings.router)  # fmt: skip
+    routers = (
+        health.router,
+        auth.router,
+        users.router,
+        jobs.router,
+        openai_images.router,
+        images.router,
+        characters.router,
+        batches.router,
+        models.router,
+        trainings.router,
+        prompts.router,
+    )
     for router in routers:
         app.include_router(router)
 

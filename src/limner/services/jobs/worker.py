@@ -7,6 +7,8 @@ progress). The interface (claim, heartbeat, finish) is what a Celery worker impl
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import threading
 import time
@@ -44,6 +46,13 @@ class JobContext:
 
 
 JobHandler = Callable[[JobContext], list[str]]
+
+
+def preview_png_base64(picture: Any) -> str:
+    """A step preview (a small PIL image) as base64 PNG, for event streams."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def job_event(job: Job, **extra: Any) -> dict[str, Any]:
@@ -174,11 +183,11 @@ class Worker:
 
         def on_progress(event: ProgressEvent) -> None:
             nonlocal last_beat
-            self._events.publish(
-                job.id,
-                {"job_id": job.id, "status": JobStatus.RUNNING.value, "step": event.step,
-                 "total_steps": event.total_steps, "progress": event.fraction},
-            )  # fmt: skip
+            update: dict[str, Any] = {"job_id": job.id, "status": JobStatus.RUNNING.value, "step": event.step,
+                                      "total_steps": event.total_steps, "progress": event.fraction}  # fmt: skip
+            if event.preview is not None:
+                update["preview"] = preview_png_base64(event.preview)
+            self._events.publish(job.id, update)
             if job.deadline_at is not None and self._clock() >= job.deadline_at:
                 deadline_hit.set()
                 cancel.cancel()
