@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F  # noqa: N812
 from accelerate import Accelerator
-from diffusers import AutoencoderKL
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 
 from limner.training.data import batch_indices, step_generator
 from limner.training.ema import EMA
@@ -55,9 +55,7 @@ def vae_loss(
 class VaeTask:
     """Trains ``vae`` on uint8 NHWC ``images``; the EMA copy is the one to use afterwards."""
 
-    def __init__(
-        self, vae: AutoencoderKL, images: torch.Tensor, cfg: VaeTrainConfig, accelerator: Accelerator
-    ) -> None:
+    def __init__(self, vae: AutoencoderKL, images: torch.Tensor, cfg: VaeTrainConfig, accelerator: Accelerator) -> None:
         self.cfg = cfg
         self.images = images
         self.accelerator = accelerator
@@ -119,9 +117,7 @@ def reconstruction_psnr(vae: AutoencoderKL, images: torch.Tensor, batch_size: in
 
 
 @torch.no_grad()
-def encode_latents(
-    vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 64
-) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_latents(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior mean and std of every image, so diffusion training never runs the VAE."""
     means: list[torch.Tensor] = []
     stds: list[torch.Tensor] = []

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 from accelerate import Accelerator
-from diffusers import AutoencoderKL
-from transformers import CLIPTokenizer
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
 
-from limner.training.architecture import TinyArchitecture, build_vae
+from limner.training.architecture import (
+    TinyArchitecture,
+    build_text_encoder,
+    build_unet,
+    build_vae,
+    inference_scheduler,
+)
 from limner.training.autoencoder import VaeTask, VaeTrainConfig, encode_latents, reconstruction_psnr
 from limner.training.data import CaptionedImages
+from limner.training.diffusion import DiffusionTask, DiffusionTrainConfig
+from limner.training.export import folder_size, save_pipeline
 from limner.training.loop import LoopConfig, run_loop
 from limner.training.tokenizer import DEFAULT_BPE_PATH, fetch_clip_bpe, trimmed_clip_tokenizer
 
@@ -41,7 +51,7 @@ class BaseTrainConfig:
     resume: bool = True
     progress: bool = True
     bpe_path: Path = DEFAULT_BPE_PATH
-    arch: TinyArchitecture = TinyArchitecture()
+    arch: TinyArchitecture = field(default_factory=TinyArchitecture)
 
 
 def prepare_tokenizer(cfg: BaseTrainConfig, dataset: CaptionedImages) -> CLIPTokenizer:
@@ -74,12 +84,85 @@ def train_vae_stage(cfg: BaseTrainConfig, dataset: CaptionedImages, accelerator:
     trained = build_vae(cfg.arch)
     task.ema.copy_to(trained)
     trained.eval()
-    held_out = dataset.images[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(1))[:256]]
-    psnr = reconstruction_psnr(trained, held_out)
-    means, _ = encode_latents(trained, held_out)
+    sample = dataset.images[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(1))[:256]]
+    psnr = reconstruction_psnr(trained, sample)
+    means, _ = encode_latents(trained, sample)
     scale = float(1.0 / means.std())
     trained.register_to_config(scaling_factor=scale)
     trained.save_pretrained(str(final), safe_serialization=True)
     (final / "metrics.json").write_text(json.dumps({"psnr_db": psnr, "scaling_factor": scale}), encoding="utf-8")
     log.info("vae: %.2f dB PSNR, scaling factor %.4f", psnr, scale)
     return trained
+
+
+def cached_latents(
+    cfg: BaseTrainConfig, vae: AutoencoderKL, dataset: CaptionedImages
+) -> tuple[torch.Tensor, torch.Tensor]:
+    path = cfg.work / "latents.pt"
+    if path.exists():
+        saved = torch.load(path, map_location="cpu")
+        return saved["mean"], saved["std"]
+    mean, std = encode_latents(vae, dataset.images)
+    torch.save({"mean": mean, "std": std}, path)
+    return mean, std
+
+
+def train_diffusion_stage(
+    cfg: BaseTrainConfig,
+    dataset: CaptionedImages,
+    vae: AutoencoderKL,
+    tokenizer: CLIPTokenizer,
+    accelerator: Accelerator,
+) -> Path:
+    """Train (or resume) text encoder + UNet; export the EMA model to ``cfg.out`` at every checkpoint."""
+    mean, std = cached_latents(cfg, vae, dataset)
+    torch.manual_seed(cfg.seed + 1)
+    unet = build_unet(cfg.arch)
+    text_encoder = build_text_encoder(cfg.arch, tokenizer)
+    diff_cfg = DiffusionTrainConfig(batch_size=cfg.unet_batch, total_steps=cfg.unet_steps, seed=cfg.seed)
+    task = DiffusionTask(
+        unet,
+        text_encoder,
+        tokenizer,
+        mean,
+        std,
+        float(vae.config["scaling_factor"]),
+        dataset.captions,
+        diff_cfg,
+        accelerator,
+    )
+
+    def export(step: int) -> None:
+        models = task.ema_models()
+        save_pipeline(
+            cfg.out,
+            unet=cast(UNet2DConditionModel, models["unet"]),
+            vae=vae,
+            text_encoder=cast(CLIPTextModel, models["text_encoder"]),
+            tokenizer=tokenizer,
+            scheduler=inference_scheduler(),
+        )
+        log.info("exported EMA weights of step %d to %s (%.1f MB)", step, cfg.out, folder_size(cfg.out) / 1e6)
+
+    loop = LoopConfig(
+        steps=cfg.unet_steps,
+        work_dir=cfg.work / "diffusion",
+        checkpoint_every=cfg.checkpoint_every,
+        resume=cfg.resume,
+        description="unet+text",
+        progress=cfg.progress,
+    )
+    run_loop(task, loop, on_checkpoint=export)
+    if not (cfg.out / "model_index.json").exists():
+        export(cfg.unet_steps)
+    return cfg.out
+
+
+def train_base(cfg: BaseTrainConfig) -> Path:
+    """Run every stage of the base recipe; safe to call again to resume."""
+    cfg.work.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    dataset = CaptionedImages.load(cfg.data)
+    tokenizer = prepare_tokenizer(cfg, dataset)
+    vae = train_vae_stage(cfg, dataset, accelerator)
+    return train_diffusion_stage(cfg, dataset, vae, tokenizer, accelerator)

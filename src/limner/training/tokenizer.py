@@ -10,6 +10,7 @@ The result is a normal ``CLIPTokenizer`` folder, so the standard pipelines load 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import shutil
 import subprocess
@@ -65,8 +66,9 @@ def fetch_clip_bpe(path: Path = DEFAULT_BPE_PATH) -> Path:
 
 
 def read_clip_merges(path: Path) -> list[tuple[str, str]]:
-    lines = gzip.open(path).read().decode("utf-8").split("\n")[1 : CLIP_MERGE_COUNT + 1]
-    return [(a, b) for a, b in (line.split() for line in lines)]
+    with gzip.open(path) as handle:
+        lines = handle.read().decode("utf-8").split("\n")[1 : CLIP_MERGE_COUNT + 1]
+    return [(a, b) for a, b in (line.split() for line in lines if line.strip())]
 
 
 def _bpe(word: str, ranks: dict[tuple[str, str], int]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -74,7 +76,7 @@ def _bpe(word: str, ranks: dict[tuple[str, str], int]) -> tuple[list[str], list[
     symbols = [*word[:-1], word[-1] + "</w>"]
     used: list[tuple[str, str]] = []
     while len(symbols) > 1:
-        pairs = list(zip(symbols, symbols[1:], strict=False))
+        pairs = list(itertools.pairwise(symbols))
         best = min(pairs, key=lambda pair: ranks.get(pair, len(ranks)))
         if best not in ranks:
             break
@@ -105,7 +107,8 @@ def trimmed_clip_tokenizer(
     merges = read_clip_merges(bpe_path)
     ranks = {pair: rank for rank, pair in enumerate(merges)}
     probe = _byte_level_tokenizer(model_max_length).backend_tokenizer
-    assert probe.normalizer is not None and probe.pre_tokenizer is not None
+    assert probe.normalizer is not None
+    assert probe.pre_tokenizer is not None
     used: set[tuple[str, str]] = set()
     expected: dict[str, list[str]] = {}
     for text in texts:
@@ -124,7 +127,11 @@ def trimmed_clip_tokenizer(
     (save_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     merges_text = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in kept)
     (save_dir / "merges.txt").write_text(merges_text, encoding="utf-8")
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=list(kept), model_max_length=model_max_length)
+    tokenizer = CLIPTokenizer(
+        vocab=vocab,
+        merges=list(kept),  # type: ignore[arg-type]  # the BPE backend wants (a, b) pairs, not strings
+        model_max_length=model_max_length,
+    )
     for word, pieces in list(expected.items())[:2000]:
         got = tokenizer.backend_tokenizer.model.tokenize(word)
         if [t.value for t in got] != pieces:
