@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from limner.ui import navigation
-from limner.ui.features import BATCHES, CHARACTERS, MODEL_IMPORT, MODELS, TRAININGS, ServerFeatures
+from limner.ui.features import BATCHES, CHARACTERS, MODEL_IMPORT, MODELS, PROMPT_IDEAS, TRAININGS, ServerFeatures
 from limner.ui.views.models import training_config
 from tests.ui.conftest import AppFactory, assert_clean, messages, png
 
@@ -215,3 +215,17 @@ def test_character_form_explains_what_is_missing(studio: AppFactory) -> None:
     at.radio(key="char.provider").set_value("Remote provider")
     at.button(key="FormSubmitter:character-Create").click().run()
     assert "replicate:owner/model" in messages(at)[0]
+
+
+def test_prompt_lab_drafts_ideas_to_edit(studio: AppFactory) -> None:
+    at = studio(navigation.PROMPT_LAB)
+    if not at.session_state["features"].has(PROMPT_IDEAS):
+        pytest.skip("this server has no /v1/prompts/ideas")
+    at.text_input(key="lab.ideas_theme").input("lighthouses")
+    at.number_input(key="lab.ideas_count").set_value(3)
+    at.checkbox(key="lab.ideas_offline").check()
+    at.button(key="FormSubmitter:ideas-Suggest prompts to edit").click().run()
+    assert_clean(at)
+    rows = at.session_state["lab.rows"]
+    assert len(rows) == 3
+    assert all(row["prompt"] for row in rows)

@@ -72,24 +72,30 @@ def ideation() -> None:
     features = session.features()
     if features.has(PROMPT_IDEAS):
         ideas_form()
-    elif features.has(BATCHES):
-        st.caption(
-            "This server writes ideas only as part of a batch (it has no `POST /v1/prompts/ideas` to draft them "
-            "first): let it write and draw them in one go, or write your own prompts in the table below."
-        )
+    if features.has(BATCHES):
+        if not features.has(PROMPT_IDEAS):
+            st.caption(
+                "This server writes ideas only as part of a batch (it has no `POST /v1/prompts/ideas` to draft "
+                "them first): let it write and draw them in one go, or write your own prompts in the table below."
+            )
         theme_batch_form()
-    else:
+    if not features.has(PROMPT_IDEAS) and not features.has(BATCHES):
         require(features, PROMPT_IDEAS, what="Write your prompts in the table below instead.")
 
 
 def ideas_form() -> None:
     """Ask the server for ideas to edit before running them."""
     with st.form("ideas"):
-        theme = st.text_input("Theme", key="lab.theme", placeholder="cyberpunk city")
-        count = st.number_input("How many", 1, 50, value=5, key="lab.count")
-        asked = st.form_submit_button("Suggest prompts", icon=":material/lightbulb:")
+        left, middle, right = st.columns((3, 1, 1))
+        theme = left.text_input("Theme", key="lab.ideas_theme", placeholder="cyberpunk city")
+        count = middle.number_input("How many", 1, 50, value=5, key="lab.ideas_count")
+        offline = right.checkbox(
+            "Offline ideas", key="lab.ideas_offline", help="Use the offline generator, not an LLM."
+        )
+        asked = st.form_submit_button("Suggest prompts to edit", icon=":material/edit_note:")
     if asked:
-        answer = attempt(partial(session.client().post_json, PROMPT_IDEAS.path, {"theme": theme, "count": count}))
+        body = {"theme": theme.strip() or None, "count": int(count), "offline": offline}
+        answer = attempt(partial(session.client().post_json, PROMPT_IDEAS.path, body))
         rows = ideas_from(answer) if answer is not None else []
         if answer is not None and not rows:
             st.warning("The server answered with no usable ideas.")
