@@ -178,3 +178,11 @@ def test_health_ready_and_metrics(api: Api) -> None:
     assert "limner_queue_depth" in metrics
     assert 'limner_jobs{status="succeeded"}' in metrics
     assert "limner_job_duration_seconds_count" in metrics
+
+
+def test_server_info(api: Api) -> None:
+    assert api.client.get("/v1/server").status_code == 401
+    info = api.client.get("/v1/server", headers=api.as_user("bob")).json()
+    assert (info["device"], info["dtype"]) == ("cpu", "float32")
+    assert isinstance(info["loaded_models"], list)
+    assert info["queue_depth"] >= 0

@@ -34,6 +34,7 @@ MODEL_INSTALL = Feature("Installing models", "POST", "/v1/models/install")
 MODEL_IMPORT = Feature("Importing models", "POST", "/v1/models/import")
 TRAININGS = Feature("Training", "POST", "/v1/trainings")
 TRAINING_LIST = Feature("Training runs", "GET", "/v1/trainings")
+SERVER_INFO = Feature("Device and loaded models", "GET", "/v1/server")
 
 
 @dataclass(frozen=True)

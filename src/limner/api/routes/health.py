@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from limner import __version__
-from limner.api.deps import ServicesDep
+from limner.api.deps import ReaderDep, ServicesDep, SessionDep
 
 router = APIRouter(tags=["health"])
 
@@ -38,3 +40,19 @@ def readyz(services: ServicesDep) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/server", summary="Device, dtype, loaded models and queue depth of this server")
+def server(_: ReaderDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
+    local = getattr(services.engine, "local", services.engine)
+    placement = getattr(local, "placement", None)
+    loaded = getattr(local, "loaded_models", None)
+    return {
+        "version": __version__,
+        "device": placement.device.type if placement is not None else None,
+        "dtype": str(placement.dtype).removeprefix("torch.") if placement is not None else None,
+        "loaded_models": loaded() if callable(loaded) else [],
+        "default_model": services.settings.default_model,
+        "queue_depth": services.queue.queued_count(session),
+        "workers": services.settings.workers,
+    }

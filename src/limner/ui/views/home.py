@@ -9,7 +9,7 @@ from limner.ui.api_types import ImageQuery, ServerStatus
 from limner.ui.components.feedback import attempt
 from limner.ui.components.images import thumbnail_grid
 from limner.ui.components.models import registry_names
-from limner.ui.features import MODELS, ServerFeatures
+from limner.ui.features import MODELS, SERVER_INFO, ServerFeatures
 
 _CAPABILITIES = (
     (navigation.GENERATE, "Text to image, image to image and inpainting, with seeds you can reuse."),
@@ -43,7 +43,16 @@ def server_status(status: ServerStatus, features: ServerFeatures) -> None:
     if features.has(MODELS):
         names = registry_names()
         st.caption(f"Registered models: {', '.join(names) if names else 'none yet (the default model still works)'}.")
-    st.caption("Which models are loaded in memory, and the device (GPU/CPU), are not reported by this server yet.")
+    if features.has(SERVER_INFO):
+        info = attempt(lambda: session.client().get_json(SERVER_INFO.path))
+        if isinstance(info, dict):
+            loaded = ", ".join(info.get("loaded_models") or []) or "none yet (loaded on first use)"
+            st.caption(
+                f"Device: {info.get('device')} ({info.get('dtype')}). Default model: "
+                f"{info.get('default_model')}. Loaded models: {loaded}."
+            )
+    else:
+        st.caption("Which models are loaded in memory, and the device (GPU/CPU), are not reported by this server.")
 
 
 def main() -> None:
