@@ -72,3 +72,25 @@ def test_img2img_at_low_strength_keeps_structure(pipe: StableDiffusionPipeline) 
     ).images[0]
     other = _image(pipe, "an emoji of rocket", seed=3)
     assert np.abs(result - source).mean() < np.abs(other - source).mean() / 2
+
+
+def test_inpaint_changes_only_the_masked_region() -> None:
+    """limner-tiny through the engine: the unmasked half is kept exactly, the masked half is redrawn."""
+    import numpy as np
+    from PIL import Image
+
+    from limner.config import Settings
+    from limner.core.requests import GenerationRequest, Task
+    from limner.engines.base import TaskInputs
+    from limner.engines.local.engine import LocalEngine
+
+    engine = LocalEngine(Settings(default_model="limner-tiny", device="cpu", _env_file=None))  # type: ignore[call-arg]
+    photo = Image.new("RGB", (64, 64), (240, 200, 40))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (32, 0, 64, 64))
+    request = GenerationRequest(task=Task.INPAINT, prompt="an emoji of a blue heart", init_image="p", mask_image="m",
+                                strength=1.0, steps=10, seed=1)  # fmt: skip
+    result = engine.run(request, TaskInputs(init_image=photo, mask_image=mask)).images[0].image
+    before, after = np.asarray(photo, int), np.asarray(result, int)
+    assert np.array_equal(after[:, :32], before[:, :32])
+    assert np.abs(after[:, 32:] - before[:, 32:]).mean() > 20

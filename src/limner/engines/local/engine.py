@@ -189,8 +189,12 @@ class LocalEngine:
             update={"model": request.model or self._settings.default_model, "seed": base_seed}
         )
         timings = Timings(load_s=round(load_seconds, 4), inference_s=round(inference_seconds, 4))
+        pictures = list(output.images)
+        if request.task is Task.INPAINT and "mask_image" in arguments and "image" in arguments:
+            # Keep the unmasked area exactly: the VAE round trip would otherwise shift it slightly.
+            pictures = [Image.composite(picture, arguments["image"], arguments["mask_image"]) for picture in pictures]
         images: list[GeneratedImage] = []
-        for index, (image, seed) in enumerate(zip(output.images, seeds, strict=True)):
+        for index, (image, seed) in enumerate(zip(pictures, seeds, strict=True)):
             record = ImageRecord(
                 request=resolved,
                 seed=seed,
