@@ -18,6 +18,7 @@ import torch
 from accelerate import Accelerator
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from safetensors.torch import load_file, save_file
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from limner.training.architecture import (
@@ -98,12 +99,12 @@ def train_vae_stage(cfg: BaseTrainConfig, dataset: CaptionedImages, accelerator:
 def cached_latents(
     cfg: BaseTrainConfig, vae: AutoencoderKL, dataset: CaptionedImages
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    path = cfg.work / "latents.pt"
+    path = cfg.work / "latents.safetensors"
     if path.exists():
-        saved = torch.load(path, map_location="cpu")
+        saved = load_file(str(path))
         return saved["mean"], saved["std"]
     mean, std = encode_latents(vae, dataset.images)
-    torch.save({"mean": mean, "std": std}, path)
+    save_file({"mean": mean.contiguous(), "std": std.contiguous()}, str(path))
     return mean, std
 
 
