@@ -15,7 +15,7 @@ from limner.api.schemas import JobOut, Page
 from limner.api.submission import check_rate
 from limner.core.errors import InvalidRequestError
 from limner.core.requests import GenerationRequest
-from limner.db.models import User
+from limner.db.models import User, new_id
 from limner.engines.base import TaskInputs
 from limner.finetune.config import DreamBoothConfig
 from limner.finetune.dataset import extract_zip, load_subject
@@ -28,33 +28,27 @@ router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
 
 
 def _submit(services: Services, user: User, name: str, base: str | None, cfg: DreamBoothConfig, data: bytes) -> JobOut:
+    """Unpack and check the dataset first, then queue the job: a worker must never see a job without its data."""
     base_model = base or services.settings.default_model
+    run = new_id()
+    run_dir = services.trainings_dir / run
     with services.sessions() as session:
         services.models.check_name(session, name)
         request = GenerationRequest(prompt=cfg.instance_prompt, model=base_model, steps=min(cfg.steps, 1000))
         services.engine.validate(request, TaskInputs())
-        new = NewJob(
-            request=request,
-            kind="train",
-            payload={TRAINING_KEY: {"name": name, "base": base_model, "config": cfg.model_dump()}},
-        )
-        job, _ = services.queue.enqueue(session, user, new)
-        run_dir = services.trainings_dir / job.id
         try:
             run_dir.mkdir(parents=True)
             archive = run_dir / "dataset.zip"
             archive.write_bytes(data)
             extract_zip(archive, run_dir / "dataset", max_total_bytes=services.settings.max_request_bytes * 40)
+            limits = {"max_bytes": services.settings.max_input_image_bytes, "max_pixels": services.settings.max_pixels}
             load_subject(
-                run_dir / "dataset",
-                classes=cfg.classes_mode,
-                max_per_class=cfg.max_images_per_class,
-                max_bytes=services.settings.max_input_image_bytes,
-                max_pixels=services.settings.max_pixels,
+                run_dir / "dataset", classes=cfg.classes_mode, max_per_class=cfg.max_images_per_class, **limits
             )
+            spec = {"name": name, "base": base_model, "config": cfg.model_dump(), "run": run}
+            new = NewJob(request=request, kind="train", payload={TRAINING_KEY: spec})
+            job, _ = services.queue.enqueue(session, user, new)
         except BaseException:
-            session.delete(job)
-            session.commit()
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         return JobOut.of(job, services.queue.position(session, job))

@@ -38,14 +38,15 @@ class TrainHandler:
         self._placement = placement
         self._limits = limits
 
-    def run_dir(self, job_id: str) -> Path:
-        return self._trainings_dir / job_id
+    def run_dir(self, run: str) -> Path:
+        """A run's folder (dataset, checkpoints, export); ``run`` is a generated id, never user input."""
+        return self._trainings_dir / run
 
     def __call__(self, context: JobContext) -> list[str]:
         job = context.job
         spec = job.request[TRAINING_KEY]
         cfg = DreamBoothConfig.model_validate(spec["config"])
-        run_dir = self.run_dir(job.id)
+        run_dir = self.run_dir(spec["run"])
         subject = load_subject(
             run_dir / "dataset",
             classes=cfg.classes_mode,
