@@ -114,3 +114,9 @@ def error_from_code(code: str | None, message: str) -> LimnerError:
             return candidate(message)
         pending.extend(candidate.__subclasses__())
     return LimnerError(message)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from limner.core.errors import ConflictError, InvalidRequestError, ModelDownloadError, NotFoundError
+from limner.core.errors import ConflictError, InvalidRequestError, ModelDownloadError, NotFoundError, first_line
 from limner.db.models import ModelKind, RegisteredModel
 from limner.engines.local.model_refs import BUILTIN_MODELS, PICKLE_SUFFIXES
 from limner.engines.local.weights_info import describe_weights
@@ -121,7 +121,7 @@ class ModelRegistry:
         try:
             folder = Path(snapshot_download(hub_id, allow_patterns=HUB_WEIGHT_PATTERNS))
         except Exception as exc:  # huggingface_hub raises many kinds; all mean "could not download"
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)
             raise ModelDownloadError(f"could not download {hub_id}: {reason[:300]}", param="hub_id") from exc
         if (folder / "model_index.json").is_file():
             info = describe_weights(folder)

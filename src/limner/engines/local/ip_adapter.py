@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from diffusers.models.embeddings import ImageProjection
 
-from limner.core.errors import InvalidRequestError, ModelDownloadError, UnsafeModelFormatError
+from limner.core.errors import InvalidRequestError, ModelDownloadError, UnsafeModelFormatError, first_line
 from limner.engines.local.model_refs import PICKLE_SUFFIXES, SourceKind, check_weights_file
 
 # h94/IP-Adapter's adapters by the UNet's cross-attention width (SD 1.x: 768, SDXL: 2048).
@@ -83,7 +83,7 @@ def load_adapter(pipeline: Any, source: AdapterSource) -> None:
     try:
         pipeline.load_ip_adapter(source.location, subfolder=source.subfolder, weight_name=source.weight_name)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         if source.kind is SourceKind.HUB:
             message = f"could not get IP-Adapter {source.key}: {reason[:300]}"
             raise ModelDownloadError(message, param="ip_adapter") from exc

@@ -17,7 +17,7 @@ from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 from huggingface_hub.errors import HfHubHTTPError
 from safetensors import safe_open
 
-from limner.core.errors import ModelDownloadError, UnsafeModelFormatError, UnsupportedTaskError
+from limner.core.errors import ModelDownloadError, UnsafeModelFormatError, UnsupportedTaskError, first_line
 from limner.engines.local.device import Placement
 from limner.engines.local.model_refs import ModelSource, SourceKind
 
@@ -58,7 +58,7 @@ def _load_pretrained(source: ModelSource, placement: Placement, variant: str | N
 
 
 def _explain_load_error(source: ModelSource, exc: Exception) -> Exception:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = first_line(exc)
     if "safetensors" in reason.lower() or "use_safetensors" in reason:
         return UnsafeModelFormatError(
             f"{source.name} has no safetensors weights (pickle weights are refused): {reason}", param="model"
@@ -120,7 +120,7 @@ def _load_single_file(path: Path, placement: Placement) -> DiffusionPipeline:
     try:
         return pipeline_class.from_single_file(str(path), dtype=placement.dtype)
     except (OSError, HfHubHTTPError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelDownloadError(
             f"could not load single-file checkpoint {path.name}: {reason[:300]}. diffusers needs the "
             "model family's config from the hub (cached once) to load a single file; a diffusers folder "

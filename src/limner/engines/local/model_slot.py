@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from limner.core.errors import InvalidRequestError, ModelDownloadError
+from limner.core.errors import InvalidRequestError, ModelDownloadError, first_line
 from limner.engines.local.ip_adapter import AdapterSource, load_adapter
 from limner.engines.local.model_refs import ModelSource, SourceKind
 
@@ -113,7 +113,7 @@ class ModelSlot:
         try:
             self.pipeline.load_lora_weights(source.location, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first_line(exc)
             if source.kind is SourceKind.HUB:
                 raise ModelDownloadError(f"could not get LoRA {source.name}: {reason[:300]}", param="loras") from exc
             raise InvalidRequestError(
