@@ -117,6 +117,33 @@ def reconstruction_psnr(vae: AutoencoderKL, images: torch.Tensor, batch_size: in
 
 
 @torch.no_grad()
+def centre_latents(vae: AutoencoderKL, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fold a per-channel shift and scale into ``quant_conv``/``post_quant_conv``; return (shift, scale).
+
+    Why: a freshly trained autoencoder's latent channels have very different means and spreads
+    (measured on limner-tiny's first VAE: means -1.0..1.2, stds 0.3..0.9), and one global
+    ``scaling_factor`` cannot fix offsets, so the UNet spends its capacity learning them at high
+    noise. Both convolutions are 1x1, so the fold is exact: the encoder now emits ``(z - m) / s``
+    (its log-variance shifted by ``-2 log s``) and the decoder undoes it before decoding. The model
+    stays a standard ``AutoencoderKL`` with ``scaling_factor`` 1, loadable by every pipeline.
+    """
+    means, _ = encode_latents(vae, images)
+    shift = means.mean(dim=(0, 2, 3))
+    scale = means.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    channels = shift.numel()
+    quant, post = vae.quant_conv, vae.post_quant_conv
+    if quant is None or post is None or quant.bias is None or post.bias is None:
+        raise ValueError("centre_latents needs a VAE with biased quant_conv and post_quant_conv (use_quant_conv=True)")
+    quant.weight[:channels] /= scale.view(-1, 1, 1, 1)
+    quant.bias[:channels] = (quant.bias[:channels] - shift) / scale
+    quant.bias[channels:] -= 2.0 * scale.log()
+    post.bias += post.weight[:, :, 0, 0] @ shift
+    post.weight *= scale.view(1, -1, 1, 1)
+    vae.register_to_config(scaling_factor=1.0)
+    return shift, scale
+
+
+@torch.no_grad()
 def encode_latents(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior mean and std of every image, so diffusion training never runs the VAE."""
     means: list[torch.Tensor] = []

@@ -28,7 +28,13 @@ from limner.training.architecture import (
     build_vae,
     inference_scheduler,
 )
-from limner.training.autoencoder import VaeTask, VaeTrainConfig, encode_latents, reconstruction_psnr
+from limner.training.autoencoder import (
+    VaeTask,
+    VaeTrainConfig,
+    centre_latents,
+    encode_latents,
+    reconstruction_psnr,
+)
 from limner.training.data import CaptionedImages
 from limner.training.diffusion import DiffusionTask, DiffusionTrainConfig
 from limner.training.export import folder_size, save_pipeline
@@ -86,14 +92,17 @@ def train_vae_stage(cfg: BaseTrainConfig, dataset: CaptionedImages, accelerator:
     task.ema.copy_to(trained)
     trained.eval()
     sample = dataset.images[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(1))[:256]]
+    shift, scale = centre_latents(trained, dataset.images)
     psnr = reconstruction_psnr(trained, sample)
-    means, _ = encode_latents(trained, sample)
-    scale = float(1.0 / means.std())
-    trained.register_to_config(scaling_factor=scale)
     trained.save_pretrained(str(final), safe_serialization=True)
-    (final / "metrics.json").write_text(json.dumps({"psnr_db": psnr, "scaling_factor": scale}), encoding="utf-8")
-    log.info("vae: %.2f dB PSNR, scaling factor %.4f", psnr, scale)
+    metrics = {"psnr_db": psnr, "latent_shift": shift.tolist(), "latent_scale": scale.tolist()}
+    (final / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    log.info("vae: %.2f dB PSNR, latents centred (shift %s, scale %s)", psnr, _fmt(shift), _fmt(scale))
     return trained
+
+
+def _fmt(values: torch.Tensor) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in values.tolist()) + ")"
 
 
 def cached_latents(

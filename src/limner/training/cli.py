@@ -50,6 +50,10 @@ def base(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if threads:
         torch.set_num_threads(threads)
+    if torch.cuda.is_available():
+        # TF32 matmuls: several times faster on Ampere+ GPUs, far below this model's noise floor.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     cfg = BaseTrainConfig(
         data=data,
         out=out,

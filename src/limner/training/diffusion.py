@@ -57,6 +57,31 @@ def encode_prompts(
     return hidden
 
 
+class PromptIds:
+    """Token ids per prompt, computed once: the captions repeat every pass, tokenizing does not need to.
+
+    Why: CLIP's tokenizer is pure Python, and on a GPU tokenizing a batch costs more than the tiny
+    model's whole training step. Ids are identical to ``encode_prompts``'s (padded to max length).
+    """
+
+    def __init__(self, tokenizer: CLIPTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.known: dict[str, torch.Tensor] = {}
+
+    def __call__(self, prompts: list[str]) -> torch.Tensor:
+        missing = sorted({p for p in prompts if p not in self.known})
+        if missing:
+            ids = self.tokenizer(
+                missing,
+                padding="max_length",
+                max_length=self.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids
+            self.known.update(zip(missing, ids, strict=True))
+        return torch.stack([self.known[p] for p in prompts])
+
+
 class DiffusionTask:
     """Trains ``unet`` (and ``text_encoder`` unless frozen) to denoise cached latents given captions."""
 
@@ -75,6 +100,7 @@ class DiffusionTask:
         self.cfg = cfg
         self.accelerator = accelerator
         self.tokenizer = tokenizer
+        self.prompt_ids = PromptIds(tokenizer)
         self.latent_mean = latent_mean
         self.latent_std = latent_std
         self.scaling_factor = scaling_factor
@@ -101,7 +127,7 @@ class DiffusionTask:
         prompts = pick_captions(self.captions, idx, gen, cfg.caption_dropout)
         noisy = self.noise.add_noise(latents, noise, timesteps)
         models = self.accelerator.unwrap_model(self.models)
-        hidden = encode_prompts(self.tokenizer, models["text_encoder"], prompts, device)
+        hidden: torch.Tensor = models["text_encoder"](self.prompt_ids(prompts).to(device))[0]
         pred = models["unet"](noisy.to(device), timesteps.to(device), encoder_hidden_states=hidden).sample
         per_sample = (pred - noise.to(device)).pow(2).flatten(1).mean(1)
         weights = min_snr_weights(self.noise.alphas_cumprod, timesteps, cfg.min_snr_gamma).to(device)
