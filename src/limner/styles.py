@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from limner.catalog import load_catalog
 from limner.core.errors import InvalidRequestError, ModelNotFoundError
 from limner.core.requests import LoraSpec
+from limner.engines.router import split_provider
 
 BUILTIN_STYLES_RESOURCE = "styles.toml"
 
@@ -34,14 +35,14 @@ class Style(BaseModel):
     guidance_scale: Annotated[float | None, Field(ge=0)] = None
     ip_adapter_scale: Annotated[float | None, Field(ge=0, le=2)] = None
 
-    def apply(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(self, fields: Mapping[str, Any], *, with_lora: bool = True) -> dict[str, Any]:
         """Wrap the prompt, add the negative prompt and LoRA, fill defaults the user left unset."""
         merged = dict(fields)
         merged["prompt"] = f"{self.prompt_prefix}{fields.get('prompt') or ''}{self.prompt_suffix}"
         if self.negative_prompt:
             own = str(fields.get("negative_prompt") or "")
             merged["negative_prompt"] = f"{own}, {self.negative_prompt}" if own else self.negative_prompt
-        if self.lora:
+        if self.lora and with_lora:
             merged["loras"] = [*fields.get("loras", []), LoraSpec(ref=self.lora, weight=self.lora_weight)]
         for key in ("steps", "guidance_scale", "ip_adapter_scale"):
             if merged.get(key) is None and getattr(self, key) is not None:
@@ -79,12 +80,19 @@ def load_styles(user_file: Path | None = None) -> dict[str, Style]:
 
 
 def apply_style(fields: Mapping[str, Any], styles: Mapping[str, Style]) -> dict[str, Any]:
-    """Apply ``fields["style"]`` if set (checking its weights are installed)."""
+    """Apply ``fields["style"]`` if set (checking its weights are installed).
+
+    For a remote model (``replicate:...``, ``openai:...``) the style's prompt wording and defaults
+    apply but not its LoRA, which only a local model can load: a remote character model applies its
+    own copy of the style, chosen by the style's name (see the Replicate profiles).
+    """
     name = fields.get("style")
     if not name:
         return dict(fields)
     style = styles.get(str(name))
     if style is None:
         raise InvalidRequestError(f"unknown style {name!r} (known: {', '.join(sorted(styles))})", param="style")
-    style.check_installed()
-    return style.apply(fields)
+    provider, _ = split_provider(str(fields.get("model") or ""))
+    if provider is None:
+        style.check_installed()
+    return style.apply(fields, with_lora=provider is None)

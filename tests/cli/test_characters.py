@@ -10,6 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from limner.cli.app import app
+from tests.engines.remote.fakes import KEY, FakeReplicate, serve
 
 runner = CliRunner()
 
@@ -114,3 +115,28 @@ def test_remove_character(env: Path) -> None:
     assert run.exit_code == 0
     assert runner.invoke(app, ["characters", "rm", "temp"]).exit_code == 0
     assert runner.invoke(app, ["characters", "show", "temp"]).exit_code == 2
+
+
+def test_character_on_replicate_uses_the_instantcharacter_preset(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeReplicate()
+    with serve(fake) as server:
+        monkeypatch.setenv("REPLICATE_API_TOKEN", KEY)
+        monkeypatch.setenv("REPLICATE_BASE_URL", f"{server.url}/v1")
+        ref = picture(env / "ref.png", "red")
+        (path,) = run_ok("character", str(ref), "drinking beer in a bar", "--style", "ghibli", "--provider",
+                         "replicate", "--seed", "3", "--out", str(env / "ic"))  # fmt: skip
+        payload = server.requests[0].json()["input"]
+    assert server.requests[0].path == "/v1/models/tencent/instantcharacter/predictions"
+    assert payload["style"] == "ghibli_style"
+    assert payload["prompt"] == "ghibli style, drinking beer in a bar"
+    assert (payload["num_inference_steps"], payload["guidance_scale"], payload["seed"]) == (28, 3.5, 3)
+    assert payload["subject_image"].startswith("data:image/png;base64,")
+    stored = record(path)
+    assert stored["provider"] == "replicate"
+    assert stored["request"]["style"] == "ghibli"
+    assert stored["request"]["loras"] == []  # the remote model applies its own style LoRA
+
+    monkeypatch.delenv("REPLICATE_API_TOKEN")
+    missing = runner.invoke(app, ["character", str(ref), "x", "--provider", "replicate"])
+    assert missing.exit_code == 1
+    assert "REPLICATE_API_TOKEN is not set" in missing.output

@@ -258,6 +258,13 @@ def edit(
     _generate(build)
 
 
+class CharacterProvider(StrEnum):
+    """Where ``limner character`` runs: the hosted models take one picture and their own styles."""
+
+    LOCAL = "local"
+    REPLICATE = "replicate"
+
+
 @app.command()
 def character(
     reference: Annotated[Path, typer.Argument(help="A picture of the character (PNG, JPEG or WebP).")],
@@ -277,9 +284,22 @@ def character(
     num_images: CountOpt = None,
     lora: LoraOpt = None,
     out: OutOpt = None,
+    provider: Annotated[
+        CharacterProvider,
+        typer.Option(
+            "--provider",
+            help="local: IP-Adapter on a local model; replicate: the instantcharacter preset (REPLICATE_API_TOKEN).",
+        ),
+    ] = CharacterProvider.LOCAL,
 ) -> None:
-    """The character in REFERENCE in a new scene (IP-Adapter), optionally in a --style."""
+    """The character in REFERENCE in a new scene (IP-Adapter, or Replicate's InstantCharacter), in a --style."""
     from limner.cli.generation import request_fields, run_and_save
+
+    preset = None
+    if provider is CharacterProvider.REPLICATE:
+        preset = "instantcharacter"
+        if model and not model.startswith("replicate:"):
+            model = f"replicate:{model}"
 
     def build(settings: Settings, console: Console) -> list[Path]:
         fields = request_fields(
@@ -287,7 +307,7 @@ def character(
             guidance=guidance, seed=seed, num_images=num_images, scheduler=None, loras=lora, style=style,
             ip_adapter=ip_adapter, ip_adapter_scale=strength,
         )  # fmt: skip
-        return run_and_save(settings, fields, None, out, console, references=[reference, *(more or [])])
+        return run_and_save(settings, fields, preset, out, console, references=[reference, *(more or [])])
 
     _generate(build)
 

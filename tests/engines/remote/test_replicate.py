@@ -209,3 +209,59 @@ def test_slow_create_is_followed_by_polling(replicate_fake: Fake, options: HttpO
     thread.join(5)
     assert holder
     assert [r.method for r in server.requests[:3]] == ["POST", "GET", "GET"]
+
+
+INSTANTCHARACTER = "replicate:tencent/instantcharacter"
+
+
+def test_character_sends_the_reference_scale_and_the_models_own_style(
+    replicate_fake: Fake, options: HttpOptions
+) -> None:
+    _, server = replicate_fake
+    request = GenerationRequest(
+        task="character", prompt="ghibli style, drinking beer in a bar", model=INSTANTCHARACTER,
+        reference_images=["ref.png"], style="ghibli", ip_adapter_scale=0.9, steps=28, seed=4,
+        width=1024, height=768,
+    )  # fmt: skip
+    reference = Image.new("RGB", (64, 64), "purple")
+    result = engine_for(server, options).run(request, TaskInputs(reference_images=(reference,)), print, CancelToken())
+    create = server.requests[0]
+    assert create.path == "/v1/models/tencent/instantcharacter/predictions"
+    payload = create.json()["input"]
+    assert payload["subject_image"].startswith("data:image/png;base64,")
+    assert {k: v for k, v in payload.items() if k != "subject_image"} == {
+        "prompt": "ghibli style, drinking beer in a bar",
+        "output_format": "png",
+        "width": 1024,
+        "height": 768,
+        "num_inference_steps": 28,
+        "seed": 4,
+        "subject_scale": 0.9,
+        "style": "ghibli_style",
+    }
+    record = result.images[0].record
+    assert record.request.task.value == "character"
+    assert "subject_image" not in record.provider_details["params"]
+
+
+def test_character_requests_the_model_cannot_serve_are_refused_before_any_call(
+    replicate_fake: Fake, options: HttpOptions
+) -> None:
+    _, server = replicate_fake
+    engine = engine_for(server, options)
+    one = TaskInputs(reference_images=(Image.new("RGB", (8, 8)),))
+    two = TaskInputs(reference_images=(Image.new("RGB", (8, 8)), Image.new("RGB", (8, 8))))
+
+    def character(**extra: object) -> GenerationRequest:
+        fields: dict[str, object] = {"task": "character", "prompt": "x", "reference_images": ["a.png"]}
+        return GenerationRequest.model_validate({**fields, "model": INSTANTCHARACTER, **extra})
+
+    with pytest.raises(InvalidRequestError, match="takes one reference picture"):
+        engine.validate(character(reference_images=["a.png", "b.png"]), two)
+    with pytest.raises(InvalidRequestError, match=r"no style 'watercolor'.*ghibli, makoto"):
+        engine.validate(character(style="watercolor"), one)
+    with pytest.raises(InvalidRequestError, match="does not do character"):
+        engine.validate(character(model="replicate:black-forest-labs/flux-schnell"), one)
+    with pytest.raises(InvalidRequestError, match="does not do txt2img"):
+        engine.validate(GenerationRequest(prompt="x", model=INSTANTCHARACTER), TaskInputs())
+    assert server.requests == []

@@ -79,5 +79,6 @@ def ignored_fields(request: GenerationRequest, used: set[str]) -> list[str]:
         "seed": request.seed is not None,
         "strength": "strength" in request.model_fields_set,
         "image_guidance_scale": "image_guidance_scale" in request.model_fields_set,
+        "ip_adapter_scale": "ip_adapter_scale" in request.model_fields_set,
     }
     return sorted(name for name, given in candidates.items() if given and name not in used)

@@ -106,6 +106,8 @@ class ReplicateEngine:
         if request.task not in profile.tasks:
             raise UnsupportedTaskError(f"{ref.owner_name} does not do {request.task.value}", param="task")
         self._size_input(request, profile, ref)
+        if request.task is Task.CHARACTER:
+            _check_character(request, inputs, profile, ref)
 
     def run(
         self,
@@ -147,7 +149,7 @@ class ReplicateEngine:
                 details = {
                     "prediction_id": prediction.get("id"),
                     "version": prediction.get("version"),
-                    "params": {k: v for k, v in payload.items() if k not in ("prompt", profile.image, profile.mask)},
+                    "params": {k: v for k, v in payload.items() if k != "prompt" and k not in pictures},
                     "ignored": ignored_fields(request, self._used_fields(profile, request)),
                     "metrics": prediction.get("metrics"),
                 }
@@ -245,6 +247,9 @@ class ReplicateEngine:
             pictures[profile.image] = self._file_value(http, png_of(inputs.init_image, "RGB"), "image.png", cancel)
         if request.task is Task.INPAINT and profile.mask and inputs.mask_image is not None:
             pictures[profile.mask] = self._file_value(http, png_of(inputs.mask_image, "L"), "mask.png", cancel)
+        if request.task is Task.CHARACTER and profile.reference and inputs.reference_images:
+            picture = png_of(inputs.reference_images[0], "RGB")
+            pictures[profile.reference] = self._file_value(http, picture, "reference.png", cancel)
         return pictures
 
     def _file_value(self, http: ProviderHttp, data: bytes, filename: str, cancel: CancelToken) -> str:
@@ -258,7 +263,7 @@ class ReplicateEngine:
         return str(url)
 
     def _size_input(self, request: GenerationRequest, profile: ReplicateProfile, ref: ReplicateRef) -> dict[str, Any]:
-        if request.width is None or request.height is None or request.task is not Task.TXT2IMG:
+        if request.width is None or request.height is None or request.task not in (Task.TXT2IMG, Task.CHARACTER):
             return {}
         if profile.size == "aspect_ratio":
             return {
@@ -289,6 +294,11 @@ class ReplicateEngine:
             payload[profile.strength] = request.strength
         if request.task is Task.EDIT and profile.image_guidance and "image_guidance_scale" in fields:
             payload[profile.image_guidance] = request.image_guidance_scale
+        if request.task is Task.CHARACTER:
+            if profile.reference_scale and "ip_adapter_scale" in fields:
+                payload[profile.reference_scale] = request.ip_adapter_scale
+            if profile.style and request.style:
+                payload[profile.style] = profile.style_values[request.style]
         payload.update(pictures)
         return payload
 
@@ -300,8 +310,28 @@ class ReplicateEngine:
             "guidance_scale": profile.guidance,
             "strength": profile.strength if request.task in (Task.IMG2IMG, Task.INPAINT) else None,
             "image_guidance_scale": profile.image_guidance if request.task is Task.EDIT else None,
+            "ip_adapter_scale": profile.reference_scale if request.task is Task.CHARACTER else None,
+            "style": profile.style if request.task is Task.CHARACTER else None,
         }
         return used | {name for name, target in pairs.items() if target}
+
+
+def _check_character(
+    request: GenerationRequest, inputs: TaskInputs, profile: ReplicateProfile, ref: ReplicateRef
+) -> None:
+    """One reference picture, and a style the model offers: refused here, before anything is paid."""
+    if not inputs.reference_images:
+        raise InvalidRequestError("character needs a reference picture of the character", param="reference_images")
+    if len(inputs.reference_images) > 1:
+        raise InvalidRequestError(
+            f"{ref.owner_name} takes one reference picture; pass one (or use the local engine to blend several)",
+            param="reference_images",
+        )
+    if request.style and profile.style and request.style not in profile.style_values:
+        known = ", ".join(sorted(profile.style_values))
+        raise InvalidRequestError(
+            f"{ref.owner_name} has no style {request.style!r} (it offers: {known})", param="style"
+        )
 
 
 def _prediction(body: Any) -> dict[str, Any]:

@@ -4,6 +4,11 @@ Why profiles: every Replicate model has its own input schema. The generic profil
 Stable-Diffusion-style models (``width``/``height``, ``num_inference_steps``, ``guidance_scale``,
 ``image``, ``mask``, ``prompt_strength``); known models that differ get their own entry. Steps and
 guidance are sent only when the user set them, so a model's tuned defaults apply otherwise.
+
+Character models take a reference picture (``reference``), how strongly it binds
+(``reference_scale``, fed from the request's ``ip_adapter_scale``, i.e. ``--strength``) and a
+style chosen from the model's own list (``style`` plus ``style_values``, limner style name ->
+the model's value), since a remote model applies its own style LoRA.
 """
 
 from __future__ import annotations
@@ -33,11 +38,34 @@ class ReplicateProfile:
     image: str | None = "image"
     mask: str | None = "mask"
     strength: str | None = "prompt_strength"
-    tasks: frozenset[Task] = frozenset(Task)
+    reference: str | None = None
+    reference_scale: str | None = None
+    style: str | None = None
+    style_values: Mapping[str, str] = field(default_factory=dict)
+    tasks: frozenset[Task] = frozenset(Task) - {Task.CHARACTER}
     constants: dict[str, Any] = field(default_factory=dict)
 
 
 GENERIC = ReplicateProfile()
+
+# InstantCharacter (Tencent Hunyuan + InstantX, FLUX.1-dev based): the ``instantcharacter`` preset.
+# Field names follow the reference pipeline's arguments (subject_image, subject_scale, 28 steps at
+# guidance 3.5) and its two published style LoRAs. A hosted copy under another name, or with other
+# field names, is one more entry here.
+INSTANTCHARACTER_MODEL = "tencent/instantcharacter"
+INSTANTCHARACTER = ReplicateProfile(
+    negative_prompt=None,
+    image_guidance=None,
+    image=None,
+    mask=None,
+    strength=None,
+    reference="subject_image",
+    reference_scale="subject_scale",
+    style="style",
+    style_values=MappingProxyType({"ghibli": "ghibli_style", "makoto": "makoto_shinkai"}),
+    tasks=frozenset({Task.CHARACTER}),
+    constants={"output_format": "png"},
+)
 
 PROFILES: Mapping[str, ReplicateProfile] = MappingProxyType({
     "black-forest-labs/flux-schnell": ReplicateProfile(
@@ -54,6 +82,7 @@ PROFILES: Mapping[str, ReplicateProfile] = MappingProxyType({
         image_guidance=None, image=None, mask=None, strength=None, tasks=frozenset({Task.TXT2IMG}),
         constants={"output_format": "png"},
     ),
+    INSTANTCHARACTER_MODEL: INSTANTCHARACTER,
     "stability-ai/sdxl": ReplicateProfile(
         image_guidance=None, tasks=frozenset({Task.TXT2IMG, Task.IMG2IMG, Task.INPAINT})
     ),
