@@ -136,6 +136,13 @@ def test_character_on_replicate_uses_the_instantcharacter_preset(env: Path, monk
     assert stored["request"]["style"] == "ghibli"
     assert stored["request"]["loras"] == []  # the remote model applies its own style LoRA
 
+    with serve(FakeReplicate()) as server:  # another hosted copy, by --model alone
+        monkeypatch.setenv("REPLICATE_BASE_URL", f"{server.url}/v1")
+        run_ok("character", str(ref), "x", "--provider", "replicate", "--model", "someone/ic-copy", "--strength", "0.8",
+               "--out", str(env / "copy"))  # fmt: skip
+        assert server.requests[0].path == "/v1/models/someone/ic-copy/predictions"
+        assert server.requests[0].json()["input"]["subject_scale"] == 0.8
+
     monkeypatch.delenv("REPLICATE_API_TOKEN")
     missing = runner.invoke(app, ["character", str(ref), "x", "--provider", "replicate"])
     assert missing.exit_code == 1

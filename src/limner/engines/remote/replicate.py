@@ -102,7 +102,7 @@ class ReplicateEngine:
         require_key(self._settings.replicate_api_token, KEY_VARIABLE, PROVIDER)
         check_request(request, inputs, self._settings, PROVIDER)
         ref = parse_ref(model_name(request, self._settings, PROVIDER, DEFAULT_MODEL))
-        profile = profile_for(ref.owner_name)
+        profile = profile_for(ref.owner_name, request.task)
         if request.task not in profile.tasks:
             raise UnsupportedTaskError(f"{ref.owner_name} does not do {request.task.value}", param="task")
         self._size_input(request, profile, ref)
@@ -119,7 +119,7 @@ class ReplicateEngine:
         self.validate(request, inputs)
         key = require_key(self._settings.replicate_api_token, KEY_VARIABLE, PROVIDER)
         ref = parse_ref(model_name(request, self._settings, PROVIDER, DEFAULT_MODEL))
-        profile = profile_for(ref.owner_name)
+        profile = profile_for(ref.owner_name, request.task)
         base_seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - 64)
         resolved = request.model_copy(update={"model": f"{PROVIDER}:{ref}", "seed": base_seed})
         images: list[GeneratedImage] = []

@@ -89,6 +89,13 @@ PROFILES: Mapping[str, ReplicateProfile] = MappingProxyType({
 })  # fmt: skip
 
 
-def profile_for(owner_name: str) -> ReplicateProfile:
-    """The profile of ``owner/name`` (any version), or the generic one."""
-    return PROFILES.get(owner_name.lower(), GENERIC)
+def profile_for(owner_name: str, task: Task = Task.TXT2IMG) -> ReplicateProfile:
+    """The profile of ``owner/name`` (any version), or the generic one for ``task``.
+
+    An unknown model asked for a character gets InstantCharacter's input names, so another hosted
+    copy of it works with ``--model`` alone.
+    """
+    known = PROFILES.get(owner_name.lower())
+    if known is not None:
+        return known
+    return INSTANTCHARACTER if task is Task.CHARACTER else GENERIC
