@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from limner.ui import navigation
 from limner.ui.features import BATCHES, CHARACTERS, MODEL_IMPORT, MODELS, PROMPT_IDEAS, TRAININGS, ServerFeatures
+from limner.ui.views import character as character_view
 from limner.ui.views.models import training_config
 from tests.ui.conftest import AppFactory, assert_clean, messages, png
 
@@ -213,8 +214,19 @@ def test_character_form_explains_what_is_missing(studio: AppFactory) -> None:
     at.button(key="FormSubmitter:character-Create").click().run()
     assert messages(at) == ["Add at least one reference picture."]
     at.radio(key="char.provider").set_value("Remote provider")
+    at.text_input(key="char.model").input("instantcharacter")
     at.button(key="FormSubmitter:character-Create").click().run()
     assert "replicate:owner/model" in messages(at)[0]
+
+
+def test_remote_character_without_a_model_uses_the_instantcharacter_preset() -> None:
+    values = {"size": "", "scale": 0.8, "adapter": "", "style": "ghibli", "prompt": "at a bar", "seed": None,
+              "model": "", "provider": character_view.REMOTE}  # fmt: skip
+    spec = character_view.build_spec(values, ["img1"], None)
+    assert spec.preset == "instantcharacter"
+    assert spec.model is None
+    local = character_view.build_spec({**values, "provider": character_view.LOCAL}, ["img1"], None)
+    assert local.preset is None
 
 
 def test_prompt_lab_drafts_ideas_to_edit(studio: AppFactory) -> None:

@@ -20,9 +20,10 @@ JOB_KEY = "char.job"
 STYLES = ("(none)", "ghibli", "makoto", "watercolor")
 _NEW = "New reference pictures"
 _SAVED = "A saved character"
-_LOCAL = "Local (IP-Adapter)"
-_REMOTE = "Remote provider"
-_DEFAULTS: dict[str, Any] = {"char.source": _NEW, "char.provider": _LOCAL, "char.scale": 0.6}
+LOCAL = "Local (IP-Adapter)"
+REMOTE = "Remote provider"
+REMOTE_CHARACTER_PRESET = "instantcharacter"  # what "remote" means when no model is given
+_DEFAULTS: dict[str, Any] = {"char.source": _NEW, "char.provider": LOCAL, "char.scale": 0.6}
 
 
 def saved_characters(client: LimnerClient) -> list[dict[str, Any]]:
@@ -69,8 +70,10 @@ def character_form(names: list[str]) -> tuple[bool, dict[str, Any]]:
         scale = middle.slider("Reference strength", 0.0, 2.0, step=0.05, key="char.scale")
         seed = right.number_input("Seed", 0, 2**32 - 1, value=None, key="char.seed", placeholder="random")
         left, middle, right = st.columns(3)
-        provider = left.radio("Provider", (_LOCAL, _REMOTE), key="char.provider")
-        model = model_field("Model", "char.model", "server default, or e.g. replicate:owner/model", middle)
+        provider = left.radio("Provider", (LOCAL, REMOTE), key="char.provider")
+        model = model_field(
+            "Model", "char.model", "local: server default; remote: Replicate's InstantCharacter", middle
+        )
         size = right.text_input("Size", key="char.size", placeholder="model default")
         adapter = st.text_input(
             "IP-Adapter",
@@ -107,9 +110,11 @@ def build_spec(values: dict[str, Any], reference_ids: list[str], character: str 
         extra["reference_image_ids"] = reference_ids
     if values["style"] and values["style"] != STYLES[0]:
         extra["style"] = values["style"]
+    remote_default = values["provider"] == REMOTE and not values["model"]
     return JobSpec(
         task="character",
         prompt=values["prompt"],
+        preset=REMOTE_CHARACTER_PRESET if remote_default else None,
         model=values["model"] or None,
         width=size[0] if size else None,
         height=size[1] if size else None,
@@ -125,8 +130,8 @@ def submit(client: LimnerClient, values: dict[str, Any], names: list[str]) -> No
     except ValueError as error:
         st.error(str(error))
         return
-    if values["provider"] == _REMOTE and ":" not in values["model"]:
-        st.error("A remote provider needs a model such as replicate:owner/model (the provider, a colon, its model).")
+    if values["provider"] == REMOTE and values["model"] and ":" not in values["model"]:
+        st.error("A remote model is written provider:model, e.g. replicate:owner/model.")
         return
     character: str | None = None
     reference_ids: list[str] = []
