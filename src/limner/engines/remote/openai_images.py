@@ -21,16 +21,15 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from limner.config import Settings
 from limner.core.errors import InvalidRequestError, UnsupportedTaskError
 from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent
 from limner.core.records import GeneratedImage, GenerationResult
 from limner.core.requests import GenerationRequest, Task
 from limner.engines.base import TaskInputs
-from limner.engines.remote.checks import check_request, model_name, require_key
 from limner.engines.remote.errors import ProviderError
-from limner.engines.remote.http import ErrorInfo, HttpOptions, ProviderHttp, generic_error
+from limner.engines.remote.http import ErrorInfo, ProviderHttp, generic_error
 from limner.engines.remote.outputs import decode_output, ignored_fields, png_of, remote_image
+from limner.engines.remote.provider import ProviderEngine
 
 PROVIDER = "openai"
 KEY_VARIABLE = "OPENAI_API_KEY"
@@ -82,17 +81,11 @@ def read_openai_error(response: Any) -> ErrorInfo:
     return ErrorInfo(message=message, code=str(code) if code else None, moderation=code in _MODERATION_CODES)
 
 
-class OpenAIImagesEngine:
+class OpenAIImagesEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIABLE, default_model=DEFAULT_MODEL):
     """Runs requests on the OpenAI Images API (or any server that speaks it, via ``OPENAI_BASE_URL``)."""
 
-    def __init__(self, settings: Settings, options: HttpOptions | None = None) -> None:
-        self._settings = settings
-        self._options = options or HttpOptions()
-
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
-        require_key(self._settings.openai_api_key, KEY_VARIABLE, PROVIDER)
-        check_request(request, inputs, self._settings, PROVIDER)
-        name = model_name(request, self._settings, PROVIDER, DEFAULT_MODEL)
+        name = self._admit(request, inputs)
         spec = model_spec(name)
         if request.task is Task.IMG2IMG:
             raise UnsupportedTaskError(
@@ -116,8 +109,8 @@ class OpenAIImagesEngine:
         cancel: CancelToken,
     ) -> GenerationResult:
         self.validate(request, inputs)
-        key = require_key(self._settings.openai_api_key, KEY_VARIABLE, PROVIDER)
-        name = model_name(request, self._settings, PROVIDER, DEFAULT_MODEL)
+        key = self._api_key()
+        name = self._model_name(request)
         spec = model_spec(name)
         resolved = request.model_copy(update={"model": f"{PROVIDER}:{name}"})
         # DALL·E 3 makes one image per call; the others take ``n``.

@@ -20,17 +20,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from limner.config import Settings
 from limner.core.errors import GenerationCanceledError, InvalidRequestError, UnsupportedTaskError
 from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent
 from limner.core.records import GeneratedImage, GenerationResult
 from limner.core.requests import GenerationRequest, Task
 from limner.engines.base import TaskInputs
 from limner.engines.remote.aspect import nearest_ratio
-from limner.engines.remote.checks import check_request, model_name, require_key
 from limner.engines.remote.errors import ContentPolicyError, ProviderError
-from limner.engines.remote.http import ErrorInfo, HttpOptions, ProviderHttp, data_url, generic_error
+from limner.engines.remote.http import ErrorInfo, ProviderHttp, data_url, generic_error
 from limner.engines.remote.outputs import decode_output, ignored_fields, png_of, remote_image
+from limner.engines.remote.provider import ProviderEngine
 from limner.engines.remote.replicate_profiles import ReplicateProfile, profile_for
 
 PROVIDER = "replicate"
@@ -91,17 +90,11 @@ def _looks_moderated(text: str) -> bool:
     return any(hint in lowered for hint in _MODERATION_HINTS)
 
 
-class ReplicateEngine:
+class ReplicateEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIABLE, default_model=DEFAULT_MODEL):
     """Runs requests as Replicate predictions (``REPLICATE_BASE_URL`` for proxies and tests)."""
 
-    def __init__(self, settings: Settings, options: HttpOptions | None = None) -> None:
-        self._settings = settings
-        self._options = options or HttpOptions()
-
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
-        require_key(self._settings.replicate_api_token, KEY_VARIABLE, PROVIDER)
-        check_request(request, inputs, self._settings, PROVIDER)
-        ref = parse_ref(model_name(request, self._settings, PROVIDER, DEFAULT_MODEL))
+        ref = parse_ref(self._admit(request, inputs))
         profile = profile_for(ref.owner_name, request.task)
         if request.task not in profile.tasks:
             raise UnsupportedTaskError(f"{ref.owner_name} does not do {request.task.value}", param="task")
@@ -117,8 +110,8 @@ class ReplicateEngine:
         cancel: CancelToken,
     ) -> GenerationResult:
         self.validate(request, inputs)
-        key = require_key(self._settings.replicate_api_token, KEY_VARIABLE, PROVIDER)
-        ref = parse_ref(model_name(request, self._settings, PROVIDER, DEFAULT_MODEL))
+        key = self._api_key()
+        ref = parse_ref(self._model_name(request))
         profile = profile_for(ref.owner_name, request.task)
         base_seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - 64)
         resolved = request.model_copy(update={"model": f"{PROVIDER}:{ref}", "seed": base_seed})

@@ -23,17 +23,16 @@ from typing import Any
 
 import httpx
 
-from limner.config import Settings
 from limner.core.errors import InvalidRequestError, UnsupportedTaskError
 from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent
 from limner.core.records import GeneratedImage, GenerationResult
 from limner.core.requests import GenerationRequest, Task
 from limner.engines.base import TaskInputs
 from limner.engines.remote.aspect import nearest_ratio
-from limner.engines.remote.checks import check_request, model_name, require_key
 from limner.engines.remote.errors import ContentPolicyError, ProviderError
-from limner.engines.remote.http import ErrorInfo, HttpOptions, ProviderHttp, generic_error
+from limner.engines.remote.http import ErrorInfo, ProviderHttp, generic_error
 from limner.engines.remote.outputs import decode_output, ignored_fields, png_of, remote_image
+from limner.engines.remote.provider import ProviderEngine
 
 PROVIDER = "stability"
 KEY_VARIABLE = "STABILITY_API_KEY"
@@ -87,17 +86,11 @@ def read_stability_error(response: Any) -> ErrorInfo:
     return ErrorInfo(message=message, code=name or None, moderation=name == "content_moderation")
 
 
-class StabilityEngine:
+class StabilityEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIABLE, default_model=DEFAULT_MODEL):
     """Runs requests on Stability AI's REST API (``STABILITY_BASE_URL`` for proxies and tests)."""
 
-    def __init__(self, settings: Settings, options: HttpOptions | None = None) -> None:
-        self._settings = settings
-        self._options = options or HttpOptions()
-
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
-        require_key(self._settings.stability_api_key, KEY_VARIABLE, PROVIDER)
-        check_request(request, inputs, self._settings, PROVIDER)
-        model = stability_model(model_name(request, self._settings, PROVIDER, DEFAULT_MODEL))
+        model = stability_model(self._admit(request, inputs))
         if request.task is Task.EDIT:
             raise UnsupportedTaskError("Stability has no instruction edit here; use img2img or inpaint", param="task")
         if request.task is Task.IMG2IMG and not model.img2img:
@@ -113,8 +106,8 @@ class StabilityEngine:
         cancel: CancelToken,
     ) -> GenerationResult:
         self.validate(request, inputs)
-        key = require_key(self._settings.stability_api_key, KEY_VARIABLE, PROVIDER)
-        model = stability_model(model_name(request, self._settings, PROVIDER, DEFAULT_MODEL))
+        key = self._api_key()
+        model = stability_model(self._model_name(request))
         base_seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - 64)
         resolved = request.model_copy(update={"model": f"{PROVIDER}:{model.name}", "seed": base_seed})
         endpoint = "v2beta/stable-image/edit/inpaint" if request.task is Task.INPAINT else model.endpoint
