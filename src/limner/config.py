@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=1, ge=0, le=16, description="In-process worker threads (0: API only).")
+    external_workers: bool = Field(
+        default=False,
+        description="`limner worker` processes share this database: jobs left running are theirs to finish.",
+    )
     max_queue_size: int = Field(default=200, ge=1)
     jobs_per_minute: int = Field(default=60, ge=1, description="Per-user job creation rate limit.")
     login_max_failures: int = Field(default=5, ge=1)

@@ -182,3 +182,21 @@ def test_cancel_queued_job(sessions: sessionmaker[Session]) -> None:
         canceled = queue.request_cancel(session, owner, job.id)
     assert canceled.status == JobStatus.CANCELED.value
     assert queue.claim("w") is None
+
+
+def test_a_stopping_worker_releases_its_job_without_spending_an_attempt(sessions: sessionmaker[Session]) -> None:
+    user = make_user(sessions)
+    queue = make_queue(sessions)
+    job = enqueue(queue, sessions, user)
+    assert queue.claim("w1") is not None
+    assert queue.release(job.id, "someone-else") is None  # only the owner may hand it back
+    released = queue.release(job.id, "w1")
+    assert released is not None
+    assert (released.status, released.attempts, released.worker_id) == (JobStatus.QUEUED.value, 0, None)
+    again = queue.claim("w2")
+    assert again is not None
+    assert (again.id, again.attempts) == (job.id, 1)
+
+    with sessions() as session:  # a job asked to cancel is not handed back: it ends canceled
+        queue.request_cancel(session, user, job.id)
+    assert queue.release(job.id, "w2") is None

@@ -438,10 +438,11 @@ def _mount_sub_apps() -> None:
     from limner.cli.characters import characters_app
     from limner.cli.models import models_app
     from limner.cli.prompts import prompts_app
-    from limner.cli.service import gallery_app, serve, users_app
+    from limner.cli.service import gallery_app, serve, users_app, worker
     from limner.cli.ui import ui
 
     app.command("serve")(serve)
+    app.command("worker")(worker)
     app.add_typer(users_app, name="users")
     app.add_typer(gallery_app, name="gallery")
     app.add_typer(prompts_app, name="prompts")

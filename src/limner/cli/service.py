@@ -46,6 +46,41 @@ def serve(
             studio.wait(10)
 
 
+def worker(
+    threads: Annotated[int | None, typer.Option(help="Jobs run at once (default LIMNER_WORKERS, at least 1).")] = None,
+) -> None:
+    """Run jobs from the service's queue in this process: a GPU box beside a `limner serve` elsewhere.
+
+    Point LIMNER_DATABASE_URL and LIMNER_FILES_URL at the same database and file store as the API
+    (PostgreSQL and an fsspec store across machines); run the API with LIMNER_EXTERNAL_WORKERS=true.
+    SIGTERM or Ctrl-C hands any running job back to the queue for another worker.
+    """
+    import signal
+    import threading
+
+    from sqlalchemy import make_url
+
+    from limner.cli.app import user_errors
+    from limner.services.container import build_services
+
+    settings = Settings()
+    settings = settings.model_copy(update={"workers": threads if threads is not None else max(settings.workers, 1)})
+    console = Console(stderr=True)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with user_errors():
+        services = build_services(settings)
+    services.start_worker()
+    database = make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
+    console.print(f"limner worker {services.worker.id}: {settings.workers} thread(s) on {database}")
+    try:
+        stop.wait()
+    finally:
+        console.print("stopping: running jobs go back to the queue")
+        services.stop()
+
+
 def _read_password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\n")

@@ -90,12 +90,22 @@ class Services:
 
     def start(self) -> None:
         """Recover jobs a previous process left running, bootstrap the admin, start the worker."""
-        requeued, failed = self.queue.recover(all_running=True)
-        if requeued or failed:
-            logger.warning("recovered jobs from a previous run: %d re-queued, %d failed", requeued, failed)
+        self._recover()
         self._bootstrap_admin()
         if self.settings.workers:
             self.worker.start()
+
+    def start_worker(self) -> None:
+        """Run only the worker (``limner worker``): another process serves the API on this database."""
+        self.queue.recover()  # stale heartbeats only: the other workers' running jobs are theirs
+        self.worker.start()
+
+    def _recover(self) -> None:
+        # Alone, this process owns every "running" job, so all of them died with the previous run.
+        # Beside external workers only jobs whose heartbeat went stale are taken back.
+        requeued, failed = self.queue.recover(all_running=not self.settings.external_workers)
+        if requeued or failed:
+            logger.warning("recovered jobs from a previous run: %d re-queued, %d failed", requeued, failed)
 
     def stop(self) -> None:
         self.worker.stop()

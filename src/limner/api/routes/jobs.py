@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ from limner.services.jobs.worker import job_event
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 SSE_KEEPALIVE_SECONDS = 15.0
+SSE_POLL_SECONDS = 1.0  # when jobs run in other processes
 _MULTIPART_FILES = ("init_image", "mask_image")
 
 _CREATE_BODY: dict[str, Any] = {
@@ -216,22 +218,42 @@ _KEEPALIVE: dict[str, Any] = {"status": "keepalive"}
 
 
 async def _follow(services: Services, user: User, job_id: str) -> AsyncIterator[dict[str, Any]]:
-    """Current state first, then live events, until the job has finished."""
+    """Current state first, then live events, until the job has finished.
+
+    Events of this process's worker arrive on the bus. A job run by a ``limner worker`` elsewhere
+    publishes nothing here, so then the job row (its heartbeat writes step and status) is polled
+    every second and each change becomes an event.
+    """
+    local_only = services.settings.workers > 0 and not services.settings.external_workers
+    poll = SSE_KEEPALIVE_SECONDS if local_only else SSE_POLL_SECONDS
     async with services.events.subscribe(job_id) as events:
         job = await run_in_threadpool(_visible_job, services, user, job_id)
-        yield job_event(job)
+        last = job_event(job)
+        yield last
         if JobStatus(job.status).finished:
             return
+        quiet_since = time.monotonic()
         while True:
             try:
-                event = await asyncio.wait_for(events.get(), timeout=SSE_KEEPALIVE_SECONDS)
+                event = await asyncio.wait_for(events.get(), timeout=poll)
             except TimeoutError:
                 job = await run_in_threadpool(_visible_job, services, user, job_id)
-                if JobStatus(job.status).finished:
-                    yield job_event(job)
+                stored = job_event(job)
+                if (stored["status"], stored["step"]) != (last["status"], last.get("step")):
+                    last = stored
+                    quiet_since = time.monotonic()
+                    yield stored
+                    if JobStatus(job.status).finished:
+                        return
+                elif JobStatus(job.status).finished:
+                    yield stored
                     return
-                yield _KEEPALIVE
+                elif time.monotonic() - quiet_since >= SSE_KEEPALIVE_SECONDS:
+                    quiet_since = time.monotonic()
+                    yield _KEEPALIVE
                 continue
+            last = event
+            quiet_since = time.monotonic()
             yield event
             if JobStatus(event.get("status", "running")).finished:
                 return

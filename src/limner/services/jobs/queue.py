@@ -252,6 +252,34 @@ class JobQueue:
             session.commit()
             return session.get(Job, job_id) if updated else None
 
+    def release(self, job_id: str, worker_id: str) -> Job | None:
+        """Give a job this worker is stopping for back to the queue, its attempt not counted.
+
+        Why: a worker shut down on purpose (a deploy, a scale-in) did not fail the job; it returns
+        it for another worker to run from the start. A job asked to cancel is not released.
+        """
+        with self._sessions() as session:
+            released = _rowcount(
+                session.execute(
+                    update(Job)
+                    .where(
+                        Job.id == job_id,
+                        Job.worker_id == worker_id,
+                        Job.status == JobStatus.RUNNING.value,
+                        Job.cancel_requested.is_(False),
+                    )
+                    .values(
+                        status=JobStatus.QUEUED.value, worker_id=None, step=0, progress=0.0, attempts=Job.attempts - 1
+                    )
+                )
+            )
+            session.commit()
+            if not released:
+                return None
+        self.wakeup.set()
+        with self._sessions() as session:
+            return session.get(Job, job_id)
+
     def recover(self, *, all_running: bool = False) -> tuple[int, int]:
         """Re-queue or fail running jobs whose worker is gone. Returns (requeued, failed).
 

@@ -104,7 +104,7 @@ class Worker:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; ask running jobs to cancel; wait for the threads."""
+        """Stop claiming; interrupt running jobs, which go back to the queue; wait for the threads."""
         self._stop.set()
         self._queue.wakeup.set()
         with self._lock:
@@ -161,6 +161,8 @@ class Worker:
             try:
                 image_ids = handler(JobContext(job=job, progress=progress, cancel=cancel, sessions=self._sessions))
             except GenerationCanceledError:
+                if self._stop.is_set() and not deadline_hit.is_set() and self._release(job):
+                    return
                 if deadline_hit.is_set():
                     self._finish(job, JobStatus.FAILED, error=("deadline_exceeded", "the job ran past its deadline"))
                 else:
@@ -198,6 +200,15 @@ class Worker:
                     cancel.cancel()
 
         return on_progress
+
+    def _release(self, job: Job) -> bool:
+        """On shutdown, hand the interrupted job back to the queue (unless it was asked to cancel)."""
+        released = self._queue.release(job.id, self.id)
+        if released is None:
+            return False
+        logger.info("job %s handed back to the queue on shutdown", job.id)
+        self._events.publish(job.id, job_event(released))
+        return True
 
     def _finish(
         self,
