@@ -55,6 +55,7 @@ class LiveServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        self.kill()  # never leave a half-started server behind a failed test
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
