@@ -48,8 +48,8 @@ def test_token_prompt_moves_toward_the_subject(tmp_path: Path) -> None:
     model = builtin_model_path("limner-tiny")
     pictures = subject_pictures()
     cfg = DreamBoothConfig(instance_prompt=TOKEN_PROMPT, class_prompt="an emoji", prior_preservation=True,
-                           num_class_images=16, steps=100, learning_rate=1e-3, rank=4, batch_size=2,
-                           checkpoint_every=100)  # fmt: skip
+                           num_class_images=16, steps=150, learning_rate=1e-3, rank=4, batch_size=2,
+                           checkpoint_every=150)  # fmt: skip
     placement = Placement(torch.device("cpu"), torch.float32)
     result = run_dreambooth(
         str(model), SubjectImages(pictures, [""] * 4), cfg, tmp_path / "w", tmp_path / "o", placement
