@@ -239,15 +239,13 @@ async def _follow(services: Services, user: User, job_id: str) -> AsyncIterator[
             except TimeoutError:
                 job = await run_in_threadpool(_visible_job, services, user, job_id)
                 stored = job_event(job)
-                if (stored["status"], stored["step"]) != (last["status"], last.get("step")):
+                finished = JobStatus(job.status).finished
+                if finished or (stored["status"], stored["step"]) != (last["status"], last.get("step")):
                     last = stored
                     quiet_since = time.monotonic()
                     yield stored
-                    if JobStatus(job.status).finished:
+                    if finished:
                         return
-                elif JobStatus(job.status).finished:
-                    yield stored
-                    return
                 elif time.monotonic() - quiet_since >= SSE_KEEPALIVE_SECONDS:
                     quiet_since = time.monotonic()
                     yield _KEEPALIVE

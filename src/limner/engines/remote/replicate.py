@@ -304,7 +304,6 @@ class ReplicateEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIAB
             "strength": profile.strength if request.task in (Task.IMG2IMG, Task.INPAINT) else None,
             "image_guidance_scale": profile.image_guidance if request.task is Task.EDIT else None,
             "ip_adapter_scale": profile.reference_scale if request.task is Task.CHARACTER else None,
-            "style": profile.style if request.task is Task.CHARACTER else None,
         }
         return used | {name for name, target in pairs.items() if target}
 
