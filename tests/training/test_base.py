@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 from accelerate import Accelerator
 from diffusers import AutoPipelineForImage2Image, DiffusionPipeline, StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
 from limner.training.architecture import TinyArchitecture, build_text_encoder, build_unet
-from limner.training.base import BaseTrainConfig, prepare_tokenizer, train_base
+from limner.training.base import BaseTrainConfig, SavedModel, prepare_tokenizer, train_base
 from limner.training.data import CaptionedImages
 from limner.training.diffusion import DiffusionTask, DiffusionTrainConfig
 from limner.training.loop import LoopConfig, run_loop
@@ -84,3 +86,35 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
         torch.testing.assert_close(got["models"][key], value, rtol=0, atol=1e-6)
     for key, value in expected["ema"].items():
         torch.testing.assert_close(got["ema"][key], value, rtol=0, atol=1e-6)
+
+
+def test_a_new_phase_starts_from_a_saved_model_and_keeps_its_vae_and_tokenizer(
+    tiny_dataset: Path, merges_file: Path, tmp_path: Path, tiny_arch: TinyArchitecture
+) -> None:
+    first = train_base(_config(tiny_dataset, merges_file, tmp_path, tiny_arch))
+    saved = SavedModel.load(first)
+    base = _config(tiny_dataset, merges_file, tmp_path, tiny_arch)
+    phase = replace(base, out=tmp_path / "refined", work=tmp_path / "refine-work", init_from=first, learning_rate=1e-4)
+
+    refined = SavedModel.load(train_base(phase))
+
+    assert refined.tokenizer.get_vocab() == saved.tokenizer.get_vocab()
+    for key, value in saved.vae.state_dict().items():
+        torch.testing.assert_close(refined.vae.state_dict()[key], value, rtol=0, atol=0)
+    # The UNet moved from the saved weights, not from a fresh initialisation: a small step away.
+    start, end = saved.unet.state_dict(), refined.unet.state_dict()
+    moved = max((end[k] - start[k]).abs().max().item() for k in start if start[k].dtype.is_floating_point)
+    fresh = build_unet(tiny_arch).state_dict()
+    distance_to_fresh = max((end[k] - fresh[k]).abs().max().item() for k in fresh if fresh[k].dtype.is_floating_point)
+    assert 0 < moved < distance_to_fresh
+
+
+def test_a_new_phase_refuses_to_overwrite_its_own_starting_model(
+    tiny_dataset: Path, merges_file: Path, tmp_path: Path, tiny_arch: TinyArchitecture
+) -> None:
+    base = _config(tiny_dataset, merges_file, tmp_path, tiny_arch)
+    first = train_base(base)
+    with pytest.raises(ValueError, match="--out must differ"):
+        train_base(replace(base, work=tmp_path / "again", init_from=first))
+    with pytest.raises(FileNotFoundError, match="not a limner model folder"):
+        train_base(replace(base, out=tmp_path / "x", init_from=tmp_path / "work"))

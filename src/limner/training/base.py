@@ -4,6 +4,12 @@ Why staged, each with its own work folder: the VAE must be good (>= 25 dB) befor
 training starts, since the UNet learns its latent space; and every stage resumes from its own
 checkpoint, so ``limner train base --resume`` after any interruption skips finished stages and
 continues the current one where it stopped.
+
+Why ``init_from``: a finished model (the shipped limner-tiny, say) can start a new phase of
+diffusion training without its run's work folder: its VAE and tokenizer are kept as they are, its
+UNet and text encoder are the starting weights (and the EMA's), and the optimizer and learning-rate
+schedule start afresh with their own peak. A later low-rate phase is how text binding is refined
+once the work folder of the original run is gone.
 """
 
 from __future__ import annotations
@@ -59,6 +65,36 @@ class BaseTrainConfig:
     progress: bool = True
     bpe_path: Path = DEFAULT_BPE_PATH
     arch: TinyArchitecture = field(default_factory=TinyArchitecture)
+    learning_rate: float = DiffusionTrainConfig.learning_rate
+    warmup_steps: int = DiffusionTrainConfig.warmup_steps
+    noise_offset: float = 0.1
+    init_from: Path | None = None
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """The four trained parts of a limner-tiny folder, loaded in float32 for further training."""
+
+    tokenizer: CLIPTokenizer
+    vae: AutoencoderKL
+    unet: UNet2DConditionModel
+    text_encoder: CLIPTextModel
+
+    @classmethod
+    def load(cls, folder: Path) -> SavedModel:
+        """Load a diffusers folder saved by ``save_pipeline`` (safetensors only)."""
+        missing = [part for part in ("tokenizer", "vae", "unet", "text_encoder") if not (folder / part).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"{folder} is not a limner model folder: it has no {', '.join(missing)}")
+        vae: AutoencoderKL = AutoencoderKL.from_pretrained(str(folder / "vae"), use_safetensors=True)
+        unet: UNet2DConditionModel = UNet2DConditionModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
+        text_encoder = CLIPTextModel.from_pretrained(str(folder / "text_encoder"), use_safetensors=True)
+        return cls(
+            tokenizer=CLIPTokenizer.from_pretrained(str(folder / "tokenizer")),
+            vae=vae.float().eval(),
+            unet=unet.float(),
+            text_encoder=text_encoder.float(),
+        )
 
 
 def prepare_tokenizer(cfg: BaseTrainConfig, dataset: CaptionedImages) -> CLIPTokenizer:
@@ -123,13 +159,24 @@ def train_diffusion_stage(
     vae: AutoencoderKL,
     tokenizer: CLIPTokenizer,
     accelerator: Accelerator,
+    start: SavedModel | None = None,
 ) -> Path:
-    """Train (or resume) text encoder + UNet; export the EMA model to ``cfg.out`` at every checkpoint."""
+    """Train (or resume) text encoder + UNet; export the EMA model to ``cfg.out`` at every checkpoint.
+
+    With ``start``, its UNet and text encoder are the initial weights instead of fresh ones.
+    """
     mean, std = cached_latents(cfg, vae, dataset)
     torch.manual_seed(cfg.seed + 1)
-    unet = build_unet(cfg.arch)
-    text_encoder = build_text_encoder(cfg.arch, tokenizer)
-    diff_cfg = DiffusionTrainConfig(batch_size=cfg.unet_batch, total_steps=cfg.unet_steps, seed=cfg.seed)
+    unet = start.unet if start is not None else build_unet(cfg.arch)
+    text_encoder = start.text_encoder if start is not None else build_text_encoder(cfg.arch, tokenizer)
+    diff_cfg = DiffusionTrainConfig(
+        batch_size=cfg.unet_batch,
+        total_steps=cfg.unet_steps,
+        seed=cfg.seed,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
+        noise_offset=cfg.noise_offset,
+    )
     task = DiffusionTask(
         unet,
         text_encoder,
@@ -173,6 +220,11 @@ def train_base(cfg: BaseTrainConfig) -> Path:
     cfg.work.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     dataset = CaptionedImages.load(cfg.data)
+    if cfg.init_from is not None:
+        if cfg.init_from.resolve() == cfg.out.resolve():
+            raise ValueError("--out must differ from --init-from: exports replace the output folder")
+        start = SavedModel.load(cfg.init_from)
+        return train_diffusion_stage(cfg, dataset, start.vae, start.tokenizer, accelerator, start)
     tokenizer = prepare_tokenizer(cfg, dataset)
     vae = train_vae_stage(cfg, dataset, accelerator)
     return train_diffusion_stage(cfg, dataset, vae, tokenizer, accelerator)

@@ -14,6 +14,7 @@ import torch
 import typer
 
 from limner.training.base import BaseTrainConfig, train_base
+from limner.training.diffusion import DiffusionTrainConfig
 from limner.training.tokenizer import DEFAULT_BPE_PATH
 
 train_app = typer.Typer(help="Train limner's own models.", no_args_is_help=True)
@@ -45,6 +46,19 @@ def base(
         DEFAULT_BPE_PATH
     ),
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    lr: Annotated[float, typer.Option(help="Peak learning rate of the diffusion stage.")] = (
+        DiffusionTrainConfig.learning_rate
+    ),
+    warmup: Annotated[int, typer.Option(help="Linear warm-up steps before the cosine decay.")] = (
+        DiffusionTrainConfig.warmup_steps
+    ),
+    noise_offset: Annotated[
+        float, typer.Option(help="Std of a per-channel constant added to the training noise (0 turns it off).")
+    ] = BaseTrainConfig.noise_offset,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start a new diffusion phase from this saved model (its VAE and tokenizer are kept)."),
+    ] = None,
 ) -> None:
     """Train the limner-tiny base model: VAE, then text encoder + UNet, exporting EMA weights."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -67,8 +81,15 @@ def base(
         resume=resume,
         progress=progress,
         bpe_path=bpe,
+        learning_rate=lr,
+        warmup_steps=warmup,
+        noise_offset=noise_offset,
+        init_from=init_from,
     )
-    folder = train_base(cfg)
+    try:
+        folder = train_base(cfg)
+    except (FileNotFoundError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
     typer.echo(f"model saved to {folder}")
 
 
