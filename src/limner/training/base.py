@@ -67,7 +67,7 @@ class BaseTrainConfig:
     arch: TinyArchitecture = field(default_factory=TinyArchitecture)
     learning_rate: float = DiffusionTrainConfig.learning_rate
     warmup_steps: int = DiffusionTrainConfig.warmup_steps
-    noise_offset: float = 0.1
+    noise_offset: float = 0.15
     init_from: Path | None = None
 
 
