@@ -6,6 +6,8 @@ a person would check, with numbers that are cheap to compute on 2 CPU cores:
 
 - Colour: "red heart" ... "purple heart" -> the dominant saturated hue of the output (HSV, pixels
   with saturation >= 0.25 and value >= 0.2, hue histogram over named ranges) names the same colour.
+  The bar is seed 0; the same prompts over seeds 0-7 are printed too, since one seed can pass or
+  fail by the luck of its starting noise.
 - Feature space for nearest neighbours: each image downsampled to 16x16 RGB (area average,
   values 0..1, flattened to 768 numbers), Euclidean distance; the training images are the
   ``.cache/emoji-dataset`` set the model was trained on.
@@ -40,6 +42,7 @@ from limner.training.data import CaptionedImages
 from limner.weights import LIMNER_TINY, LIMNER_TINY_DEFAULTS
 
 COLOUR_WORDS = ("red", "blue", "green", "yellow", "purple")
+COLOUR_SEEDS = 8  # the colour bar is seed 0; the same prompts over more seeds show how robust it is
 HUE_RANGES = {  # degrees, [start, end)
     "red": [(0, 18), (340, 360)],
     "orange": [(18, 40)],
@@ -143,6 +146,12 @@ def main() -> None:
     hits = sum(h == w for h, w in zip(hues, COLOUR_WORDS, strict=True))
     results["colour"] = {"hits": hits, "hues": dict(zip(prompts, hues, strict=True))}
     print(f"colour: {hits}/5 (bar 5/5) {results['colour']['hues']}")
+    seeds = list(range(COLOUR_SEEDS))
+    per_seed = generate(pipe, [p for p in prompts for _ in seeds], seeds * len(prompts))
+    words = [w for w in COLOUR_WORDS for _ in seeds]
+    spread = [dominant_hue(img) == w for img, w in zip(per_seed, words, strict=True)]
+    results["colour_over_seeds"] = {"hits": sum(spread), "of": len(spread)}
+    print(f"colour over seeds 0-{COLOUR_SEEDS - 1}: {sum(spread)}/{len(spread)} (the word, not the seed, sets it)")
 
     data = CaptionedImages.load(args.data)
     train_feats = features(data.images.numpy())
