@@ -217,13 +217,15 @@ def train_diffusion_stage(
 
 def train_base(cfg: BaseTrainConfig) -> Path:
     """Run every stage of the base recipe; safe to call again to resume."""
-    cfg.work.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    dataset = CaptionedImages.load(cfg.data)
+    start = None
     if cfg.init_from is not None:
         if cfg.init_from.resolve() == cfg.out.resolve():
             raise ValueError("--out must differ from --init-from: exports replace the output folder")
         start = SavedModel.load(cfg.init_from)
+    cfg.work.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    dataset = CaptionedImages.load(cfg.data)
+    if start is not None:
         return train_diffusion_stage(cfg, dataset, start.vae, start.tokenizer, accelerator, start)
     tokenizer = prepare_tokenizer(cfg, dataset)
     vae = train_vae_stage(cfg, dataset, accelerator)
