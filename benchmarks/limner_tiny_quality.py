@@ -141,17 +141,20 @@ def main() -> None:
         f"at {LIMNER_TINY_DEFAULTS['num_inference_steps']} steps (bar < 1 s)"
     )
 
+    # One pass over seeds 0-7, prompt-major: the seed-0 bar is each prompt's first image.
     prompts = [f"{word} heart" for word in COLOUR_WORDS]
-    hues = [dominant_hue(img) for img in generate(pipe, prompts, [0] * len(prompts))]
+    seeds = list(range(COLOUR_SEEDS))
+    per_seed = generate(pipe, [p for p in prompts for _ in seeds], seeds * len(prompts))
+    hues_by_word = [
+        [dominant_hue(img) for img in per_seed[i : i + COLOUR_SEEDS]] for i in range(0, len(per_seed), COLOUR_SEEDS)
+    ]
+    hues = [word_hues[0] for word_hues in hues_by_word]
     hits = sum(h == w for h, w in zip(hues, COLOUR_WORDS, strict=True))
     results["colour"] = {"hits": hits, "hues": dict(zip(prompts, hues, strict=True))}
     print(f"colour: {hits}/5 (bar 5/5) {results['colour']['hues']}")
-    seeds = list(range(COLOUR_SEEDS))
-    per_seed = generate(pipe, [p for p in prompts for _ in seeds], seeds * len(prompts))
-    words = [w for w in COLOUR_WORDS for _ in seeds]
-    spread = [dominant_hue(img) == w for img, w in zip(per_seed, words, strict=True)]
-    results["colour_over_seeds"] = {"hits": sum(spread), "of": len(spread)}
-    print(f"colour over seeds 0-{COLOUR_SEEDS - 1}: {sum(spread)}/{len(spread)} (the word, not the seed, sets it)")
+    spread = sum(h == w for word_hues, w in zip(hues_by_word, COLOUR_WORDS, strict=True) for h in word_hues)
+    results["colour_over_seeds"] = {"hits": spread, "of": len(per_seed)}
+    print(f"colour over seeds 0-{COLOUR_SEEDS - 1}: {spread}/{len(per_seed)} (the word, not the seed, sets it)")
 
     data = CaptionedImages.load(args.data)
     train_feats = features(data.images.numpy())

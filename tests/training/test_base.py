@@ -91,9 +91,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
 def test_a_new_phase_starts_from_a_saved_model_and_keeps_its_vae_and_tokenizer(
     tiny_dataset: Path, merges_file: Path, tmp_path: Path, tiny_arch: TinyArchitecture
 ) -> None:
-    first = train_base(_config(tiny_dataset, merges_file, tmp_path, tiny_arch))
-    saved = SavedModel.load(first)
     base = _config(tiny_dataset, merges_file, tmp_path, tiny_arch)
+    first = train_base(base)
+    saved = SavedModel.load(first)
     phase = replace(base, out=tmp_path / "refined", work=tmp_path / "refine-work", init_from=first, learning_rate=1e-4)
 
     refined = SavedModel.load(train_base(phase))

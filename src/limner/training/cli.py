@@ -14,7 +14,6 @@ import torch
 import typer
 
 from limner.training.base import BaseTrainConfig, train_base
-from limner.training.diffusion import DiffusionTrainConfig
 from limner.training.tokenizer import DEFAULT_BPE_PATH
 
 train_app = typer.Typer(help="Train limner's own models.", no_args_is_help=True)
@@ -47,10 +46,10 @@ def base(
     ),
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     lr: Annotated[float, typer.Option(help="Peak learning rate of the diffusion stage.")] = (
-        DiffusionTrainConfig.learning_rate
+        BaseTrainConfig.learning_rate
     ),
     warmup: Annotated[int, typer.Option(help="Linear warm-up steps before the cosine decay.")] = (
-        DiffusionTrainConfig.warmup_steps
+        BaseTrainConfig.warmup_steps
     ),
     noise_offset: Annotated[
         float, typer.Option(help="Std of a per-channel constant added to the training noise (0 turns it off).")
