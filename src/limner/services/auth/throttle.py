@@ -1,7 +1,7 @@
 """Sliding-window counters for login throttling and per-user job rate limits.
 
 Why in memory, per app: limits protect this process; each app instance owns its counters (no
-module-level state). A multi-process deployment puts a proxy or Redis limiter in front.
+module-level state), so several processes each count on their own.
 """
 
 from __future__ import annotations

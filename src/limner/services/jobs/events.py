@@ -2,8 +2,8 @@
 
 Why this shape: the worker runs in plain threads, the API in an event loop. A subscriber owns an
 ``asyncio.Queue`` bound to its loop; ``publish`` hands each event over with
-``call_soon_threadsafe``, so no thread ever touches another loop's queue directly. A scaled-out
-deployment replaces this class with a Redis pub/sub one of the same interface.
+``call_soon_threadsafe``, so no thread ever touches another loop's queue directly. Events reach
+only subscribers in this process.
 """
 
 from __future__ import annotations

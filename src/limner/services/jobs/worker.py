@@ -2,7 +2,7 @@
 
 Why threads beside the event loop: model work must never block the API; the worker does it in
 its own threads and reports through the queue table (durable state) and the event bus (live
-progress). The interface (claim, heartbeat, finish) is what a Celery worker implements too.
+progress). ``limner worker`` runs the same threads in a separate process over a shared database.
 """
 
 from __future__ import annotations
