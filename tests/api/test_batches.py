@@ -66,7 +66,7 @@ def test_batches_are_owned_and_validated(api: Api) -> None:
     bad = api.client.post("/v1/batches", json={"prompts": ["x"], "size": "65x64"}, headers=api.as_user("bob"))
     assert bad.status_code == 400
     too_many = api.client.post("/v1/batches", json={"count": 1000}, headers=api.as_user("bob"))
-    assert too_many.status_code == 422
+    assert too_many.status_code == 400
     wait_batch(api, batch["id"], "bob")
 
 
@@ -78,4 +78,4 @@ def test_prompt_ideas_endpoint(api: Api) -> None:
     assert first.json()["offline"] is True
     assert len(first.json()["ideas"]) == 3
     assert first.json()["ideas"] == again["ideas"]
-    assert api.client.post("/v1/prompts/ideas", json={"count": 0}, headers=api.as_user("bob")).status_code == 422
+    assert api.client.post("/v1/prompts/ideas", json={"count": 0}, headers=api.as_user("bob")).status_code == 400

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from limner.core.errors import AuthenticationError, PermissionDeniedError
@@ -70,12 +71,28 @@ def authenticate(services: Services, session: Session, token: str) -> Principal:
     return Principal(token_user, frozenset(scopes))
 
 
-def bearer_token(authorization: str | None, api_key: str | None) -> str:
-    if api_key:
-        return api_key.strip()
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
+# Declared security schemes, so the OpenAPI document says how to authenticate (generated clients
+# and fuzzers then send credentials) instead of listing optional header parameters. None of them
+# raises by itself (auto_error=False): get_principal answers one 401 with the error envelope.
+# OAuth2 password and HTTP bearer both read "Authorization: Bearer ..."; the first is for JWTs
+# from the token URL, the second documents that API keys travel the same way.
+TOKEN_URL = "/v1/auth/token"
+API_KEY_HEADER = "X-API-Key"
+oauth2_password = OAuth2PasswordBearer(
+    tokenUrl=TOKEN_URL, auto_error=False, scheme_name="OAuth2Password", description="A JWT from the token URL."
+)
+http_bearer = HTTPBearer(
+    auto_error=False, scheme_name="BearerAuth", description="A JWT or an API key (lmn_...) as a bearer token."
+)
+api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, scheme_name="ApiKeyAuth", description="An API key (lmn_...)."
+)
+
+
+def credential(bearer: str | None, api_key: str | None) -> str:
+    """The API key header wins over the Authorization header, as before the schemes were declared."""
+    for value in (api_key, bearer):
+        if value and value.strip():
             return value.strip()
     raise AuthenticationError("missing credentials: send 'Authorization: Bearer <token or API key>'")
 
@@ -83,10 +100,12 @@ def bearer_token(authorization: str | None, api_key: str | None) -> str:
 def get_principal(
     services: ServicesDep,
     session: SessionDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    oauth_token: Annotated[str | None, Security(oauth2_password)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(http_bearer)],
+    api_key: Annotated[str | None, Security(api_key_header)],
 ) -> Principal:
-    return authenticate(services, session, bearer_token(authorization, x_api_key))
+    token = bearer.credentials if bearer is not None else oauth_token
+    return authenticate(services, session, credential(token, api_key))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

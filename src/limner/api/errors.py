@@ -31,6 +31,10 @@ from limner.core.errors import (
 
 logger = logging.getLogger(__name__)
 
+# One status for every invalid request, whether FastAPI's parameter validation or a service's
+# InvalidRequestError caught it: 400, as the OpenAI API answers, so a client handles one case.
+VALIDATION_STATUS = 400
+
 # Most specific first: the first matching class decides the status.
 _STATUS: tuple[tuple[type[LimnerError], int, str], ...] = (
     (UnsupportedImageFormatError, 415, "invalid_request_error"),
@@ -91,8 +95,8 @@ def install_error_handlers(app: FastAPI) -> None:
         location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
         param = ".".join(location) or None
-        return envelope(422, "invalid_request_error", "validation_error", f"{param}: {message}" if param else message,
-                        param)  # fmt: skip
+        return envelope(VALIDATION_STATUS, "invalid_request_error", "validation_error",
+                        f"{param}: {message}" if param else message, param)  # fmt: skip
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from limner.api.deps import ServicesDep, SessionDep
+from limner.api.responses import WITH_BODY, error_responses
 from limner.api.schemas import Registration, TokenOut, UserOut
 from limner.core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=TokenOut, summary="Exchange username and password for a JWT")
+@router.post("/token", response_model=TokenOut, summary="Exchange username and password for a JWT",
+             responses=error_responses(WITH_BODY, 401, 429))  # fmt: skip
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], services: ServicesDep, session: SessionDep, request: Request
 ) -> TokenOut:
@@ -32,7 +34,8 @@ def token(
     return TokenOut(access_token=services.tokens.issue(user.id, user.role), expires_in=expires)
 
 
-@router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED, summary="Create an account")
+@router.post("/register", response_model=UserOut, status_code=status.HTTP_201_CREATED, summary="Create an account",
+             responses=error_responses(WITH_BODY, 403, 409))  # fmt: skip
 def register(body: Registration, services: ServicesDep, session: SessionDep) -> UserOut:
     if not services.users.registration_open(session, services.settings.registration_open):
         raise PermissionDeniedError("registration is closed on this server; ask an admin for an account")

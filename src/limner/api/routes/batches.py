@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep
-from limner.api.submission import check_rate
+from limner.api.params import Limit, Offset
+from limner.api.responses import AUTHENTICATED, WITH_BODY, error_responses
 from limner.batch.plan import BatchOptions, Provider
 from limner.core.requests import MAX_SEED, parse_size
 from limner.db.models import Batch, User
@@ -18,7 +19,7 @@ from limner.prompts.ideas import PromptIdea
 from limner.prompts.ideation import generate_ideas
 from limner.services.container import Services
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"])
+router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_responses(AUTHENTICATED))
 MAX_BATCH_ITEMS = 100
 
 
@@ -34,7 +35,7 @@ class BatchCreate(BaseModel):
         default=None, max_length=MAX_BATCH_ITEMS
     )
     offline: bool = False
-    idea_seed: Annotated[int | None, Field(ge=0)] = None
+    idea_seed: Annotated[int | None, Field(ge=0, le=MAX_SEED)] = None
     provider: Provider = "local"
     model: Annotated[str | None, Field(max_length=512)] = None
     size: Annotated[str | None, Field(max_length=16)] = None
@@ -87,9 +88,10 @@ def _create(services: Services, user: User, body: BatchCreate) -> BatchOut:
         return _out(services, session, batch)
 
 
-@router.post("", response_model=BatchOut, status_code=status.HTTP_202_ACCEPTED, summary="Queue a batch")
+@router.post("", response_model=BatchOut, status_code=status.HTTP_202_ACCEPTED, summary="Queue a batch",
+             responses=error_responses(WITH_BODY, 404, 429, 502, 503))  # fmt: skip
 async def create_batch(body: BatchCreate, user: GeneratorDep, services: ServicesDep) -> BatchOut:
-    check_rate(services, user)
+    services.submissions.check_rate(user)
     return await run_in_threadpool(_create, services, user, body)
 
 
@@ -98,18 +100,19 @@ def list_batches(
     user: ReaderDep,
     services: ServicesDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> list[BatchOut]:
     return [_out(services, session, batch) for batch in services.batches.list_batches(session, user, limit, offset)]
 
 
-@router.get("/{batch_id}", response_model=BatchOut)
+@router.get("/{batch_id}", response_model=BatchOut, responses=error_responses(404))
 def get_batch(batch_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> BatchOut:
     return _out(services, session, services.batches.get(session, user, batch_id))
 
 
-@router.get("/{batch_id}/download", response_class=Response, responses={200: {"content": {"application/zip": {}}}},
+@router.get("/{batch_id}/download", response_class=Response,
+            responses={200: {"content": {"application/zip": {}}}, **error_responses(404)},
             summary="The batch as a zip: a folder per idea with images, info.md and info.json")  # fmt: skip
 def download_batch(batch_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> Response:
     batch = services.batches.get(session, user, batch_id)

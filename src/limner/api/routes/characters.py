@@ -9,12 +9,13 @@ from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
 from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep
+from limner.api.responses import AUTHENTICATED, UPLOADS, WITH_BODY, error_responses
 from limner.api.schemas import CharacterOut
 from limner.core.errors import InvalidRequestError
 from limner.db.models import Character, User
 from limner.services.container import Services
 
-router = APIRouter(prefix="/v1/characters", tags=["characters"])
+router = APIRouter(prefix="/v1/characters", tags=["characters"], responses=error_responses(AUTHENTICATED))
 
 
 def _out(services: Services, session: SessionDep, character: Character) -> CharacterOut:
@@ -22,7 +23,8 @@ def _out(services: Services, session: SessionDep, character: Character) -> Chara
 
 
 @router.post("", response_model=CharacterOut, status_code=status.HTTP_201_CREATED,
-             summary="Save a character from 1-8 reference pictures")  # fmt: skip
+             summary="Save a character from 1-8 reference pictures",
+             responses=error_responses(WITH_BODY, UPLOADS, 409))  # fmt: skip
 async def create_character(
     user: GeneratorDep,
     services: ServicesDep,
@@ -54,12 +56,13 @@ def list_characters(user: ReaderDep, services: ServicesDep, session: SessionDep)
     return [_out(services, session, item) for item in services.characters.list_characters(session, user)]
 
 
-@router.get("/{name}", response_model=CharacterOut)
+@router.get("/{name}", response_model=CharacterOut, responses=error_responses(404))
 def get_character(name: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> CharacterOut:
     return _out(services, session, services.characters.get(session, user, name))
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=error_responses(404))  # fmt: skip
 def delete_character(name: str, user: GeneratorDep, services: ServicesDep, session: SessionDep) -> Response:
     services.characters.delete(session, user, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from limner import __version__
 from limner.api.deps import ReaderDep, ServicesDep, SessionDep
+from limner.api.responses import AUTHENTICATED, error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -20,7 +21,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", summary="The database answers and the worker runs")
+@router.get("/readyz", summary="The database answers and the worker runs",
+            responses={503: {"description": "Not ready: `checks` says which part is down"}})  # fmt: skip
 def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
@@ -42,7 +44,8 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/server", summary="Device, dtype, loaded models and queue depth of this server")
+@router.get("/v1/server", summary="Device, dtype, loaded models and queue depth of this server",
+            responses=error_responses(AUTHENTICATED))  # fmt: skip
 def server(_: ReaderDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
     local = getattr(services.engine, "local", services.engine)
     placement = getattr(local, "placement", None)

@@ -9,12 +9,14 @@ from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
 from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep
+from limner.api.params import Limit, Offset
+from limner.api.responses import AUTHENTICATED, UPLOADS, WITH_BODY, error_responses
 from limner.api.schemas import ImageOut, Page
 from limner.db.models import User
 from limner.services.container import Services
 from limner.services.gallery import ImageFilter
 
-router = APIRouter(prefix="/v1", tags=["images"])
+router = APIRouter(prefix="/v1", tags=["images"], responses=error_responses(AUTHENTICATED))
 
 _PRIVATE_CACHE = {"Cache-Control": "private, max-age=3600"}
 
@@ -30,40 +32,45 @@ def list_images(
     since: datetime | None = None,
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Words that must all appear in the prompt")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> Page[ImageOut]:
     filters = ImageFilter(model, task, kind, since, until, q, limit, offset)
     images, total = services.gallery.list_images(session, user, filters)
     return Page[ImageOut](items=[ImageOut.of(image) for image in images], total=total, limit=limit, offset=offset)
 
 
-@router.get("/images/{image_id}", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+@router.get("/images/{image_id}", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}, **error_responses(404)})  # fmt: skip
 def image_file(image_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> Response:
     image = services.gallery.get(session, user, image_id)
     return Response(services.gallery.file_bytes(image), media_type="image/png", headers=_PRIVATE_CACHE)
 
 
-@router.get("/images/{image_id}/thumbnail", response_class=Response, responses={200: {"content": {"image/webp": {}}}})
+@router.get("/images/{image_id}/thumbnail", response_class=Response,
+            responses={200: {"content": {"image/webp": {}}}, **error_responses(404)})  # fmt: skip
 def image_thumbnail(image_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> Response:
     image = services.gallery.get(session, user, image_id)
     return Response(services.gallery.thumbnail_bytes(image), media_type="image/webp", headers=_PRIVATE_CACHE)
 
 
-@router.get("/images/{image_id}/metadata", summary="Every stored parameter of the image")
+@router.get("/images/{image_id}/metadata", summary="Every stored parameter of the image",
+            responses=error_responses(404))  # fmt: skip
 def image_metadata(image_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
     image = services.gallery.get(session, user, image_id)
     return {"image": ImageOut.of(image).model_dump(mode="json"), "parameters": image.parameters}
 
 
-@router.delete("/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete("/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=error_responses(404))  # fmt: skip
 def delete_image(image_id: str, user: GeneratorDep, services: ServicesDep, session: SessionDep) -> Response:
     services.gallery.delete(session, user, image_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/uploads", response_model=ImageOut, status_code=status.HTTP_201_CREATED,
-             summary="Upload a PNG, JPEG or WebP picture to use as a job input")  # fmt: skip
+             summary="Upload a PNG, JPEG or WebP picture to use as a job input",
+             responses=error_responses(WITH_BODY, UPLOADS))  # fmt: skip
 async def upload(file: Annotated[UploadFile, File()], user: GeneratorDep, services: ServicesDep) -> ImageOut:
     data = await file.read()
     return await run_in_threadpool(_store, services, user, data)

@@ -11,10 +11,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from limner.api.deps import AdminDep, ReaderDep, ServicesDep, SessionDep
+from limner.api.responses import AUTHENTICATED, WITH_BODY, error_responses
 from limner.db.models import RegisteredModel, User
 from limner.services.container import Services
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=error_responses(AUTHENTICATED))
 
 
 class ModelOut(BaseModel):
@@ -54,7 +55,7 @@ def list_models(_: ReaderDep, services: ServicesDep, session: SessionDep) -> lis
     return [ModelOut.of(model) for model in services.models.list_models(session)]
 
 
-@router.get("/{name}", response_model=ModelOut)
+@router.get("/{name}", response_model=ModelOut, responses=error_responses(404))
 def get_model(name: str, _: ReaderDep, services: ServicesDep, session: SessionDep) -> ModelOut:
     return ModelOut.of(services.models.get(session, name))
 
@@ -64,7 +65,13 @@ def _install(services: Services, user: User, body: ModelInstall) -> ModelOut:
         return ModelOut.of(services.models.install(session, body.hub_id, body.name, created_by=user.id))
 
 
-@router.post("/install", response_model=ModelOut, status_code=status.HTTP_201_CREATED, summary="Install from the hub")
+@router.post(
+    "/install",
+    response_model=ModelOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Install from the hub",
+    responses=error_responses(WITH_BODY, 409, 502),
+)
 async def install_model(body: ModelInstall, user: AdminDep, services: ServicesDep) -> ModelOut:
     return await run_in_threadpool(_install, services, user, body)
 
@@ -77,12 +84,14 @@ def _import(services: Services, user: User, body: ModelImport) -> ModelOut:
 
 
 @router.post("/import", response_model=ModelOut, status_code=status.HTTP_201_CREATED,
-             summary="Import a diffusers folder or .safetensors file from the server's disk")  # fmt: skip
+             summary="Import a diffusers folder or .safetensors file from the server's disk",
+             responses=error_responses(WITH_BODY, 404, 409))  # fmt: skip
 async def import_model(body: ModelImport, user: AdminDep, services: ServicesDep) -> ModelOut:
     return await run_in_threadpool(_import, services, user, body)
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=error_responses(404))  # fmt: skip
 def delete_model(name: str, _: AdminDep, services: ServicesDep, session: SessionDep) -> Response:
     services.models.remove(session, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

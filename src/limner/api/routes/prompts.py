@@ -9,10 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from limner.api.deps import GeneratorDep, ServicesDep
+from limner.api.responses import AUTHENTICATED, WITH_BODY, error_responses
+from limner.core.requests import MAX_SEED
 from limner.prompts.ideas import PromptIdea
 from limner.prompts.ideation import generate_ideas
 
-router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
+router = APIRouter(prefix="/v1/prompts", tags=["prompts"], responses=error_responses(AUTHENTICATED))
 
 
 class IdeasRequest(BaseModel):
@@ -21,7 +23,7 @@ class IdeasRequest(BaseModel):
     count: Annotated[int, Field(ge=1, le=100)] = 10
     theme: Annotated[str | None, Field(max_length=500)] = None
     offline: bool = False
-    seed: Annotated[int | None, Field(ge=0)] = None
+    seed: Annotated[int | None, Field(ge=0, le=MAX_SEED)] = None
 
 
 class IdeasResponse(BaseModel):
@@ -30,7 +32,8 @@ class IdeasResponse(BaseModel):
     offline: bool
 
 
-@router.post("/ideas", response_model=IdeasResponse, summary="Prompt ideas: title, description, tags, prompts")
+@router.post("/ideas", response_model=IdeasResponse, summary="Prompt ideas: title, description, tags, prompts",
+             responses=error_responses(WITH_BODY, 502))  # fmt: skip
 async def ideas(body: IdeasRequest, _: GeneratorDep, services: ServicesDep) -> IdeasResponse:
     made = await run_in_threadpool(
         generate_ideas, services.settings, body.count, theme=body.theme, seed=body.seed, offline=body.offline

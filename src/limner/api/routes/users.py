@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from limner.api.deps import AdminDep, PrincipalDep, ReaderDep, ServicesDep, SessionDep
+from limner.api.responses import AUTHENTICATED, WITH_BODY, error_responses
 from limner.api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -15,7 +16,7 @@ from limner.api.schemas import (
 )
 from limner.services.jobs.webhooks import SIGNATURE_HEADER
 
-router = APIRouter(prefix="/v1", tags=["users"])
+router = APIRouter(prefix="/v1", tags=["users"], responses=error_responses(AUTHENTICATED))
 
 
 @router.get("/users/me", response_model=UserOut)
@@ -28,7 +29,8 @@ def webhook_secret(principal: PrincipalDep) -> WebhookSecretOut:
     return WebhookSecretOut(secret=principal.user.webhook_secret, header=SIGNATURE_HEADER)
 
 
-@router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED,
+             responses=error_responses(WITH_BODY))  # fmt: skip
 def create_key(
     body: ApiKeyCreate, principal: PrincipalDep, services: ServicesDep, session: SessionDep
 ) -> ApiKeyCreated:
@@ -42,7 +44,7 @@ def list_keys(principal: PrincipalDep, services: ServicesDep, session: SessionDe
     return [ApiKeyOut.of(key) for key in services.users.keys(session, principal.user)]
 
 
-@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, summary="Revoke a key")
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, summary="Revoke a key", responses=error_responses(404))
 def revoke_key(key_id: str, principal: PrincipalDep, services: ServicesDep, session: SessionDep) -> ApiKeyOut:
     return ApiKeyOut.of(services.users.revoke_key(session, principal.user, key_id))
 
@@ -59,7 +61,7 @@ def get_settings(_: AdminDep, services: ServicesDep, session: SessionDep) -> Ser
     )
 
 
-@router.put("/admin/settings", response_model=ServerSettingsIn, tags=["admin"])
+@router.put("/admin/settings", response_model=ServerSettingsIn, tags=["admin"], responses=error_responses(WITH_BODY))
 def put_settings(body: ServerSettingsIn, _: AdminDep, services: ServicesDep, session: SessionDep) -> ServerSettingsIn:
     services.users.set_registration_open(session, body.registration_open)
     return body
