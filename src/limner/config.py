@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from limner.core.providers import OPENAI, REPLICATE, STABILITY, RemoteProvider
 from limner.core.requests import RequestLimits
 
 DeviceSetting = Literal["auto", "cpu", "cuda", "mps"]
@@ -80,13 +81,14 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
 
     # Remote providers and the prompt LLM. Keys use the providers' own variable names (no LIMNER_
-    # prefix), as their official clients do; base URLs are settable for proxies and tests.
-    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
-    openai_base_url: str = Field(default="https://api.openai.com/v1", validation_alias="OPENAI_BASE_URL")
-    replicate_api_token: SecretStr | None = Field(default=None, validation_alias="REPLICATE_API_TOKEN")
-    replicate_base_url: str = Field(default="https://api.replicate.com/v1", validation_alias="REPLICATE_BASE_URL")
-    stability_api_key: SecretStr | None = Field(default=None, validation_alias="STABILITY_API_KEY")
-    stability_base_url: str = Field(default="https://api.stability.ai", validation_alias="STABILITY_BASE_URL")
+    # prefix), as their official clients do; base URLs are settable for proxies and tests. Variable
+    # names and defaults come from the provider table (a test checks every provider has its fields).
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=OPENAI.key_variable)
+    openai_base_url: str = Field(default=OPENAI.default_base_url, validation_alias=OPENAI.base_url_variable)
+    replicate_api_token: SecretStr | None = Field(default=None, validation_alias=REPLICATE.key_variable)
+    replicate_base_url: str = Field(default=REPLICATE.default_base_url, validation_alias=REPLICATE.base_url_variable)
+    stability_api_key: SecretStr | None = Field(default=None, validation_alias=STABILITY.key_variable)
+    stability_base_url: str = Field(default=STABILITY.default_base_url, validation_alias=STABILITY.base_url_variable)
     llm_base_url: str | None = Field(
         default=None, description="OpenAI-compatible chat server for prompt ideas (OpenAI, Ollama, vLLM ...)."
     )
@@ -98,6 +100,15 @@ class Settings(BaseSettings):
 
     def resolved_files_url(self) -> str:
         return self.files_url or str((self.data_dir / "files").resolve())
+
+    def provider_key(self, provider: RemoteProvider) -> SecretStr | None:
+        """The key of a remote provider, read from the field the provider table names."""
+        key: SecretStr | None = getattr(self, provider.key_setting)
+        return key
+
+    def provider_base_url(self, provider: RemoteProvider) -> str:
+        base_url: str = getattr(self, provider.base_url_setting)
+        return base_url
 
     def request_limits(self) -> RequestLimits:
         return RequestLimits(

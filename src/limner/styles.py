@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from limner.catalog import load_catalog
 from limner.core.errors import InvalidRequestError, ModelNotFoundError
+from limner.core.providers import split_provider
 from limner.core.requests import LoraSpec
-from limner.engines.router import split_provider
 
 BUILTIN_STYLES_RESOURCE = "styles.toml"
 

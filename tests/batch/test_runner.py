@@ -15,7 +15,7 @@ from limner.core.records import GenerationResult
 from limner.core.requests import GenerationRequest
 from limner.engines.base import Engine, TaskInputs
 from limner.engines.local.engine import LocalEngine
-from limner.engines.remote.errors import ContentPolicyError
+from limner.http_client import ContentPolicyError
 from limner.imaging.png import read_parameters
 from limner.prompts.ideas import PromptIdea
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from limner.config import Settings
-from limner.engines.remote.http import HttpOptions, RetryPolicy
+from limner.http_client import HttpOptions, RetryPolicy
 from limner.prompts.data_providers import load_data_providers
 from limner.prompts.errors import PromptGenerationError
 from limner.prompts.ideation import generate_ideas

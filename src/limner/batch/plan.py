@@ -16,16 +16,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from limner.batch.slugs import unique_slug
 from limner.core.errors import InvalidRequestError
+from limner.core.providers import LOCAL, PROVIDER_CHOICES, provider_ref
 from limner.core.requests import MAX_SEED, GenerationRequest
-from limner.engines.remote import DEFAULT_MODELS
 from limner.presets import request_from_fields
 from limner.prompts.ideas import PromptIdea
 
-Provider = Literal["local", "openai", "replicate", "stability"]
+
+def _known_provider(name: str) -> str:
+    if name not in PROVIDER_CHOICES:
+        raise ValueError(f"unknown provider {name!r}; one of: {', '.join(PROVIDER_CHOICES)}")
+    return name
+
+
+Provider = Annotated[
+    str, AfterValidator(_known_provider), WithJsonSchema({"type": "string", "enum": list(PROVIDER_CHOICES)})
+]
+"""Where a batch's images are made: ``local`` or a provider of the provider table."""
 ItemStatus = Literal["pending", "done", "failed"]
 MANIFEST_DIR = ".limner-batches"
 
@@ -46,10 +56,9 @@ class BatchOptions(BaseModel):
 
     def model_ref(self) -> str | None:
         """The request's model: a local reference (None: the default model) or ``provider:model``."""
-        if self.provider == "local":
+        if self.provider == LOCAL:
             return self.model
-        name = self.model or DEFAULT_MODELS[self.provider]
-        return name if name.startswith(f"{self.provider}:") else f"{self.provider}:{name}"
+        return provider_ref(self.provider, self.model)
 
 
 class BatchItem(BaseModel):

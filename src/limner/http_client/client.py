@@ -1,8 +1,9 @@
-"""HTTP for remote providers: one client per run, retries with backoff, cancel-aware waits.
+"""HTTP for remote services (image providers, the prompt LLM): one client per run, retries with backoff,
+cancel-aware waits.
 
-Why one place: every provider needs the same timeouts, the same retry rule (429 and 5xx are
+Why one place: every remote service needs the same timeouts, the same retry rule (429 and 5xx are
 retried with exponential backoff honouring ``Retry-After``; other 4xx never are) and the same
-mapping of failures to limner errors. Providers only say how to read their error bodies.
+mapping of failures to limner errors. Each caller only says how to read its error bodies.
 
 Waiting is injectable (``HttpOptions.sleep``) so tests run the real retry code without real sleeps.
 A blocking request runs in a worker thread so a cancel returns at once even while a provider holds
@@ -27,7 +28,7 @@ import httpx
 
 from limner.core.errors import GenerationCanceledError
 from limner.core.progress import CancelToken
-from limner.engines.remote.errors import (
+from limner.http_client.errors import (
     ContentPolicyError,
     ProviderAuthError,
     ProviderError,

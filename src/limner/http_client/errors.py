@@ -1,7 +1,9 @@
-"""Errors from remote providers, as limner errors the CLI and the API already know how to report.
+"""Errors from remote services (image providers, the prompt LLM), as limner errors the CLI and the API
+already know how to report.
 
-Why a small hierarchy here (and not in ``core.errors``): only remote engines raise these, and
-each one is a subclass of a core error, so entry points map them without knowing providers.
+Why a small hierarchy here (and not in ``core.errors``): only code that calls a remote service over
+``http_client`` raises these, and each one is a subclass of a core error, so entry points map them
+without knowing providers.
 A request the provider refuses is the caller's to fix (an ``InvalidRequestError``, never a 500);
 a provider that fails or cannot be reached is a ``ProviderError``.
 """

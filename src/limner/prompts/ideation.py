@@ -12,7 +12,7 @@ from pathlib import Path
 from limner.config import Settings
 from limner.core.errors import InvalidRequestError
 from limner.core.progress import CancelToken
-from limner.engines.remote.http import HttpOptions
+from limner.http_client import HttpOptions
 from limner.prompts.data_providers import DataProviders, load_data_providers
 from limner.prompts.ideas import PromptIdea
 from limner.prompts.llm import LlmIdeaGenerator, llm_config

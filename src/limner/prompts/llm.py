@@ -20,8 +20,7 @@ from pydantic import ValidationError
 
 from limner.config import Settings
 from limner.core.progress import CancelToken
-from limner.engines.remote.errors import ProviderRequestError
-from limner.engines.remote.http import HttpOptions, ProviderHttp
+from limner.http_client import HttpOptions, ProviderHttp, ProviderRequestError
 from limner.prompts.data_providers import DataProviders
 from limner.prompts.errors import PromptGenerationError
 from limner.prompts.ideas import PromptIdea, idea_json_schema

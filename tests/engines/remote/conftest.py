@@ -8,7 +8,7 @@ import pytest
 
 from limner.config import Settings
 from limner.core.progress import CancelToken
-from limner.engines.remote.http import HttpOptions, RetryPolicy
+from limner.http_client import HttpOptions, RetryPolicy
 from tests.engines.remote.fakes import KEY, FakeOpenAI, FakeReplicate, FakeStability, serve
 from tests.engines.remote.loopback import LoopbackServer
 

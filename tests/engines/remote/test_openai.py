@@ -11,10 +11,8 @@ from limner.core.errors import InvalidRequestError, UnsupportedTaskError
 from limner.core.progress import CancelToken, ProgressEvent
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
-from limner.engines.remote import OpenAIImagesEngine
-from limner.engines.remote.errors import ContentPolicyError, ProviderNotConfiguredError, ProviderRequestError
-from limner.engines.remote.http import HttpOptions
-from limner.engines.remote.openai_images import openai_mask
+from limner.engines.remote.openai_images import OpenAIImagesEngine, openai_mask
+from limner.http_client import ContentPolicyError, HttpOptions, ProviderNotConfiguredError, ProviderRequestError
 from limner.imaging.png import read_parameters, save_png
 from tests.engines.remote.conftest import RecordingSleep, remote_settings
 from tests.engines.remote.fakes import FakeOpenAI
@@ -170,7 +168,7 @@ def test_429_with_retry_after_then_success(openai_fake: Fake, options: HttpOptio
 
 
 def test_malformed_answer_is_reported_not_raised_raw(openai_fake: Fake, options: HttpOptions) -> None:
-    from limner.engines.remote.errors import ProviderError
+    from limner.http_client import ProviderError
 
     fake, server = openai_fake
     fake.faults.append(Reply(body=b'{"data": [', headers={"Content-Type": "application/json"}))

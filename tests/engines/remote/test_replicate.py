@@ -12,10 +12,8 @@ from limner.core.errors import GenerationCanceledError, InvalidRequestError
 from limner.core.progress import CancelToken, ProgressEvent
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
-from limner.engines.remote import ReplicateEngine
-from limner.engines.remote.errors import ContentPolicyError, ProviderAuthError, ProviderError, ProviderRequestError
-from limner.engines.remote.http import HttpOptions
-from limner.engines.remote.replicate import parse_ref
+from limner.engines.remote.replicate import ReplicateEngine, parse_ref
+from limner.http_client import ContentPolicyError, HttpOptions, ProviderAuthError, ProviderError, ProviderRequestError
 from tests.engines.remote.conftest import RecordingSleep, remote_settings
 from tests.engines.remote.fakes import FakeReplicate
 from tests.engines.remote.loopback import LoopbackServer, Reply

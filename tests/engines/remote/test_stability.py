@@ -9,9 +9,8 @@ from limner.core.errors import InvalidRequestError, UnsupportedTaskError
 from limner.core.progress import CancelToken, ProgressEvent
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
-from limner.engines.remote import StabilityEngine
-from limner.engines.remote.errors import ContentPolicyError, ProviderError, ProviderNotConfiguredError
-from limner.engines.remote.http import HttpOptions
+from limner.engines.remote.stability import StabilityEngine
+from limner.http_client import ContentPolicyError, HttpOptions, ProviderError, ProviderNotConfiguredError
 from tests.engines.remote.conftest import RecordingSleep, remote_settings
 from tests.engines.remote.fakes import FakeStability
 from tests.engines.remote.loopback import LoopbackServer, Reply

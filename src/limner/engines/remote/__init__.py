@@ -1,54 +1,33 @@
 """Remote image providers behind the same ``Engine`` interface as the local engine.
 
-``build_remote_engines(settings)`` gives one engine per provider prefix the router knows
-(``openai:``, ``replicate:``, ``stability:``). Engines are built even without keys: a missing
-key is reported, naming its variable, when a request for that provider is validated.
+``build_remote_engine(name, settings)`` builds the engine the provider table names for ``name``,
+importing that provider's module only then: a process that never asks for Stability never imports
+it. Engines are built even without keys: a missing key is reported, naming its variable, when a
+request for that provider is validated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
+import importlib
+from typing import TYPE_CHECKING
 
-from limner.config import Settings
-from limner.engines.base import Engine
-from limner.engines.remote import openai_images, replicate, stability
-from limner.engines.remote.errors import (
-    ContentPolicyError,
-    ProviderAuthError,
-    ProviderError,
-    ProviderNotConfiguredError,
-    ProviderRequestError,
-)
-from limner.engines.remote.http import HttpOptions, RetryPolicy
-from limner.engines.remote.openai_images import OpenAIImagesEngine
-from limner.engines.remote.replicate import ReplicateEngine
-from limner.engines.remote.stability import StabilityEngine
+from limner.core.errors import InvalidRequestError
+from limner.core.providers import PROVIDERS
 
-DEFAULT_MODELS: Mapping[str, str] = MappingProxyType(
-    {"openai": openai_images.DEFAULT_MODEL, "replicate": replicate.DEFAULT_MODEL, "stability": stability.DEFAULT_MODEL}
-)
+if TYPE_CHECKING:
+    from limner.config import Settings
+    from limner.engines.base import Engine
+    from limner.http_client import HttpOptions
 
-__all__ = [
-    "DEFAULT_MODELS",
-    "ContentPolicyError",
-    "HttpOptions",
-    "OpenAIImagesEngine",
-    "ProviderAuthError",
-    "ProviderError",
-    "ProviderNotConfiguredError",
-    "ProviderRequestError",
-    "ReplicateEngine",
-    "RetryPolicy",
-    "StabilityEngine",
-    "build_remote_engines",
-]
+__all__ = ["build_remote_engine"]
 
 
-def build_remote_engines(settings: Settings, options: HttpOptions | None = None) -> dict[str, Engine]:
-    """One engine per provider; ``options`` (timeouts, retries, waits) are shared by all of them."""
-    return {
-        "openai": OpenAIImagesEngine(settings, options),
-        "replicate": ReplicateEngine(settings, options),
-        "stability": StabilityEngine(settings, options),
-    }
+def build_remote_engine(provider: str, settings: Settings, options: HttpOptions | None = None) -> Engine:
+    """The engine of one provider of the table; ``options`` (timeouts, retries, waits) default to real ones."""
+    info = PROVIDERS.get(provider)
+    if info is None:
+        raise InvalidRequestError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})", param="model")
+    module_name, _, attribute = info.engine_factory.partition(":")
+    factory = getattr(importlib.import_module(module_name), attribute)
+    engine: Engine = factory(settings, options)
+    return engine

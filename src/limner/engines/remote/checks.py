@@ -12,7 +12,7 @@ from limner.config import Settings
 from limner.core.errors import InvalidRequestError
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
-from limner.engines.remote.errors import ProviderNotConfiguredError
+from limner.http_client import ProviderNotConfiguredError
 
 
 def require_key(secret: SecretStr | None, variable: str, provider: str) -> str:

@@ -23,17 +23,15 @@ from PIL import Image, ImageOps
 
 from limner.core.errors import InvalidRequestError, UnsupportedTaskError
 from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent
+from limner.core.providers import OPENAI
 from limner.core.records import GeneratedImage, GenerationResult
 from limner.core.requests import GenerationRequest, Task
 from limner.engines.base import TaskInputs
-from limner.engines.remote.errors import ProviderError
-from limner.engines.remote.http import ErrorInfo, ProviderHttp, generic_error
 from limner.engines.remote.outputs import decode_output, ignored_fields, png_of, remote_image
 from limner.engines.remote.provider import ProviderEngine
+from limner.http_client import ErrorInfo, ProviderError, ProviderHttp, generic_error
 
-PROVIDER = "openai"
-KEY_VARIABLE = "OPENAI_API_KEY"
-DEFAULT_MODEL = "dall-e-3"
+PROVIDER = OPENAI.name
 _MODERATION_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
 
 
@@ -81,7 +79,7 @@ def read_openai_error(response: Any) -> ErrorInfo:
     return ErrorInfo(message=message, code=str(code) if code else None, moderation=code in _MODERATION_CODES)
 
 
-class OpenAIImagesEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIABLE, default_model=DEFAULT_MODEL):
+class OpenAIImagesEngine(ProviderEngine, provider=PROVIDER):
     """Runs requests on the OpenAI Images API (or any server that speaks it, via ``OPENAI_BASE_URL``)."""
 
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
@@ -118,11 +116,11 @@ class OpenAIImagesEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VAR
         images: list[GeneratedImage] = []
         with ProviderHttp(
             provider=PROVIDER,
-            base_url=self._settings.openai_base_url,
+            base_url=self._base_url(),
             headers={"Authorization": f"Bearer {key}"},
             options=self._options,
             read_error=read_openai_error,
-            credential_name=KEY_VARIABLE,
+            credential_name=self.key_variable,
         ) as http:
             while len(images) < request.num_images:
                 count = min(per_call, request.num_images - len(images))

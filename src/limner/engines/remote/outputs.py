@@ -16,7 +16,7 @@ from limner import __version__
 from limner.core.errors import InvalidRequestError
 from limner.core.records import GeneratedImage, ImageRecord, Timings
 from limner.core.requests import GenerationRequest
-from limner.engines.remote.errors import ProviderError
+from limner.http_client import ProviderError
 from limner.imaging.inputs import open_image_bytes
 
 MAX_OUTPUT_PIXELS = 8192 * 8192

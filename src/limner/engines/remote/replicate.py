@@ -22,19 +22,17 @@ from typing import Any
 
 from limner.core.errors import GenerationCanceledError, InvalidRequestError, UnsupportedTaskError
 from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent
+from limner.core.providers import REPLICATE
 from limner.core.records import GeneratedImage, GenerationResult
 from limner.core.requests import GenerationRequest, Task
 from limner.engines.base import TaskInputs
 from limner.engines.remote.aspect import nearest_ratio
-from limner.engines.remote.errors import ContentPolicyError, ProviderError
-from limner.engines.remote.http import ErrorInfo, ProviderHttp, data_url, generic_error
 from limner.engines.remote.outputs import decode_output, ignored_fields, png_of, remote_image
 from limner.engines.remote.provider import ProviderEngine
 from limner.engines.remote.replicate_profiles import ReplicateProfile, profile_for
+from limner.http_client import ContentPolicyError, ErrorInfo, ProviderError, ProviderHttp, data_url, generic_error
 
-PROVIDER = "replicate"
-KEY_VARIABLE = "REPLICATE_API_TOKEN"
-DEFAULT_MODEL = "black-forest-labs/flux-schnell"
+PROVIDER = REPLICATE.name
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 MAX_SEED = 2**31 - 1
 DATA_URL_LIMIT = 256 * 1024
@@ -90,7 +88,7 @@ def _looks_moderated(text: str) -> bool:
     return any(hint in lowered for hint in _MODERATION_HINTS)
 
 
-class ReplicateEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIABLE, default_model=DEFAULT_MODEL):
+class ReplicateEngine(ProviderEngine, provider=PROVIDER):
     """Runs requests as Replicate predictions (``REPLICATE_BASE_URL`` for proxies and tests)."""
 
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
@@ -118,11 +116,11 @@ class ReplicateEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIAB
         images: list[GeneratedImage] = []
         with ProviderHttp(
             provider=PROVIDER,
-            base_url=self._settings.replicate_base_url,
+            base_url=self._base_url(),
             headers={"Authorization": f"Bearer {key}"},
             options=self._options,
             read_error=read_replicate_error,
-            credential_name=KEY_VARIABLE,
+            credential_name=self.key_variable,
         ) as http:
             pictures = self._upload_inputs(http, request, inputs, profile, cancel)
             for index in range(request.num_images):

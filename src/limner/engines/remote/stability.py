@@ -25,18 +25,16 @@ import httpx
 
 from limner.core.errors import InvalidRequestError, UnsupportedTaskError
 from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent
+from limner.core.providers import STABILITY
 from limner.core.records import GeneratedImage, GenerationResult
 from limner.core.requests import GenerationRequest, Task
 from limner.engines.base import TaskInputs
 from limner.engines.remote.aspect import nearest_ratio
-from limner.engines.remote.errors import ContentPolicyError, ProviderError
-from limner.engines.remote.http import ErrorInfo, ProviderHttp, generic_error
 from limner.engines.remote.outputs import decode_output, ignored_fields, png_of, remote_image
 from limner.engines.remote.provider import ProviderEngine
+from limner.http_client import ContentPolicyError, ErrorInfo, ProviderError, ProviderHttp, generic_error
 
-PROVIDER = "stability"
-KEY_VARIABLE = "STABILITY_API_KEY"
-DEFAULT_MODEL = "core"
+PROVIDER = STABILITY.name
 MAX_SEED = 4294967294
 ASPECT_RATIOS = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
 _SD3_MODELS = frozenset(
@@ -86,7 +84,7 @@ def read_stability_error(response: Any) -> ErrorInfo:
     return ErrorInfo(message=message, code=name or None, moderation=name == "content_moderation")
 
 
-class StabilityEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIABLE, default_model=DEFAULT_MODEL):
+class StabilityEngine(ProviderEngine, provider=PROVIDER):
     """Runs requests on Stability AI's REST API (``STABILITY_BASE_URL`` for proxies and tests)."""
 
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
@@ -114,11 +112,11 @@ class StabilityEngine(ProviderEngine, provider=PROVIDER, key_variable=KEY_VARIAB
         images: list[GeneratedImage] = []
         with ProviderHttp(
             provider=PROVIDER,
-            base_url=self._settings.stability_base_url,
+            base_url=self._base_url(),
             headers={"Authorization": f"Bearer {key}", "Accept": "image/*"},
             options=self._options,
             read_error=read_stability_error,
-            credential_name=KEY_VARIABLE,
+            credential_name=self.key_variable,
         ) as http:
             for index in range(request.num_images):
                 seed = (base_seed + index) % (MAX_SEED + 1)

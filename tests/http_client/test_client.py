@@ -1,4 +1,4 @@
-"""Retries, Retry-After, timeouts and error mapping of the shared provider HTTP session."""
+"""Retries, Retry-After, timeouts and error mapping of the shared HTTP client (providers and the prompt LLM)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ import pytest
 
 from limner.core.errors import GenerationCanceledError, InvalidRequestError
 from limner.core.progress import CancelToken
-from limner.engines.remote.errors import ProviderAuthError, ProviderError, ProviderRequestError
-from limner.engines.remote.http import HttpOptions, ProviderHttp, RetryPolicy, retry_after_seconds, run_cancelable
+from limner.http_client import (
+    HttpOptions,
+    ProviderAuthError,
+    ProviderError,
+    ProviderHttp,
+    ProviderRequestError,
+    RetryPolicy,
+    retry_after_seconds,
+    run_cancelable,
+)
 from tests.engines.remote.conftest import RecordingSleep
 from tests.engines.remote.loopback import LoopbackServer, Recorded, Reply
 
