@@ -43,9 +43,9 @@ def dreambooth(
     from limner.engines.local.device import choose_placement
     from limner.finetune.config import DreamBoothConfig
     from limner.finetune.dataset import extract_zip, load_subject
-    from limner.finetune.register import register_result
     from limner.finetune.trainer import run_dreambooth
     from limner.presets import invalid_request_from
+    from limner.services.finetune_registration import register_result
 
     settings = Settings()
     with user_errors():

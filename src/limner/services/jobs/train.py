@@ -14,8 +14,8 @@ from limner.db.models import User
 from limner.engines.local.device import Placement
 from limner.finetune.config import DreamBoothConfig
 from limner.finetune.dataset import load_subject
-from limner.finetune.register import register_result
 from limner.finetune.trainer import run_dreambooth
+from limner.services.finetune_registration import register_result
 from limner.services.gallery import Gallery
 from limner.services.jobs.worker import JobContext
 from limner.services.models import ModelRegistry

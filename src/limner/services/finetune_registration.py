@@ -1,16 +1,24 @@
-"""Put a finished run into the model registry, so ``--model``/``--lora NAME`` uses it at once."""
+"""Put a finished fine-tuning run into the model registry, so ``--model``/``--lora NAME`` uses it at once.
+
+Why in services (not in ``finetune``): registering writes the database and the registry's folder,
+which is service work; ``finetune`` only trains and returns where the weights are. The trainer's
+types are imported for type checking only, so importing this module does not import torch.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from limner.db.models import ModelKind, RegisteredModel
-from limner.finetune.config import DreamBoothConfig
-from limner.finetune.trainer import FinetuneResult
-from limner.services.models import ModelRegistry
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from limner.finetune.config import DreamBoothConfig
+    from limner.finetune.trainer import FinetuneResult
+    from limner.services.models import ModelRegistry
 
 
 def register_result(
@@ -22,7 +30,11 @@ def register_result(
     cfg: DreamBoothConfig,
     created_by: str | None = None,
 ) -> RegisteredModel:
-    """Move the exported weights into the registry's folder and register them under ``name``."""
+    """Copy the exported weights into the registry's folder and register them under ``name``.
+
+    A LoRA run registers its ``.safetensors`` file (with ``base`` as its base model); a full
+    fine-tune registers the whole exported folder.
+    """
     target = registry.managed_folder(name)
     if target.exists():
         shutil.rmtree(target)
