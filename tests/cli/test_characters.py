@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from limner.cli.app import app
+from limner.cli.main import app
 from tests.engines.remote.fakes import KEY, FakeReplicate, serve
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from limner.cli.app import app
+from limner.cli.main import app
 
 runner = CliRunner()
 

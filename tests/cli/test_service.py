@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from limner.cli.app import app
 from limner.cli.local_store import local_store
+from limner.cli.main import app
 from limner.config import Settings
 
 runner = CliRunner()

@@ -1,6 +1,6 @@
 """``limner batch``: ideas (generated, or read from a CSV) -> images in ``OUTPUT_DIR/<slug>/`` with info files.
 
-Mounted by ``cli.app`` as ``app.command("batch")(batch)``. The same command run again resumes its
+Mounted by ``cli.main`` as ``app.command("batch")(batch)``. The same command run again resumes its
 batch: finished items are skipped, failed ones tried again (``--new`` starts a fresh batch).
 Exit code 1 when any item failed (the others are still made).
 """
@@ -12,38 +12,28 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from limner.batch.plan import (
-    BatchItem,
-    BatchManifest,
-    BatchOptions,
-    batch_key,
-    item_request,
-    load_manifest,
-    plan_batch,
-)
-from limner.batch.runner import BatchReport, check_batch, run_batch
+from limner.cli.errors import EXIT_FAILURE, user_errors
 from limner.cli.prompts import CsvOpt, DataOpt, ExamplesOpt, IdeaSeedOpt, OfflineOpt, ThemeOpt, csv_path, source_line
-from limner.config import Settings
 from limner.core.errors import InvalidRequestError
-from limner.core.progress import ProgressEvent
-from limner.core.requests import parse_size
-from limner.engines.base import Engine, TaskInputs
-from limner.prompts.ideas import PromptIdea
+from limner.core.providers import LOCAL, PROVIDER_CHOICES
+
+if TYPE_CHECKING:
+    from limner.batch.plan import BatchItem, BatchManifest, BatchOptions
+    from limner.batch.runner import BatchReport
+    from limner.config import Settings
+    from limner.core.progress import ProgressEvent
+    from limner.prompts.ideas import PromptIdea
+    from limner.services.generation import GenerationService
 
 DEFAULT_COUNT = 10
-
-
-class ProviderChoice(StrEnum):
-    LOCAL = "local"
-    OPENAI = "openai"
-    REPLICATE = "replicate"
-    STABILITY = "stability"
+# typer 0.29 takes choices from an Enum (its Option has no click_type); the names come from the provider table.
+ProviderChoice = StrEnum("ProviderChoice", {name: name for name in PROVIDER_CHOICES})  # type: ignore[misc]
 
 
 def batch(
@@ -51,9 +41,9 @@ def batch(
         int | None, typer.Argument(help=f"How many ideas (default {DEFAULT_COUNT}; with --from-csv: every row).", min=1)
     ] = None,
     size: Annotated[str | None, typer.Option("--size", "-s", help="WIDTHxHEIGHT of every image.")] = None,
-    provider: Annotated[
-        ProviderChoice, typer.Option("--provider", help="Where images are made.")
-    ] = ProviderChoice.LOCAL,
+    provider: Annotated[ProviderChoice, typer.Option("--provider", help="Where images are made.")] = ProviderChoice(
+        LOCAL
+    ),
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model (local reference, or the provider's model name).")
     ] = None,
@@ -77,7 +67,10 @@ def batch(
     new: Annotated[bool, typer.Option("--new", help="Start a fresh batch instead of resuming this one.")] = False,
 ) -> None:
     """Make a batch: ideas, then images, one folder per idea with info.md and info.json."""
-    from limner.cli.app import EXIT_FAILURE, user_errors
+    from limner.batch.plan import BatchOptions, batch_key, load_manifest, plan_batch
+    from limner.batch.runner import check_batch, run_batch
+    from limner.config import Settings
+    from limner.core.requests import parse_size
 
     console = Console(stderr=True)
     with user_errors():
@@ -90,35 +83,38 @@ def batch(
             provider=provider.value, model=model, width=width, height=height, num_images=num_images, seed=seed,
             steps=steps, guidance_scale=guidance,
         )  # fmt: skip
-        engine: Engine | None = None
+        generation: GenerationService | None = None
         if not only_prompts:
-            from limner.engines.router import build_engine
+            from limner.cli.generation import local_generation
 
-            engine = build_engine(settings)
-            _probe(engine, options)  # a missing key or impossible size stops us before any idea is paid for
+            generation = local_generation(settings)
+            _probe(generation, options)  # a missing key or impossible size stops us before any idea is paid for
         what = _batch_identity(count, theme, from_csv, idea_seed, offline, data, examples, new)
         batch_id = batch_key(options, **what)
         existing = load_manifest(target, batch_id)
         ideas = _ideas(settings, console, count, theme, from_csv, idea_seed, offline, data, examples, csv, target,
                        existing)  # fmt: skip
-        if only_prompts or engine is None:
+        if only_prompts or generation is None:
             for idea in ideas:
                 typer.echo(idea.title)
             return
         source = str(from_csv) if from_csv else (existing.source if existing else "generated ideas")
         manifest = plan_batch(target, batch_id, options, ideas, source, existing)
         _announce(console, manifest, target, existing is not None)
-        check_batch(manifest, target, engine)
+        check_batch(manifest, target, generation)
         with _batch_progress(console, len(manifest.items)) as listener:
-            report = run_batch(manifest, target, engine, listener)
+            report = run_batch(manifest, target, generation, listener)
     _summarise(console, manifest, report, target)
     if report.failed:
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _probe(engine: Engine, options: BatchOptions) -> None:
+def _probe(generation: GenerationService, options: BatchOptions) -> None:
+    from limner.batch.plan import BatchItem, item_fields
+    from limner.prompts.ideas import PromptIdea
+
     probe = BatchItem(index=0, idea=PromptIdea(title="probe", prompt="probe"), folder="probe")
-    engine.validate(item_request(probe, options), TaskInputs())
+    generation.prepare(item_fields(probe, options))
 
 
 def _batch_identity(

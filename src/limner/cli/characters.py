@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from limner.config import Settings
+from limner.cli.errors import user_errors
 
 characters_app = typer.Typer(help="Saved characters: reference pictures usable by name (--character).",
                              no_args_is_help=True)  # fmt: skip
@@ -25,8 +25,8 @@ def add(
     description: Annotated[str, typer.Option(help="A note shown by `characters show`.")] = "",
 ) -> None:
     """Save a character from one or more reference pictures."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store, local_user
+    from limner.config import Settings
     from limner.core.errors import InvalidRequestError
 
     settings = Settings()
@@ -46,8 +46,8 @@ def add(
 @characters_app.command("list")
 def list_characters() -> None:
     """List saved characters."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store, local_user
+    from limner.config import Settings
 
     settings = Settings()
     table = Table("name", "pictures", "cached adapters", "created")
@@ -65,8 +65,8 @@ def list_characters() -> None:
 @characters_app.command("show")
 def show(name: Annotated[str, typer.Argument(help="Character name.")]) -> None:
     """Show a saved character."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store, local_user
+    from limner.config import Settings
 
     settings = Settings()
     with user_errors(), local_store(settings) as services:
@@ -82,8 +82,8 @@ def show(name: Annotated[str, typer.Argument(help="Character name.")]) -> None:
 @characters_app.command("rm")
 def remove(name: Annotated[str, typer.Argument(help="Character name.")]) -> None:
     """Delete a saved character, its pictures and cached embeddings."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store, local_user
+    from limner.config import Settings
 
     settings = Settings()
     with user_errors(), local_store(settings) as services:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from limner.config import Settings
+from limner.cli.errors import user_errors
 
 models_app = typer.Typer(help="Registered models: friendly names usable with --model and --lora.",
                          no_args_is_help=True)  # fmt: skip
@@ -22,8 +22,8 @@ def _size(size: int) -> str:
 @models_app.command("list")
 def list_models() -> None:
     """List registered models."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store
+    from limner.config import Settings
 
     table = Table("name", "kind", "architecture", "base", "size", "reference")
     with user_errors(), local_store(Settings()) as services, services.sessions() as session:
@@ -36,8 +36,8 @@ def list_models() -> None:
 @models_app.command("show")
 def show(name: Annotated[str, typer.Argument(help="Registered name.")]) -> None:
     """Show one registered model."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store
+    from limner.config import Settings
 
     with user_errors(), local_store(Settings()) as services, services.sessions() as session:
         model = services.models.get(session, name)
@@ -55,8 +55,8 @@ def install(
     name: Annotated[str | None, typer.Option("--name", help="Registered name (default: the repo name).")] = None,
 ) -> None:
     """Download a model (safetensors and configs only) into the Hugging Face cache and register it."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store
+    from limner.config import Settings
 
     with user_errors(), local_store(Settings()) as services, services.sessions() as session:
         model = services.models.install(session, hub_id, name)
@@ -70,8 +70,8 @@ def import_model(
     base: Annotated[str | None, typer.Option("--base", help="For a LoRA: the model it was trained on.")] = None,
 ) -> None:
     """Check (safetensors only, headers validated) and copy weights into the registry."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store
+    from limner.config import Settings
 
     with user_errors(), local_store(Settings()) as services, services.sessions() as session:
         model = services.models.import_path(session, path, name, base_model=base)
@@ -81,8 +81,8 @@ def import_model(
 @models_app.command("rm")
 def remove(name: Annotated[str, typer.Argument(help="Registered name.")]) -> None:
     """Unregister a model (and delete its copied files; the hub cache is left alone)."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store
+    from limner.config import Settings
 
     with user_errors(), local_store(Settings()) as services, services.sessions() as session:
         services.models.remove(session, name)

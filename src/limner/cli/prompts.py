@@ -1,6 +1,6 @@
 """``limner prompts generate``: ideas from the configured LLM (or the offline generator), appended to a CSV.
 
-Mounted by ``cli.app`` as ``app.add_typer(prompts_app, name="prompts")``. Options shared with
+Mounted by ``cli.main`` as ``app.add_typer(prompts_app, name="prompts")``. Options shared with
 ``limner batch`` are defined here once.
 """
 
@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from limner.config import Settings
+from limner.cli.errors import user_errors
+
+if TYPE_CHECKING:
+    from limner.config import Settings
 
 CSV_NAME = "batch_prompts.csv"
 
@@ -62,7 +65,7 @@ def generate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per idea.")] = False,
 ) -> None:
     """Write COUNT ideas; print them and append them to the prompts CSV (earlier rows are kept)."""
-    from limner.cli.app import user_errors
+    from limner.config import Settings
     from limner.prompts.csv_store import append_ideas
     from limner.prompts.ideation import generate_ideas
 

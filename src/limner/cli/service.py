@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from limner.config import Settings
+from limner.cli.errors import user_errors
 
 users_app = typer.Typer(help="Accounts of the service (stored in its database).", no_args_is_help=True)
 gallery_app = typer.Typer(help="The service's gallery.", no_args_is_help=True)
@@ -25,6 +25,7 @@ def serve(
     import uvicorn
 
     from limner.api.app import create_app
+    from limner.config import Settings
 
     settings = Settings()
     bind_host, bind_port = host or settings.host, port or settings.port
@@ -60,7 +61,7 @@ def worker(
 
     from sqlalchemy import make_url
 
-    from limner.cli.app import user_errors
+    from limner.config import Settings
     from limner.services.container import build_services
 
     settings = Settings()
@@ -106,8 +107,8 @@ def create_user(
 
 
 def _create(username: str, password: str, admin: bool) -> None:
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store
+    from limner.config import Settings
     from limner.db.models import Role
 
     with user_errors(), local_store(Settings()) as services, services.sessions() as session:
@@ -121,8 +122,8 @@ def import_images(
     user: Annotated[str | None, typer.Option("--user", help="Owner (default: LIMNER_CLI_USER).")] = None,
 ) -> None:
     """Import CLI-generated PNGs (with their parameters) into a user's gallery."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store, local_user
+    from limner.config import Settings
     from limner.core.errors import InvalidRequestError
 
     settings = Settings()

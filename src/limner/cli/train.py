@@ -1,4 +1,10 @@
-"""``limner train dreambooth``: fine-tune a model on a subject and register the result by name."""
+"""``limner train ...``: train limner's own base model, or fine-tune a model on a subject.
+
+Why the commands live here and not beside the training code: ``limner --help`` builds every
+command, and the training code imports torch, diffusers and transformers. The options are
+declared here with typer alone; each command imports ``limner.training`` / ``limner.finetune``
+in its body. ``limner.training.cli`` re-exports :data:`train_app` for ``python -m limner.training.cli``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,90 @@ from typing import Annotated
 
 import typer
 
-from limner.config import Settings
+from limner.cli.errors import user_errors
+
+train_app = typer.Typer(help="Train limner's own models.", no_args_is_help=True)
 
 
+@train_app.callback()
+def _group() -> None:
+    """Train limner's own models (limner-tiny), or fine-tune a model on a subject (DreamBooth)."""
+
+
+@train_app.command("base")
+def base(
+    data: Annotated[Path, typer.Option(help="Dataset folder (images.npz + captions.jsonl).")] = Path(
+        ".cache/emoji-dataset"
+    ),
+    out: Annotated[Path, typer.Option(help="Where the diffusers folder is written.")] = Path("output/limner-tiny"),
+    work: Annotated[Path, typer.Option(help="Checkpoints, latents and tokenizer of this run.")] = Path(
+        ".cache/limner-train"
+    ),
+    vae_steps: Annotated[int, typer.Option(help="Autoencoder training steps.")] = 2000,
+    steps: Annotated[int, typer.Option(help="Text encoder + UNet training steps.")] = 6000,
+    vae_batch: Annotated[int, typer.Option()] = 32,
+    batch: Annotated[int, typer.Option(help="Diffusion batch size.")] = 64,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint (and export) every N steps.")] = 500,
+    seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option("--resume/--fresh", help="Continue from checkpoints in --work.")] = True,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
+    bpe: Annotated[
+        Path | None,
+        typer.Option(help="CLIP merges file (default: the recipe's; fetched from open_clip_torch's wheel if missing)."),
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate of the diffusion stage (default: the recipe's).")
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(help="Linear warm-up steps before the cosine decay (default: the recipe's).")
+    ] = None,
+    noise_offset: Annotated[
+        float | None,
+        typer.Option(
+            help="Std of a per-channel constant added to the training noise (0 turns it off; default: the recipe's)."
+        ),
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start a new diffusion phase from this saved model (its VAE and tokenizer are kept)."),
+    ] = None,
+) -> None:
+    """Train the limner-tiny base model: VAE, then text encoder + UNet, exporting EMA weights.
+
+    Options left out (--lr, --warmup, --noise-offset, --bpe) take ``BaseTrainConfig``'s defaults,
+    the one place the recipe's values are written.
+    """
+    import logging
+
+    import torch
+
+    from limner.training.base import BaseTrainConfig, train_base
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if threads:
+        torch.set_num_threads(threads)
+    if torch.cuda.is_available():
+        # TF32 matmuls: several times faster on Ampere+ GPUs, far below this model's noise floor.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    recipe = BaseTrainConfig  # its class attributes are the recipe's defaults
+    cfg = BaseTrainConfig(
+        data=data, out=out, work=work, vae_steps=vae_steps, unet_steps=steps, vae_batch=vae_batch, unet_batch=batch,
+        checkpoint_every=checkpoint_every, seed=seed, resume=resume, progress=progress, init_from=init_from,
+        bpe_path=recipe.bpe_path if bpe is None else bpe,
+        learning_rate=recipe.learning_rate if lr is None else lr,
+        warmup_steps=recipe.warmup_steps if warmup is None else warmup,
+        noise_offset=recipe.noise_offset if noise_offset is None else noise_offset,
+    )  # fmt: skip
+    try:
+        folder = train_base(cfg)
+    except (FileNotFoundError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    typer.echo(f"model saved to {folder}")
+
+
+@train_app.command("dreambooth")
 def dreambooth(
     instance_images: Annotated[Path, typer.Option("--instance-images", help="Folder or zip of subject pictures.")],
     instance_prompt: Annotated[str, typer.Option("--instance-prompt", help="e.g. 'a photo of sks dog'.")],
@@ -38,8 +125,8 @@ def dreambooth(
     work_dir: Annotated[Path | None, typer.Option(help="Checkpoints (a rerun resumes from them).")] = None,
 ) -> None:
     """Fine-tune BASE on your subject (DreamBooth, LoRA by default) and register it as NAME."""
-    from limner.cli.app import user_errors
     from limner.cli.local_store import local_store
+    from limner.config import Settings
     from limner.engines.local.device import choose_placement
     from limner.finetune.config import DreamBoothConfig
     from limner.finetune.dataset import extract_zip, load_subject

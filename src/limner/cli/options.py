@@ -1,0 +1,121 @@
+"""Typer options shared by the generating commands, each written once.
+
+Why: ``generate``, ``img2img``, ``inpaint``, ``edit`` and ``character`` take the same dozen options
+(model, size, steps, seed ...). They are declared here once as ``Annotated`` aliases and gathered in
+:class:`GenerationOptions`; :func:`with_generation_options` adds them to a command's own parameters,
+so a command lists only what is particular to it and receives the rest as one object.
+
+Only typer is imported here: ``limner --help`` builds every command's options, and must load neither
+model code nor pydantic to do so. That is why ``--scheduler`` is a plain string checked by
+:func:`scheduler_name` against :class:`~limner.core.requests.SchedulerName` when it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, get_type_hints
+
+import typer
+
+SCHEDULER_NAMES = "euler, euler_a, dpm++_2m, dpm++_2m_karras, ddim, lcm, unipc, heun, pndm"
+
+
+def scheduler_name(value: str) -> str:
+    """Accept a sampler name of :class:`~limner.core.requests.SchedulerName` (read when one is given)."""
+    from limner.core.requests import SchedulerName
+
+    names = [item.value for item in SchedulerName]
+    if value not in names:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(names)}")
+    return value
+
+
+PromptArg = Annotated[str, typer.Argument(help="What to draw.")]
+ImageArg = Annotated[Path, typer.Argument(help="Input picture (PNG, JPEG or WebP).")]
+NegativeOpt = Annotated[str | None, typer.Option("--negative", "-N", help="What to avoid.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Built-in name, hub id, diffusers folder or .safetensors file."),
+]
+SizeOpt = Annotated[str | None, typer.Option("--size", "-s", help="WIDTHxHEIGHT, multiples of 8.")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="Denoising steps.")]
+GuidanceOpt = Annotated[float | None, typer.Option("--guidance", "--cfg", help="Classifier-free guidance scale.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the first image; image i uses seed+i.")]
+CountOpt = Annotated[int | None, typer.Option("--num-images", "-n", help="How many images.")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", metavar="NAME", parser=scheduler_name, help=f"Sampler: {SCHEDULER_NAMES}."),
+]
+LoraOpt = Annotated[
+    list[str] | None,
+    typer.Option("--lora", help="LoRA as REF or REF:WEIGHT (.safetensors only); repeatable."),
+]
+PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Apply a preset (see `limner presets`).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: LIMNER_OUTPUT_DIR).")]
+StyleOpt = Annotated[str | None, typer.Option("--style", help="A style preset (see `limner styles`).")]
+CharacterOpt = Annotated[str | None, typer.Option("--character", help="A saved character (see `limner characters`).")]
+ReferenceOpt = Annotated[
+    list[Path] | None, typer.Option("--reference", help="Reference picture for the IP-Adapter (repeatable).")
+]
+AdapterOpt = Annotated[str | None, typer.Option("--ip-adapter", help="IP-Adapter .safetensors (file or hub path).")]
+AdapterScaleOpt = Annotated[
+    float | None, typer.Option("--ip-adapter-scale", help="How strongly the references bind (0-2, default 0.6).")
+]
+StrengthOpt = Annotated[
+    float | None, typer.Option("--strength", help="How much to change the image: 0 keeps it, 1 redraws it.")
+]
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """The options every generating command takes; None means: the preset's value, else the model's."""
+
+    negative: NegativeOpt = None
+    model: ModelOpt = None
+    size: SizeOpt = None
+    steps: StepsOpt = None
+    guidance: GuidanceOpt = None
+    seed: SeedOpt = None
+    num_images: CountOpt = None
+    scheduler: SchedulerOpt = None
+    lora: LoraOpt = None
+    preset: PresetOpt = None
+    out: OutOpt = None
+
+
+def with_generation_options(*, leave_out: tuple[str, ...] = ()) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the :class:`GenerationOptions` (less ``leave_out``) as Typer options.
+
+    The decorated command declares its own parameters and a last one, ``options``; the Typer
+    command it returns takes the own parameters followed by the shared options, and calls the
+    command with the shared ones gathered into one :class:`GenerationOptions`.
+    """
+    hints = get_type_hints(GenerationOptions, include_extras=True)
+    shared = [
+        inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=item.default, annotation=hints[item.name])
+        for item in dataclasses.fields(GenerationOptions)
+        if item.name not in leave_out
+    ]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        *own, last = signature.parameters.values()
+        if last.name != "options":
+            raise TypeError(f"{command.__name__} must take `options: GenerationOptions` last")
+
+        @functools.wraps(command)
+        def typer_command(**values: Any) -> None:
+            chosen = {parameter.name: values.pop(parameter.name) for parameter in shared}
+            command(**values, options=GenerationOptions(**chosen))
+
+        parameters = [*own, *shared]
+        typer_command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        typer_command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        return typer_command
+
+    return decorate
