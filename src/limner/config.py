@@ -77,11 +77,26 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=2, ge=1, description="Runs of a job before a dead worker fails it.")
     job_heartbeat_timeout_seconds: int = Field(default=120, ge=5)
     max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    login_max_failures_per_ip: int = Field(
+        default=20, ge=1, description="Failed logins one client address may make per window, over all usernames."
+    )
     sync_wait_seconds: int = Field(default=600, ge=1, description="How long sync endpoints wait for a job.")
     webhook_timeout_seconds: float = 10.0
 
     # Remote providers and the prompt LLM. Keys use the providers' own variable names (no LIMNER_
     # prefix), as their official clients do; base URLs are settable for proxies and tests. Variable
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private, link-local and metadata addresses (a trusted LAN only).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The server's public base URL (e.g. https://limner.example.com) for absolute links it hands "
+        "out; default: the base URL of each request.",
+    )
+    signed_url_seconds: int = Field(
+        default=3600, ge=60, le=7 * 24 * 3600, description="Lifetime of signed image URLs (response_format=url)."
+    )
     # names and defaults come from the provider table (a test checks every provider has its fields).
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=OPENAI.key_variable)
     openai_base_url: str = Field(default=OPENAI.default_base_url, validation_alias=OPENAI.base_url_variable)

@@ -32,6 +32,7 @@ def service_settings(root: Path, tiny_model: Path, **overrides: Any) -> Settings
         "max_input_image_bytes": 1024 * 1024,
         "sync_wait_seconds": 60,
         "max_steps": 1000,
+        "webhook_allow_private": True,  # the webhook tests' receivers listen on loopback
         "_env_file": None,
     }
     values.update(overrides)
