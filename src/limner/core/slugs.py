@@ -1,7 +1,10 @@
-"""Folder names from titles: ``"Noodle Bar at Night!"`` -> ``noodle-bar-at-night``.
+"""Folder and file names from titles: ``"Noodle Bar at Night!"`` -> ``noodle-bar-at-night``.
 
-Why our own slugs: a title comes from an LLM or a CSV, so it is untrusted; the slug is ASCII,
-has no path separators or dots at the start, and is short enough for every file system.
+Why one function for every caller (batch folders, the studio's batch zip): the same title must
+give the same name everywhere. A title comes from an LLM, a CSV or a person, so it is untrusted:
+accents are folded to ASCII (``Café`` -> ``cafe``), anything else that is not a letter or digit
+becomes ``-``, so there are no path separators or leading dots, and the name is short enough for
+every file system.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ MAX_SLUG_LENGTH = 60
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def slugify(title: str, max_length: int = MAX_SLUG_LENGTH) -> str:
+def slugify(title: str, max_length: int = MAX_SLUG_LENGTH, *, fallback: str = "untitled") -> str:
+    """The slug of ``title``, cut at a word boundary; ``fallback`` when nothing usable is left."""
     ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
     slug = _NOT_WORD.sub("-", ascii_text.lower()).strip("-")
     if len(slug) > max_length:
         cut = slug[:max_length]
         slug = cut.rsplit("-", 1)[0] if "-" in cut[max_length // 2 :] else cut
-    return slug.strip("-") or "untitled"
+    return slug.strip("-") or fallback
 
 
 def unique_slug(title: str, taken: Container[str]) -> str:
