@@ -12,7 +12,7 @@ from limner.services.container import InsecureSettingsError, build_services, jwt
 from tests.api.conftest import PASSWORD, Api, service_settings
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/auth/token", "/v1/auth/register", "/docs", "/docs/oauth2-redirect",
-          "/redoc", "/openapi.json"}  # fmt: skip
+          "/redoc", "/openapi.json", "/v1/images/{image_id}/signed"}  # fmt: skip
 
 
 def test_every_route_without_a_token_is_401(api: Api) -> None:
@@ -91,6 +91,43 @@ def test_login_throttling(api: Api) -> None:
     blocked = api.client.post("/v1/auth/token", data={"username": "carol", "password": PASSWORD})
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) > 0
+
+
+def test_one_address_has_a_failed_login_budget_over_all_usernames(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    """One password tried against many usernames (password spraying) is slowed like one account."""
+    settings = service_settings(
+        tmp_path,
+        tiny_models["txt2img"],
+        workers=0,
+        login_max_failures_per_ip=3,
+        admin_username="root",
+        admin_password=PASSWORD,
+    )
+    with TestClient(create_app(settings, build_services(settings))) as client:
+        for name in ("ann", "ben", "cat"):
+            response = client.post("/v1/auth/token", data={"username": name, "password": "Summer2024!"})
+            assert response.status_code == 401
+        sprayed = client.post("/v1/auth/token", data={"username": "dan", "password": "Summer2024!"})
+        assert sprayed.status_code == 429
+        assert sprayed.json()["error"]["type"] == "rate_limit_error"
+        assert int(sprayed.headers["Retry-After"]) > 0
+        assert client.post("/v1/auth/token", data={"username": "root", "password": PASSWORD}).status_code == 429
+
+
+def test_a_success_does_not_refill_the_address_budget(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    settings = service_settings(
+        tmp_path,
+        tiny_models["txt2img"],
+        workers=0,
+        login_max_failures_per_ip=2,
+        admin_username="root",
+        admin_password=PASSWORD,
+    )
+    with TestClient(create_app(settings, build_services(settings))) as client:
+        assert client.post("/v1/auth/token", data={"username": "x", "password": "wrong one"}).status_code == 401
+        assert client.post("/v1/auth/token", data={"username": "root", "password": PASSWORD}).status_code == 200
+        assert client.post("/v1/auth/token", data={"username": "y", "password": "wrong one"}).status_code == 401
+        assert client.post("/v1/auth/token", data={"username": "z", "password": "wrong one"}).status_code == 429
 
 
 def test_webhook_secret_is_per_user(api: Api) -> None:

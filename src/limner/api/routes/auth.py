@@ -11,6 +11,7 @@ from limner.api.deps import ServicesDep, SessionDep
 from limner.api.responses import WITH_BODY, error_responses
 from limner.api.schemas import Registration, TokenOut, UserOut
 from limner.core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
+from limner.services.auth.throttle import LoginThrottle
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -21,15 +22,15 @@ def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], services: ServicesDep, session: SessionDep, request: Request
 ) -> TokenOut:
     client = request.client.host if request.client else "unknown"
-    throttle_key = f"{form.username.lower()}|{client}"
-    wait = services.login_failures.blocked(throttle_key)
+    throttle = LoginThrottle(services.login_failures, services.settings.login_max_failures_per_ip)
+    wait = throttle.blocked(form.username, client)
     if wait:
         raise RateLimitedError(f"too many failed logins; try again in {wait:.0f}s", retry_after=wait)
     user = services.users.authenticate(session, form.username, form.password)
     if user is None:
-        services.login_failures.hit(throttle_key)
+        throttle.failed(form.username, client)
         raise AuthenticationError("wrong username or password")
-    services.login_failures.reset(throttle_key)
+    throttle.succeeded(form.username, client)
     expires = int(services.tokens.expiry.total_seconds())
     return TokenOut(access_token=services.tokens.issue(user.id, user.role), expires_in=expires)
 

@@ -1,5 +1,9 @@
 """Sliding-window counters for login throttling and per-user job rate limits.
 
+Failed logins have two budgets in one window: per username and client address (a user who
+mistypes is slowed alone), and per client address over all usernames (one password tried
+against many accounts, "password spraying", is slowed too). See :class:`LoginThrottle`.
+
 Why in memory, per app: limits protect this process; each app instance owns its counters (no
 module-level state), so several processes each count on their own.
 """
@@ -28,14 +32,15 @@ class SlidingWindow:
             events.popleft()
         return events
 
-    def blocked(self, key: str) -> float:
-        """Seconds until ``key`` may act again (0 when it may act now)."""
+    def blocked(self, key: str, limit: int | None = None) -> float:
+        """Seconds until ``key`` may act again (0 when it may act now); ``limit`` overrides the default."""
+        allowed = self.limit if limit is None else limit
         with self._lock:
             now = self._clock()
             events = self._trim(key, now)
-            if len(events) < self.limit:
+            if len(events) < allowed:
                 return 0.0
-            return max(0.0, events[0] + self.window - now)
+            return max(0.0, events[len(events) - allowed] + self.window - now)
 
     def hit(self, key: str) -> None:
         with self._lock:
@@ -55,3 +60,31 @@ class SlidingWindow:
     def reset(self, key: str) -> None:
         with self._lock:
             self._events.pop(key, None)
+
+
+class LoginThrottle:
+    """The two failed-login budgets over one window of counters.
+
+    A success clears only the username + address budget: otherwise an attacker holding one valid
+    account could log into it between guesses and never run out of the per-address budget.
+    """
+
+    def __init__(self, failures: SlidingWindow, per_address_limit: int) -> None:
+        self._failures = failures
+        self._per_address_limit = per_address_limit
+
+    @staticmethod
+    def _keys(username: str, address: str) -> tuple[str, str]:
+        return f"user|{username.lower()}|{address}", f"address|{address}"
+
+    def blocked(self, username: str, address: str) -> float:
+        """Seconds until a login for ``username`` from ``address`` may be tried (0: now)."""
+        user_key, address_key = self._keys(username, address)
+        return max(self._failures.blocked(user_key), self._failures.blocked(address_key, limit=self._per_address_limit))
+
+    def failed(self, username: str, address: str) -> None:
+        for key in self._keys(username, address):
+            self._failures.hit(key)
+
+    def succeeded(self, username: str, address: str) -> None:
+        self._failures.reset(self._keys(username, address)[0])
