@@ -6,7 +6,7 @@ import io
 import json
 import zipfile
 
-from limner.ui.batch_zip import BatchEntry, BatchPicture, build_zip, slugify
+from limner.ui.batch_zip import BatchEntry, BatchPicture, build_zip, folder_name
 
 
 def test_zip_layout_and_info() -> None:
@@ -44,6 +44,7 @@ def test_zip_layout_and_info() -> None:
     assert "**Status:** rejected (too many pixels)" in markdown
 
 
-def test_slugify_never_uses_path_characters() -> None:
-    assert slugify("../../etc/passwd") == "etc-passwd"
-    assert slugify("???") == "batch"
+def test_folder_name_is_the_batch_slug() -> None:
+    assert folder_name("../../etc/passwd") == "etc-passwd"
+    assert folder_name("???") == "batch"
+    assert folder_name("Café au lait") == "cafe-au-lait"  # the same name ``limner batch`` gives a title

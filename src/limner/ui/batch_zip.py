@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from limner.core.slugs import slugify
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ class BatchEntry:
     pictures: tuple[BatchPicture, ...] = ()
 
 
-def slugify(text: str, fallback: str = "batch") -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-")
-    return slug or fallback
+def folder_name(title: str) -> str:
+    """The zip's folder (and file) name: the slug ``limner batch`` would give the title, else ``batch``."""
+    return slugify(title, fallback="batch")
 
 
 def file_name(entry_index: int, picture_index: int, picture: BatchPicture) -> str:
@@ -98,7 +99,7 @@ def info_md(title: str, entries: Sequence[BatchEntry]) -> str:
 
 
 def build_zip(title: str, entries: Sequence[BatchEntry]) -> bytes:
-    folder = slugify(title)
+    folder = folder_name(title)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for index, entry in enumerate(entries):

@@ -16,7 +16,7 @@ import streamlit as st
 
 from limner.ui import session
 from limner.ui.api_errors import ApiError
-from limner.ui.batch_zip import BatchEntry, BatchPicture, build_zip, slugify
+from limner.ui.batch_zip import BatchEntry, BatchPicture, build_zip, folder_name
 from limner.ui.client import LimnerClient
 from limner.ui.components.feedback import attempt, require
 from limner.ui.components.models import model_field
@@ -323,7 +323,7 @@ def download(batch: Batch) -> None:
     st.download_button(
         "Download the batch (zip)",
         archive,
-        file_name=f"{slugify(batch.title)}.zip",
+        file_name=f"{folder_name(batch.title)}.zip",
         mime="application/zip",
         icon=":material/folder_zip:",
         type="primary",
