@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from limner.core.providers import OPENAI, REPLICATE, STABILITY, RemoteProvider
-from limner.core.requests import RequestLimits
+from limner.core.requests import MAX_IMAGES_PER_REQUEST, RequestLimits
 
 DeviceSetting = Literal["auto", "cpu", "cuda", "mps"]
 DtypeSetting = Literal["auto", "float32", "float16", "bfloat16"]
@@ -34,12 +34,15 @@ class Settings(BaseSettings):
     max_loaded_models: int = Field(default=2, ge=1, le=64)
     max_pixels: int = Field(default=2048 * 2048, ge=64 * 64)
     max_steps: int = Field(default=150, ge=1)
-    max_images_per_request: int = Field(default=16, ge=1, le=64)
+    max_images_per_request: int = Field(default=MAX_IMAGES_PER_REQUEST, ge=1, le=MAX_IMAGES_PER_REQUEST)
     max_input_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     presets_file: Path | None = Field(
         default=None, description="A TOML file of extra presets; they override built-ins of the same name."
     )
     styles_file: Path | None = Field(default=None, description="A TOML file of extra styles (see data/styles.toml).")
+    model_defaults_file: Path | None = Field(
+        default=None, description="A TOML file of per-model defaults (see data/model_defaults.toml) over the built-ins."
+    )
     ip_adapter: str | None = Field(
         default=None,
         description="IP-Adapter for character requests (hub 'owner/repo/sub/file.safetensors' or a local file); "
@@ -74,17 +77,14 @@ class Settings(BaseSettings):
     jobs_per_minute: int = Field(default=60, ge=1, description="Per-user job creation rate limit.")
     login_max_failures: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
-    job_max_attempts: int = Field(default=2, ge=1, description="Runs of a job before a dead worker fails it.")
-    job_heartbeat_timeout_seconds: int = Field(default=120, ge=5)
-    max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     login_max_failures_per_ip: int = Field(
         default=20, ge=1, description="Failed logins one client address may make per window, over all usernames."
     )
+    job_max_attempts: int = Field(default=2, ge=1, description="Runs of a job before a dead worker fails it.")
+    job_heartbeat_timeout_seconds: int = Field(default=120, ge=5)
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     sync_wait_seconds: int = Field(default=600, ge=1, description="How long sync endpoints wait for a job.")
     webhook_timeout_seconds: float = 10.0
-
-    # Remote providers and the prompt LLM. Keys use the providers' own variable names (no LIMNER_
-    # prefix), as their official clients do; base URLs are settable for proxies and tests. Variable
     webhook_allow_private: bool = Field(
         default=False,
         description="Let webhooks reach loopback, private, link-local and metadata addresses (a trusted LAN only).",
@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     signed_url_seconds: int = Field(
         default=3600, ge=60, le=7 * 24 * 3600, description="Lifetime of signed image URLs (response_format=url)."
     )
+
+    # Remote providers and the prompt LLM. Keys use the providers' own variable names (no LIMNER_
+    # prefix), as their official clients do; base URLs are settable for proxies and tests. Variable
     # names and defaults come from the provider table (a test checks every provider has its fields).
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=OPENAI.key_variable)
     openai_base_url: str = Field(default=OPENAI.default_base_url, validation_alias=OPENAI.base_url_variable)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,11 +58,13 @@ def test_saved_character_reproduces_passing_the_pictures(character_api: Api) -> 
     cached = api.client.get("/v1/characters/hero", headers=headers).json()["cached_adapters"]
     assert len(cached) == 1
 
-    form = {"request": json.dumps({**SCENE, "reference_weights": [2, 1]})}
-    direct = api.client.post("/v1/jobs", data=form, files=[
-        ("reference_images", ("a.png", png_bytes(color="red"), "image/png")),
-        ("reference_images", ("b.png", png_bytes(color="navy"), "image/png")),
-    ], headers=headers).json()  # fmt: skip
+    uploads = [
+        api.client.post("/v1/uploads", files={"file": (f"{color}.png", png_bytes(color=color), "image/png")},
+                        headers=headers).json()["id"]
+        for color in ("red", "navy")
+    ]  # fmt: skip
+    body = {**SCENE, "reference_weights": [2, 1], "reference_image_ids": uploads}
+    direct = api.client.post("/v1/jobs", json=body, headers=headers).json()
     assert result_pixels(api, direct, "bob") == saved_pixels
     again = api.client.post("/v1/jobs", json={**SCENE, "character": "hero"}, headers=headers).json()
     assert result_pixels(api, again, "bob") == saved_pixels  # from the cached embedding

@@ -60,14 +60,25 @@ def test_idempotency_key_returns_the_same_job(api: Api) -> None:
     assert other_user.json()["id"] != first.json()["id"]
 
 
-def test_img2img_with_multipart_upload(api: Api) -> None:
-    files = {"init_image": ("photo.png", png_bytes(), "image/png")}
-    form = {"request": json.dumps({"task": "img2img", "prompt": "night", "steps": 2, "strength": 0.5})}
-    response = api.client.post("/v1/jobs", data=form, files=files, headers=api.as_user("bob"))
+def test_img2img_with_an_upload_id_records_a_typed_image_reference(api: Api) -> None:
+    headers = api.as_user("bob")
+    upload = api.client.post("/v1/uploads", files={"file": ("photo.png", png_bytes(), "image/png")}, headers=headers)
+    body = {"task": "img2img", "prompt": "night", "steps": 2, "strength": 0.5, "init_image_id": upload.json()["id"]}
+    response = api.client.post("/v1/jobs", json=body, headers=headers)
     assert response.status_code == 202, response.text
     job = api.wait(response.json()["id"], "bob")
     assert job["status"] == "succeeded", job
-    assert job["request"]["init_image"].startswith("image:")
+    assert job["request"]["init_image"] == {"image_id": upload.json()["id"], "path": None}
+
+
+def test_a_multipart_job_is_refused_with_the_way_to_upload(api: Api) -> None:
+    before = api.client.get("/v1/jobs", headers=api.as_user("bob")).json()["total"]
+    files = {"init_image": ("photo.png", png_bytes(), "image/png")}
+    form = {"request": json.dumps({"task": "img2img", "prompt": "night", "steps": 2, "strength": 0.5})}
+    response = api.client.post("/v1/jobs", data=form, files=files, headers=api.as_user("bob"))
+    assert response.status_code == 415, response.text
+    assert "/v1/uploads" in response.json()["error"]["message"]
+    assert api.client.get("/v1/jobs", headers=api.as_user("bob")).json()["total"] == before
 
 
 def test_inpaint_with_ids_of_uploads(api: Api) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from limner.batch.plan import BatchOptions, batch_key, item_request, load_manifest, plan_batch
+from limner.batch.plan import BatchOptions, batch_key, item_fields, load_manifest, plan_batch
 from limner.batch.runner import check_batch, run_batch
+from limner.config import Settings
 from limner.core.errors import GenerationCanceledError, InvalidRequestError
 from limner.core.progress import CancelToken, ProgressCallback
 from limner.core.records import GenerationResult
@@ -18,6 +19,7 @@ from limner.engines.local.engine import LocalEngine
 from limner.http_client import ContentPolicyError
 from limner.imaging.png import read_parameters
 from limner.prompts.ideas import PromptIdea
+from limner.services.generation import GenerationService
 
 OPTIONS = BatchOptions(width=64, height=64, steps=2, seed=100, num_images=2)
 
@@ -52,13 +54,15 @@ def ideas() -> list[PromptIdea]:
     ]
 
 
-def test_failed_item_is_recorded_the_rest_finish_and_a_rerun_resumes(engine: LocalEngine, tmp_path: Path) -> None:
+def test_failed_item_is_recorded_the_rest_finish_and_a_rerun_resumes(
+    engine: LocalEngine, settings: Settings, tmp_path: Path
+) -> None:
     batch_id = batch_key(OPTIONS, test="resume")
     manifest = plan_batch(tmp_path, batch_id, OPTIONS, ideas(), "test")
     assert [item.folder for item in manifest.items] == ["red-fox", "broken-idea", "blue-whale"]
 
     failing = ScriptedEngine(engine, fail_on="broken")
-    report = run_batch(manifest, tmp_path, failing)
+    report = run_batch(manifest, tmp_path, GenerationService(settings, failing))
     assert [item.folder for item in report.done] == ["red-fox", "blue-whale"]
     assert [item.folder for item in report.failed] == ["broken-idea"]
     stored = load_manifest(tmp_path, batch_id)
@@ -76,7 +80,7 @@ def test_failed_item_is_recorded_the_rest_finish_and_a_rerun_resumes(engine: Loc
 
     healthy = ScriptedEngine(engine)
     again = plan_batch(tmp_path, batch_id, OPTIONS, ideas(), "test", existing=stored)
-    report = run_batch(again, tmp_path, healthy)
+    report = run_batch(again, tmp_path, GenerationService(settings, healthy))
     assert healthy.prompts == ["a broken thing"]  # only the failed item is made again
     assert [item.folder for item in report.skipped] == ["red-fox", "blue-whale"]
     assert [p.stat().st_mtime_ns for p in fox_pngs] == fox_mtimes
@@ -86,9 +90,9 @@ def test_failed_item_is_recorded_the_rest_finish_and_a_rerun_resumes(engine: Loc
     assert final.items[1].attempts == 2
 
 
-def test_info_files_match_the_images_written(engine: LocalEngine, tmp_path: Path) -> None:
+def test_info_files_match_the_images_written(engine: LocalEngine, settings: Settings, tmp_path: Path) -> None:
     manifest = plan_batch(tmp_path, "info", OPTIONS, ideas()[:1], "test")
-    run_batch(manifest, tmp_path, engine)
+    run_batch(manifest, tmp_path, GenerationService(settings, engine))
     folder = tmp_path / "red-fox"
     info = json.loads((folder / "info.json").read_text(encoding="utf-8"))
     assert (info["title"], info["description"], info["metatags"]) == ("Red Fox", "A fox.", ["fox", "red"])
@@ -114,13 +118,15 @@ def test_info_files_match_the_images_written(engine: LocalEngine, tmp_path: Path
         assert f"**seed:** {image['seed']}" in markdown
 
 
-def test_deleted_output_is_made_again_and_stale_files_are_cleared(engine: LocalEngine, tmp_path: Path) -> None:
+def test_deleted_output_is_made_again_and_stale_files_are_cleared(
+    engine: LocalEngine, settings: Settings, tmp_path: Path
+) -> None:
     options = BatchOptions(width=64, height=64, steps=2, seed=1)
     manifest = plan_batch(tmp_path, "redo", options, ideas()[:1], "test")
-    run_batch(manifest, tmp_path, engine)
+    run_batch(manifest, tmp_path, GenerationService(settings, engine))
     (tmp_path / "red-fox" / "00001-1.png").unlink()
     (tmp_path / "red-fox" / "notes.txt").write_text("mine")
-    report = run_batch(manifest, tmp_path, engine)
+    report = run_batch(manifest, tmp_path, GenerationService(settings, engine))
     assert [item.folder for item in report.done] == ["red-fox"]
     assert sorted(p.name for p in (tmp_path / "red-fox").iterdir()) == [
         "00001-1.png",
@@ -136,27 +142,27 @@ def test_plan_avoids_folders_it_does_not_own(tmp_path: Path) -> None:
     assert [item.folder for item in manifest.items] == ["red-fox-2", "broken-idea", "blue-whale", "red-fox-3"]
 
 
-def test_cancel_leaves_the_item_pending(engine: LocalEngine, tmp_path: Path) -> None:
+def test_cancel_leaves_the_item_pending(engine: LocalEngine, settings: Settings, tmp_path: Path) -> None:
     manifest = plan_batch(tmp_path, "cancel", OPTIONS, ideas()[:1], "test")
     cancel = CancelToken()
     cancel.cancel()
     with pytest.raises(GenerationCanceledError):
-        run_batch(manifest, tmp_path, engine, cancel=cancel)
+        run_batch(manifest, tmp_path, GenerationService(settings, engine), cancel=cancel)
     stored = load_manifest(tmp_path, "cancel")
     assert stored is not None
     assert stored.items[0].status == "pending"
 
 
-def test_check_batch_stops_on_a_shared_problem(engine: LocalEngine, tmp_path: Path) -> None:
+def test_check_batch_stops_on_a_shared_problem(engine: LocalEngine, settings: Settings, tmp_path: Path) -> None:
     bad = BatchOptions(model=str(tmp_path / "no-such-model"))
     manifest = plan_batch(tmp_path, "bad", bad, ideas(), "test")
     with pytest.raises(InvalidRequestError):
-        check_batch(manifest, tmp_path, engine)
+        check_batch(manifest, tmp_path, GenerationService(settings, engine))
 
 
-def test_item_request_for_remote_providers() -> None:
+def test_item_fields_for_remote_providers() -> None:
     manifest = plan_batch(Path("/nonexistent"), "r", BatchOptions(provider="stability"), ideas(), "test")
-    assert item_request(manifest.items[0], manifest.options).model == "stability:core"
+    assert item_fields(manifest.items[0], manifest.options)["model"] == "stability:core"
     options = BatchOptions(provider="openai", model="gpt-image-1", width=1024, height=1024)
-    request = item_request(manifest.items[0], options)
-    assert (request.model, request.seed, request.negative_prompt) == ("openai:gpt-image-1", None, "blurry")
+    fields = item_fields(manifest.items[0], options)
+    assert (fields["model"], fields.get("seed"), fields["negative_prompt"]) == ("openai:gpt-image-1", None, "blurry")

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from limner.core.errors import QueueFullError
+from limner.core.jobs import GenerateJob
 from limner.core.requests import GenerationRequest
 from limner.db.base import make_engine, make_session_factory
 from limner.db.migrate import upgrade_to_head
@@ -77,7 +78,8 @@ def make_user(sessions: sessionmaker[Session], name: str = "owner") -> User:
 
 def enqueue(queue: JobQueue, sessions: sessionmaker[Session], user: User, **job: object) -> Job:
     with sessions() as session:
-        created, _ = queue.enqueue(session, user, NewJob(request=GenerationRequest(prompt="x"), **job))  # type: ignore[arg-type]
+        new = NewJob(GenerateJob(request=GenerationRequest(prompt="x")), **job)  # type: ignore[arg-type]
+        created, _ = queue.enqueue(session, user, new)
         return created
 
 

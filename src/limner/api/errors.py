@@ -27,6 +27,7 @@ from limner.core.errors import (
     PermissionDeniedError,
     RateLimitedError,
     UnsupportedImageFormatError,
+    UnsupportedMediaTypeError,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ VALIDATION_STATUS = 400
 # Most specific first: the first matching class decides the status.
 _STATUS: tuple[tuple[type[LimnerError], int, str], ...] = (
     (UnsupportedImageFormatError, 415, "invalid_request_error"),
+    (UnsupportedMediaTypeError, 415, "invalid_request_error"),
     (ImageTooLargeError, 413, "invalid_request_error"),
     (InvalidRequestError, 400, "invalid_request_error"),
     (NotFoundError, 404, "not_found_error"),

@@ -7,7 +7,16 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from limner.core.requests import MAX_IMAGES_PER_REQUEST, MAX_SEED, LoraSpec, SchedulerName, Task
+from limner.core.requests import (
+    MAX_IMAGES_PER_REQUEST,
+    MAX_SEED,
+    MAX_SIDE,
+    MIN_SIDE,
+    ImageRef,
+    LoraSpec,
+    SchedulerName,
+    Task,
+)
 from limner.db.models import ApiKey, Character, Image, Job, User
 
 T = TypeVar("T")
@@ -22,8 +31,8 @@ class JobCreate(BaseModel):
     prompt: Annotated[str, Field(max_length=4000)] = ""
     negative_prompt: Annotated[str, Field(max_length=4000)] = ""
     model: Annotated[str | None, Field(min_length=1, max_length=512)] = None
-    width: int | None = None
-    height: int | None = None
+    width: Annotated[int | None, Field(ge=MIN_SIDE, le=MAX_SIDE)] = None
+    height: Annotated[int | None, Field(ge=MIN_SIDE, le=MAX_SIDE)] = None
     steps: Annotated[int | None, Field(ge=1, le=1000)] = None
     guidance_scale: Annotated[float | None, Field(ge=0, le=50)] = None
     image_guidance_scale: Annotated[float | None, Field(ge=0, le=20)] = None
@@ -46,6 +55,7 @@ class JobCreate(BaseModel):
     deadline_seconds: Annotated[float | None, Field(gt=0, le=7 * 24 * 3600)] = None
 
     def generation_fields(self) -> dict[str, Any]:
+        """The request's fields for the generation service; upload ids become gallery image references."""
         fields = self.model_dump(
             exclude={
                 "init_image_id",
@@ -59,6 +69,12 @@ class JobCreate(BaseModel):
         )
         if not self.loras:
             fields.pop("loras", None)
+        if self.init_image_id:
+            fields["init_image"] = ImageRef.gallery(self.init_image_id)
+        if self.mask_image_id:
+            fields["mask_image"] = ImageRef.gallery(self.mask_image_id)
+        if self.reference_image_ids:
+            fields["reference_images"] = [ImageRef.gallery(image_id) for image_id in self.reference_image_ids]
         return fields
 
 
@@ -73,7 +89,8 @@ class JobOut(BaseModel):
     kind: str
     task: str
     model: str | None
-    request: dict[str, Any]
+    request: dict[str, Any] = Field(description="The generation request, every default resolved")
+    training: dict[str, Any] | None = Field(default=None, description="A training job's spec (name, base, config)")
     progress: float
     step: int
     total_steps: int
@@ -90,7 +107,8 @@ class JobOut(BaseModel):
     def of(cls, job: Job, queue_position: int | None = None) -> JobOut:
         error = JobError(code=job.error_code, message=job.error_message or "") if job.error_code else None
         return cls(
-            id=job.id, status=job.status, kind=job.kind, task=job.task, model=job.model, request=job.request,
+            id=job.id, status=job.status, kind=job.kind, task=job.task, model=job.model,
+            request=job.payload.get("request", {}), training=job.payload.get("training"),
             progress=job.progress, step=job.step, total_steps=job.total_steps, queue_position=queue_position,
             result_image_ids=list(job.result_image_ids or []), error=error, attempts=job.attempts,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,

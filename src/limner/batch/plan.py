@@ -21,8 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from limner.batch.slugs import unique_slug
 from limner.core.errors import InvalidRequestError
 from limner.core.providers import LOCAL, PROVIDER_CHOICES, provider_ref
-from limner.core.requests import MAX_SEED, GenerationRequest
-from limner.presets import request_from_fields
+from limner.core.requests import MAX_SEED
 from limner.prompts.ideas import PromptIdea
 
 
@@ -154,8 +153,8 @@ def plan_batch(
     return BatchManifest(batch_id=batch_id, created=created, source=source, options=options, items=items)
 
 
-def item_request(item: BatchItem, options: BatchOptions) -> GenerationRequest:
-    """The generation request of one item; seeds (when given) do not overlap between items."""
+def item_fields(item: BatchItem, options: BatchOptions) -> dict[str, Any]:
+    """The request fields of one item, for the generation service; seeds (when given) do not overlap."""
     fields: dict[str, Any] = {
         "prompt": item.idea.prompt,
         "negative_prompt": item.idea.negative_prompt or None,
@@ -168,4 +167,4 @@ def item_request(item: BatchItem, options: BatchOptions) -> GenerationRequest:
     }
     if options.seed is not None:
         fields["seed"] = (options.seed + item.index * options.num_images) % (MAX_SEED + 1)
-    return request_from_fields({key: value for key, value in fields.items() if value is not None})
+    return {key: value for key, value in fields.items() if value is not None}

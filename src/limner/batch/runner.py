@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Protocol
 
 from limner.batch.info import INFO_JSON, INFO_MD, item_info, write_item_info
-from limner.batch.plan import BatchItem, BatchManifest, item_request, save_manifest
+from limner.batch.plan import BatchItem, BatchManifest, item_fields, save_manifest
 from limner.core.errors import GenerationCanceledError, LimnerError
 from limner.core.progress import CancelToken, ProgressEvent
 from limner.core.records import GenerationResult
-from limner.engines.base import Engine, TaskInputs
 from limner.imaging.png import save_png
+from limner.services.generation import GenerationService
 
 _OUR_PNG = re.compile(r"^\d{5}-\d+\.png$")
 
@@ -58,18 +58,18 @@ def pending_items(manifest: BatchManifest, out_dir: Path) -> list[BatchItem]:
     return [item for item in manifest.items if not item.is_done(out_dir)]
 
 
-def check_batch(manifest: BatchManifest, out_dir: Path, engine: Engine) -> None:
+def check_batch(manifest: BatchManifest, out_dir: Path, generation: GenerationService) -> None:
     """Validate the first pending item: a problem every item shares (a missing key, a size the provider
     cannot draw, an unknown model) stops the batch before anything is written."""
     pending = pending_items(manifest, out_dir)
     if pending:
-        engine.validate(item_request(pending[0], manifest.options), TaskInputs())
+        generation.prepare(item_fields(pending[0], manifest.options))
 
 
 def run_batch(
     manifest: BatchManifest,
     out_dir: Path,
-    engine: Engine,
+    generation: GenerationService,
     listener: BatchListener | None = None,
     cancel: CancelToken | None = None,
 ) -> BatchReport:
@@ -83,9 +83,8 @@ def run_batch(
         listener.item_started(item, position, len(pending))
         item.attempts += 1
         try:
-            request = item_request(item, manifest.options)
-            engine.validate(request, TaskInputs())
-            result = engine.run(request, TaskInputs(), listener.step, cancel)
+            request = generation.prepare(item_fields(item, manifest.options))
+            result = generation.run(request, progress=listener.step, cancel=cancel)
             write_item(out_dir, manifest, item, result)
         except GenerationCanceledError:
             item.status = "pending"

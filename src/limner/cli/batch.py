@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from limner.cli.errors import EXIT_FAILURE, user_errors
 from limner.cli.prompts import CsvOpt, DataOpt, ExamplesOpt, IdeaSeedOpt, OfflineOpt, ThemeOpt, csv_path, source_line
@@ -24,6 +23,8 @@ from limner.core.errors import InvalidRequestError
 from limner.core.providers import LOCAL, PROVIDER_CHOICES
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from limner.batch.plan import BatchItem, BatchManifest, BatchOptions
     from limner.batch.runner import BatchReport
     from limner.config import Settings
@@ -213,15 +214,10 @@ class _RichListener:
 
 @contextmanager
 def _batch_progress(console: Console, total: int) -> Iterator[_RichListener]:
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        yield _RichListener(console, progress, total)
+    from limner.cli.progress import progress_display
+
+    with progress_display(console) as display:
+        yield _RichListener(console, display, total)
 
 
 def _summarise(console: Console, manifest: BatchManifest, report: BatchReport, target: Path) -> None:

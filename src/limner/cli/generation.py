@@ -1,26 +1,28 @@
-"""The shared path of every generating command: build the request, run it, save the PNGs.
+"""The CLI side of generation: local files in, PNGs in a folder out; the generation service in between.
 
-Why one function: generate, img2img, inpaint and edit differ only in the request fields and the
-input pictures; validation, progress, saving and error reporting are the same for all of them.
+Why so little here: resolving models, presets, styles and per-model defaults, validating and
+running are the generation service's job (:mod:`limner.services.generation`), the same one the
+API, the worker and batches call. The CLI adds only what is particular to it: pictures read from
+local files, the local store for saved characters and registered model names (opened only when
+one is asked for, and never writing server secrets), a progress bar, and PNG files on disk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from limner.cli.local_store import local_character_inputs, local_model_aliases, remember_local_character
 from limner.cli.progress import step_progress
 from limner.config import Settings
-from limner.core.requests import LoraSpec, parse_size
+from limner.core.requests import GenerationRequest, ImageRef, LoraSpec, parse_size
 from limner.engines.base import TaskInputs
-from limner.engines.router import build_engine
 from limner.imaging.inputs import open_image_file
 from limner.imaging.png import save_png
-from limner.presets import build_request, load_presets
-from limner.styles import load_styles
+from limner.services.generation import GenerationService, registered_aliases
+from limner.services.store import local_model_lookup, local_store
 
 
 def request_fields(
@@ -38,7 +40,7 @@ def request_fields(
     loras: list[str] | None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Collect the options the user actually gave (None means: use the preset or default)."""
+    """Collect the options the user actually gave (None means: use the preset or the model's default)."""
     fields: dict[str, Any] = {
         "task": task,
         "prompt": prompt,
@@ -58,6 +60,57 @@ def request_fields(
     return {key: value for key, value in fields.items() if value is not None}
 
 
+class LocalFiles:
+    """A CLI request's pictures are local files; a saved character lives in the local store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def task_inputs(self, request: GenerationRequest, *, decode: bool = True) -> TaskInputs:
+        if request.character:
+            with local_store(self._settings) as store, store.sessions() as session:
+                owner = store.users.local_user(session, self._settings.cli_user)
+                saved = store.characters.inputs(session, owner, request.character)
+            return TaskInputs(
+                reference_images=saved.images,
+                reference_weights=tuple(saved.weights),
+                reference_embeddings=saved.embeddings,
+            )
+        return TaskInputs(
+            init_image=self._open(request.init_image, "init_image", "RGB"),
+            mask_image=self._open(request.mask_image, "mask_image", "L"),
+            reference_images=tuple(self._open(ref, "reference_images", "RGB") for ref in request.reference_images),
+        )
+
+    def remember_character(self, name: str, computed: Mapping[str, Any]) -> None:
+        with local_store(self._settings) as store, store.sessions() as session:
+            owner = store.users.local_user(session, self._settings.cli_user)
+            store.characters.remember(session, owner, name, dict(computed))
+
+    def _open(self, ref: ImageRef | None, param: str, mode: str) -> Any:
+        if ref is None:
+            return None
+        if ref.path is None:
+            from limner.core.errors import InvalidRequestError
+
+            raise InvalidRequestError("give a picture as a file path on the command line", param=param)
+        return open_image_file(
+            Path(ref.path),
+            param=param,
+            max_bytes=self._settings.max_input_image_bytes,
+            max_pixels=self._settings.max_pixels,
+            mode=mode,
+        )
+
+
+def local_generation(settings: Settings) -> GenerationService:
+    """The generation service for CLI commands: local engine, remote providers, the local model registry."""
+    from limner.engines.router import build_engine
+
+    lookup = local_model_lookup(settings)
+    return GenerationService(settings, build_engine(settings, aliases=registered_aliases(lookup)), lookup)
+
+
 def run_and_save(
     settings: Settings,
     fields: dict[str, Any],
@@ -69,35 +122,14 @@ def run_and_save(
     references: list[Path] | None = None,
 ) -> list[Path]:
     """Validate everything, generate, write PNGs, and return their paths. Nothing is written on error."""
-    if init_image is not None:
-        fields["init_image"] = str(init_image)
-    if mask_image is not None:
-        fields["mask_image"] = str(mask_image)
+    pictures: dict[str, Any] = {"init_image": init_image, "mask_image": mask_image}
+    fields = {**fields, **{key: ImageRef(path=str(path)) for key, path in pictures.items() if path is not None}}
     if references:
-        fields["reference_images"] = [str(path) for path in references]
-    request = build_request(fields, load_presets(settings.presets_file), preset, load_styles(settings.styles_file))
-    pictures = tuple(_open(path, "reference_images", settings, "RGB") for path in references or [])
-    saved = local_character_inputs(settings, request.character) if request.character else None
-    inputs = TaskInputs(
-        init_image=_open(init_image, "init_image", settings, "RGB"),
-        mask_image=_open(mask_image, "mask_image", settings, "L"),
-        reference_images=saved.images if saved else pictures,
-        reference_weights=tuple(saved.weights) if saved else None,
-        reference_embeddings=saved.embeddings if saved else {},
-    )
-    engine = build_engine(settings, aliases=local_model_aliases(settings))
-    engine.validate(request, inputs)  # every check that needs no weights, before the spinner starts
-    with step_progress(console, f"{request.task.value}") as on_progress:
-        result = engine.run(request, inputs, progress=on_progress)
-    if request.character and result.reference_embeddings:
-        remember_local_character(settings, request.character, result.reference_embeddings)
+        fields["reference_images"] = [ImageRef(path=str(path)) for path in references]
+    generation = local_generation(settings)
+    source = LocalFiles(settings)
+    request = generation.prepare(fields, preset, source)  # every check that needs no weights, before the bar
+    with step_progress(console, request.task.value) as on_progress:
+        result = generation.run(request, source, progress=on_progress)
     target = out_dir or settings.output_dir
     return [save_png(item, target) for item in result.images]
-
-
-def _open(path: Path | None, param: str, settings: Settings, mode: str) -> Any:
-    if path is None:
-        return None
-    return open_image_file(
-        path, param=param, max_bytes=settings.max_input_image_bytes, max_pixels=settings.max_pixels, mode=mode
-    )

@@ -63,6 +63,12 @@ class UnsupportedImageFormatError(InvalidRequestError):
     code = "unsupported_image_format"
 
 
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """A request body in a content type the endpoint does not take (e.g. multipart where JSON is expected)."""
+
+    code = "unsupported_media_type"
+
+
 class ImageTooLargeError(InvalidRequestError):
     """An input picture over the byte or pixel cap."""
 

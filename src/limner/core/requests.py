@@ -80,6 +80,47 @@ def _looks_like_number(text: str) -> bool:
     return True
 
 
+IMAGE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+LEGACY_GALLERY_PREFIX = "image:"
+
+
+class ImageRef(BaseModel):
+    """Where an input picture of a request comes from: a gallery image (API, worker) or a local file (CLI).
+
+    Exactly one of ``image_id`` and ``path`` is set. A plain string is read as a path, and the old
+    ``"image:<id>"`` form of stored jobs and PNGs as a gallery id.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image_id: Annotated[str | None, Field(pattern=IMAGE_ID_PATTERN)] = None
+    path: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.startswith(LEGACY_GALLERY_PREFIX):
+                return {"image_id": value.removeprefix(LEGACY_GALLERY_PREFIX)}
+            return {"path": value}
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.image_id is None) == (self.path is None):
+            raise ValueError("an image reference names either image_id or path")
+        return self
+
+    @classmethod
+    def gallery(cls, image_id: str) -> ImageRef:
+        return cls(image_id=image_id)
+
+    @property
+    def label(self) -> str:
+        """How messages and metadata show it: the file name, or the gallery id."""
+        return self.image_id or str(self.path).rsplit("/", 1)[-1]
+
+
 class RequestLimits(BaseModel):
     """Deployment limits a request is checked against before any model loads."""
 
@@ -93,8 +134,8 @@ class RequestLimits(BaseModel):
 class GenerationRequest(BaseModel):
     """Everything needed to reproduce a generation, except the input pictures themselves.
 
-    Input pictures (init image, mask) travel beside the request as decoded images; the request
-    keeps only a reference to them (a path or an id) so it stays small and serialisable.
+    Input pictures (init image, mask, references) travel beside the request as decoded images; the
+    request keeps only an :class:`ImageRef` to each, so it stays small and serialisable.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
@@ -113,13 +154,11 @@ class GenerationRequest(BaseModel):
     num_images: Annotated[int, Field(ge=1, le=MAX_IMAGES_PER_REQUEST)] = 1
     scheduler: SchedulerName | None = None
     loras: Annotated[list[LoraSpec], Field(max_length=MAX_LORAS)] = Field(default_factory=list)
-    init_image: Annotated[str | None, Field(max_length=1024)] = None
-    mask_image: Annotated[str | None, Field(max_length=1024)] = None
+    init_image: ImageRef | None = None
+    mask_image: ImageRef | None = None
     preset: Annotated[str | None, Field(max_length=128)] = None
     preview: bool = False
-    reference_images: Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=MAX_REFERENCES)] = Field(
-        default_factory=list
-    )
+    reference_images: Annotated[list[ImageRef], Field(max_length=MAX_REFERENCES)] = Field(default_factory=list)
     reference_weights: Annotated[
         list[Annotated[float, Field(gt=0, le=100)]] | None, Field(max_length=MAX_REFERENCES)
     ] = None

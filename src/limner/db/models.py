@@ -109,6 +109,7 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency"),
         Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_owner_kind_created", "owner_id", "kind", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -117,8 +118,7 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(32), default="generate")
     task: Mapped[str] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    input_image_ids: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # a limner.core.jobs payload, chosen by kind
     result_image_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     step: Mapped[int] = mapped_column(Integer, default=0)

@@ -17,22 +17,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from limner.batch.info import INFO_JSON, INFO_MD, info_markdown, item_info
-from limner.batch.plan import BatchItem, BatchOptions, item_request
+from limner.batch.plan import BatchItem, BatchOptions, item_fields
 from limner.batch.slugs import unique_slug
 from limner.core.errors import NotFoundError, QueueFullError
+from limner.core.jobs import GenerateJob
 from limner.core.records import ImageRecord
 from limner.db.models import Batch, Image, Job, JobStatus, User
-from limner.engines.base import Engine, TaskInputs
 from limner.prompts.ideas import PromptIdea
 from limner.services.gallery import Gallery
+from limner.services.generation import GenerationService
 from limner.services.jobs.queue import QUEUE_FULL_RETRY_SECONDS, JobQueue, NewJob
 
 
 class Batches:
-    def __init__(self, queue: JobQueue, gallery: Gallery, engine: Engine, max_queued: int) -> None:
+    def __init__(self, queue: JobQueue, gallery: Gallery, generation: GenerationService, max_queued: int) -> None:
         self._queue = queue
         self._gallery = gallery
-        self._engine = engine
+        self._generation = generation
         self._max_queued = max_queued
 
     def create(
@@ -45,9 +46,7 @@ class Batches:
             folder = unique_slug(idea.title, taken)
             taken.add(folder)
             item = BatchItem(index=index, idea=idea, folder=folder)
-            request = item_request(item, options)
-            self._engine.validate(request, TaskInputs())
-            planned.append((item, request))
+            planned.append((item, self._generation.prepare(item_fields(item, options))))
         waiting = self._queue.queued_count(session)
         if waiting + len(planned) > self._max_queued:
             room = max(0, self._max_queued - waiting)
@@ -55,7 +54,7 @@ class Batches:
             raise QueueFullError(message, retry_after=QUEUE_FULL_RETRY_SECONDS)
         items: list[dict[str, Any]] = []
         for item, request in planned:
-            job, _ = self._queue.enqueue(session, owner, NewJob(request=request, kind="generate"))
+            job, _ = self._queue.enqueue(session, owner, NewJob(GenerateJob(request=request)))
             items.append({"index": item.index, "folder": item.folder, "idea": item.idea.model_dump(), "job_id": job.id})
         batch = Batch(owner_id=owner.id, theme=theme, source=source, options=options.model_dump(mode="json"),
                       items=items)  # fmt: skip

@@ -16,25 +16,24 @@ from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from limner.config import Settings
-from limner.db.base import make_engine, make_session_factory
-from limner.db.migrate import upgrade_to_head
 from limner.db.models import Role
 from limner.engines.base import Engine
 from limner.engines.local.device import choose_placement
-from limner.services.auth.passwords import Passwords
 from limner.services.auth.throttle import SlidingWindow
 from limner.services.auth.tokens import Tokens
 from limner.services.batches import Batches
 from limner.services.characters import Characters
-from limner.services.files import FileStore
 from limner.services.gallery import Gallery
+from limner.services.generation import GenerationService, registered_aliases
 from limner.services.jobs.events import EventBus
-from limner.services.jobs.generate import GenerateHandler
+from limner.services.jobs.generate import GenerateHandler, GenerationJobs
 from limner.services.jobs.queue import JobQueue
+from limner.services.jobs.submission import Submissions
 from limner.services.jobs.train import TrainHandler
 from limner.services.jobs.webhooks import WebhookSender
 from limner.services.jobs.worker import Worker
-from limner.services.models import ModelRegistry, alias_resolver
+from limner.services.models import ModelRegistry
+from limner.services.store import Store, open_store
 from limner.services.users import Users
 
 logger = logging.getLogger(__name__)
@@ -71,22 +70,54 @@ def jwt_secret(settings: Settings) -> str:
 
 @dataclass
 class Services:
-    settings: Settings
-    db: DbEngine
-    sessions: sessionmaker[Session]
-    users: Users
+    """The server's services: the installation's :class:`Store` plus queue, worker, events and auth."""
+
+    store: Store
+    generation: GenerationService
     tokens: Tokens
-    gallery: Gallery
-    models: ModelRegistry
-    trainings_dir: Path
-    characters: Characters
     batches: Batches
     queue: JobQueue
+    submissions: Submissions
+    generation_jobs: GenerationJobs
     events: EventBus
     worker: Worker
-    engine: Engine
     login_failures: SlidingWindow
-    job_rate: SlidingWindow
+
+    @property
+    def settings(self) -> Settings:
+        return self.store.settings
+
+    @property
+    def db(self) -> DbEngine:
+        return self.store.db
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.store.sessions
+
+    @property
+    def users(self) -> Users:
+        return self.store.users
+
+    @property
+    def gallery(self) -> Gallery:
+        return self.store.gallery
+
+    @property
+    def models(self) -> ModelRegistry:
+        return self.store.models
+
+    @property
+    def characters(self) -> Characters:
+        return self.store.characters
+
+    @property
+    def trainings_dir(self) -> Path:
+        return self.store.trainings_dir
+
+    @property
+    def engine(self) -> Engine:
+        return self.generation.engine
 
     def start(self) -> None:
         """Recover jobs a previous process left running, bootstrap the admin, start the worker."""
@@ -109,7 +140,7 @@ class Services:
 
     def stop(self) -> None:
         self.worker.stop()
-        self.db.dispose()
+        self.store.close()
 
     def _bootstrap_admin(self) -> None:
         settings = self.settings
@@ -126,21 +157,15 @@ class Services:
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
     """Open (and migrate) the database, and wire the services; nothing runs until ``start()``."""
     secret = jwt_secret(settings)
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    db = make_engine(settings.resolved_database_url())
-    upgrade_to_head(db)
-    sessions = make_session_factory(db)
-    registry = ModelRegistry(Path(settings.data_dir) / "models")
-    trainings_dir = Path(settings.data_dir) / "trainings"
+    store = open_store(settings)
+    lookup = store.model_lookup()
     if engine is None:
         from limner.engines.router import build_engine
 
-        engine = build_engine(settings, aliases=alias_resolver(registry, sessions))
-    files = FileStore(settings.resolved_files_url())
-    gallery = Gallery(files, max_upload_bytes=settings.max_input_image_bytes, max_pixels=settings.max_pixels)
-    characters = Characters(gallery, files)
+        engine = build_engine(settings, aliases=registered_aliases(lookup))
+    generation = GenerationService(settings, engine, lookup)
     queue = JobQueue(
-        sessions,
+        store.sessions,
         max_queued=settings.max_queue_size,
         max_attempts=settings.job_max_attempts,
         heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_timeout_seconds),
@@ -148,13 +173,13 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     events = EventBus()
     worker = Worker(
         queue,
-        sessions,
+        store.sessions,
         {
-            "generate": GenerateHandler(engine, gallery, characters),
+            "generate": GenerateHandler(generation, store.gallery, store.characters),
             "train": TrainHandler(
-                registry,
-                gallery,
-                trainings_dir,
+                store.models,
+                store.gallery,
+                store.trainings_dir,
                 choose_placement(settings.device, settings.dtype),
                 {"max_bytes": settings.max_input_image_bytes, "max_pixels": settings.max_pixels},
             ),
@@ -163,21 +188,16 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         WebhookSender(settings.webhook_timeout_seconds),
         threads=max(settings.workers, 1),
     )
+    submissions = Submissions(queue, SlidingWindow(settings.jobs_per_minute, 60.0), settings.jobs_per_minute)
     return Services(
-        settings=settings,
-        db=db,
-        sessions=sessions,
-        users=Users(Passwords()),
+        store=store,
+        generation=generation,
         tokens=Tokens(secret, timedelta(minutes=settings.jwt_expiry_minutes)),
-        gallery=gallery,
-        models=registry,
-        trainings_dir=trainings_dir,
-        characters=characters,
-        batches=Batches(queue, gallery, engine, settings.max_queue_size),
+        batches=Batches(queue, store.gallery, generation, settings.max_queue_size),
         queue=queue,
+        submissions=submissions,
+        generation_jobs=GenerationJobs(generation, store.gallery, store.characters, store.sessions, submissions),
         events=events,
         worker=worker,
-        engine=engine,
         login_failures=SlidingWindow(settings.login_max_failures, settings.login_window_seconds),
-        job_rate=SlidingWindow(settings.jobs_per_minute, 60.0),
     )

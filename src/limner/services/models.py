@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from limner.core.errors import ConflictError, InvalidRequestError, ModelDownload
 from limner.db.models import ModelKind, RegisteredModel
 from limner.engines.local.model_refs import BUILTIN_MODELS, PICKLE_SUFFIXES
 from limner.engines.local.weights_info import describe_weights
+from limner.services.generation import ModelLookup, RegisteredName
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HUB_WEIGHT_PATTERNS = ["*.safetensors", "*.json", "*.txt", "*.model", "*.md"]
@@ -162,14 +162,17 @@ def _ignore_pickles(_folder: str, names: list[str]) -> set[str]:
     return {name for name in names if Path(name).suffix.lower() in PICKLE_SUFFIXES}
 
 
-def alias_resolver(registry: ModelRegistry, sessions: sessionmaker[Session]) -> Callable[[str], str | None]:
-    """A lookup for the engine: registered name -> weights reference (None: not a registered name)."""
+def registry_lookup(registry: ModelRegistry, sessions: sessionmaker[Session]) -> ModelLookup:
+    """The generation service's view of the registry: a registered name -> its weights (and base)."""
 
-    def resolve(name: str) -> str | None:
+    def lookup(name: str) -> RegisteredName | None:
         if "/" in name or not MODEL_NAME.match(name):
             return None
         with sessions() as session:
             model = registry.find(session, name)
-            return model.reference if model is not None else None
+            if model is None:
+                return None
+            is_lora = model.kind == ModelKind.LORA.value
+            return RegisteredName(model.name, model.reference, is_lora=is_lora, base_model=model.base_model)
 
-    return resolve
+    return lookup

@@ -50,6 +50,15 @@ class Users:
             raise ConflictError(f"the username {username!r} is taken", param="username") from exc
         return user
 
+    def local_user(self, session: Session, username: str, *, create: bool = True) -> User:
+        """The named user of a CLI command; created on first use with an unusable random password."""
+        user = session.scalar(select(User).where(User.username == username))
+        if user is not None:
+            return user
+        if not create:
+            raise NotFoundError(f"no user {username!r}", param="user")
+        return self.create(session, username, secrets.token_urlsafe(32), Role.USER)
+
     def authenticate(self, session: Session, username: str, password: str) -> User | None:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:

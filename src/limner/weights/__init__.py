@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from limner.model_defaults import load_model_defaults, pipeline_arguments
+
 LIMNER_TINY = Path(__file__).resolve().parent / "limner-tiny"
 """The limner-tiny diffusers folder (load with ``DiffusionPipeline.from_pretrained``)."""
 
-LIMNER_TINY_DEFAULTS = {"num_inference_steps": 20, "guidance_scale": 4.0, "height": 64, "width": 64}
-"""Generation settings the model was tuned and benchmarked with."""
+LIMNER_TINY_DEFAULTS = pipeline_arguments(load_model_defaults()["limner-tiny"])
+"""Generation settings the model was tuned and benchmarked with, as diffusers pipeline arguments
+(read from ``limner/data/model_defaults.toml``, the table the generation service uses)."""

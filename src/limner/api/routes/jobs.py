@@ -1,4 +1,4 @@
-"""Jobs: create (JSON or multipart), read, list, cancel, follow (SSE and WebSocket).
+"""Jobs: create, read, list, cancel, follow (SSE and WebSocket).
 
 ``POST /v1/jobs`` stores the job before answering 202 with its id and queue position. With
 ``Accept: image/png`` it waits and answers the first image's bytes instead (a sync convenience).
@@ -12,103 +12,33 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, WebSocketDisconnect, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
 from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep, authenticate
+from limner.api.params import Limit, Offset
+from limner.api.responses import AUTHENTICATED, error_responses
 from limner.api.schemas import JobCreate, JobOut, Page
-from limner.api.submission import build_generation, submit, wait_for
-from limner.core.errors import InvalidRequestError, LimnerError
+from limner.api.waiting import wait_for
+from limner.core.errors import LimnerError, UnsupportedMediaTypeError
+from limner.core.jobs import JobKind
 from limner.db.models import Job, JobStatus, User
-from limner.presets import invalid_request_from
 from limner.services.auth.api_keys import Scope
 from limner.services.container import Services
 from limner.services.jobs.queue import JobFilter
 from limner.services.jobs.worker import job_event
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(AUTHENTICATED))
 
 SSE_KEEPALIVE_SECONDS = 15.0
 SSE_POLL_SECONDS = 1.0  # when jobs run in other processes
-_MULTIPART_FILES = ("init_image", "mask_image")
-
-_CREATE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/JobCreate"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "request": {
-                            "type": "string",
-                            "description": "JobCreate as JSON (or its fields as form fields)",
-                        },
-                        "init_image": {"type": "string", "format": "binary"},
-                        "mask_image": {"type": "string", "format": "binary"},
-                        "reference_images": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                    },
-                }
-            },
-        },
-    }
-}
-
-
-async def _parse_create(request: Request, services: Services, user: User) -> JobCreate:
-    """Read a JobCreate from JSON, or from a multipart form whose files become uploads."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        fields: dict[str, Any] = {}
-        if "request" in form:
-            try:
-                fields = json.loads(str(form["request"]))
-            except json.JSONDecodeError as exc:
-                raise InvalidRequestError("the 'request' form field is not valid JSON", param="request") from exc
-        else:
-            fields = {key: value for key, value in form.items() if not isinstance(value, UploadFile)}
-        for name in _MULTIPART_FILES:
-            upload = form.get(name)
-            if isinstance(upload, UploadFile):
-                data = await upload.read()
-                image = await run_in_threadpool(_store_upload, services, user, data, name)
-                fields[f"{name}_id"] = image
-        for upload in form.getlist("reference_images"):
-            if isinstance(upload, UploadFile):
-                data = await upload.read()
-                image = await run_in_threadpool(_store_upload, services, user, data, "reference_images")
-                fields.setdefault("reference_image_ids", []).append(image)
-    else:
-        try:
-            fields = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidRequestError("the body is not valid JSON (or send multipart/form-data)") from exc
-    if not isinstance(fields, dict):
-        raise InvalidRequestError("the body must be a JSON object")
-    try:
-        return JobCreate.model_validate(fields)
-    except ValidationError as exc:
-        raise invalid_request_from(exc) from exc
-
-
-def _store_upload(services: Services, user: User, data: bytes, param: str) -> str:
-    with services.sessions() as session:
-        return services.gallery.save_upload(session, user, data, param=param).id
 
 
 def _enqueue(services: Services, user: User, body: JobCreate, idempotency_key: str | None) -> tuple[JobOut, bool]:
     with services.sessions() as session:
-        request, inputs = build_generation(
-            services, session, user, body.generation_fields(), body.preset, body.init_image_id, body.mask_image_id,
-            body.reference_image_ids,
-        )  # fmt: skip
-        job, created = submit(
-            services, session, user, request, inputs,
+        job, created = services.generation_jobs.queue(
+            session, user, body.generation_fields(), body.preset,
             idempotency_key=idempotency_key,
             webhook_url=str(body.webhook_url) if body.webhook_url else None,
             deadline_seconds=body.deadline_seconds,
@@ -116,21 +46,32 @@ def _enqueue(services: Services, user: User, body: JobCreate, idempotency_key: s
         return JobOut.of(job, services.queue.position(session, job)), created
 
 
+def json_body(request: Request) -> None:
+    """Refuse a non-JSON body before it is parsed, saying how input pictures are sent instead."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaTypeError(
+            "send the job as JSON; upload input pictures first with POST /v1/uploads and give their ids "
+            "(init_image_id, mask_image_id, reference_image_ids)",
+            param="body",
+        )
+
+
 @router.post(
     "",
+    dependencies=[Depends(json_body)],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
-    summary="Queue a generation job",
-    openapi_extra=_CREATE_BODY,
+    summary="Queue a generation job (input pictures: ids from POST /v1/uploads or the gallery)",
     responses={200: {"content": {"image/png": {}}, "description": "With Accept: image/png, the first image"}},
 )
 async def create_job(
+    body: JobCreate,
     request: Request,
     services: ServicesDep,
     user: GeneratorDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> Response:
-    body = await _parse_create(request, services, user)
     job, created = await run_in_threadpool(_enqueue, services, user, body, idempotency_key)
     if "image/png" in request.headers.get("accept", ""):
         finished = await wait_for(services, job.id, services.settings.sync_wait_seconds)
@@ -156,21 +97,24 @@ def list_jobs(
     session: SessionDep,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
     task: Annotated[str | None, Query(max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    kind: Annotated[JobKind | None, Query(description="generate or train")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> Page[JobOut]:
-    jobs, total = services.queue.list_jobs(session, user, JobFilter(status_filter, task, limit, offset))
+    filters = JobFilter(status=status_filter, task=task, kind=kind, limit=limit, offset=offset)
+    jobs, total = services.queue.list_jobs(session, user, filters)
     items = [JobOut.of(job, services.queue.position(session, job)) for job in jobs]
     return Page[JobOut](items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, responses=error_responses(404))
 def get_job(job_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> JobOut:
     job = services.queue.get(session, user, job_id)
     return JobOut.of(job, services.queue.position(session, job))
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a queued or running job")
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a queued or running job",
+             responses=error_responses(404, 409))  # fmt: skip
 def cancel_job(job_id: str, user: GeneratorDep, services: ServicesDep, session: SessionDep) -> JobOut:
     job = services.queue.request_cancel(session, user, job_id)
     services.worker.cancel_running(job.id)
@@ -179,7 +123,8 @@ def cancel_job(job_id: str, user: GeneratorDep, services: ServicesDep, session: 
     return JobOut.of(job)
 
 
-@router.get("/{job_id}/events", summary="Progress as server-sent events until the job ends")
+@router.get("/{job_id}/events", summary="Progress as server-sent events until the job ends",
+            responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404)})  # fmt: skip
 async def job_events(job_id: str, user: ReaderDep, services: ServicesDep) -> StreamingResponse:
     await run_in_threadpool(_visible_job, services, user, job_id)
 

@@ -13,19 +13,23 @@ import io
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from PIL import Image as PILImage
 from pydantic import BaseModel, ConfigDict, Field
 
 from limner.api.deps import GeneratorDep, ServicesDep
-from limner.api.submission import build_generation, submit, wait_for
-from limner.core.requests import MAX_IMAGES_PER_REQUEST, Task, parse_size
+from limner.api.links import base_url, image_links, signed_image_url
+from limner.api.responses import AUTHENTICATED, SYNC_JOB, UPLOADS, WITH_BODY, error_responses
+from limner.api.waiting import wait_for
+from limner.core.requests import MAX_IMAGES_PER_REQUEST, ImageRef, Task, parse_size
 from limner.db.models import Image, Job, User
 from limner.services.container import Services
 from limner.services.model_info import is_edit_model
 
-router = APIRouter(prefix="/v1/images", tags=["openai-compatible"])
+router = APIRouter(
+    prefix="/v1/images", tags=["openai-compatible"], responses=error_responses(AUTHENTICATED, WITH_BODY, SYNC_JOB)
+)
 
 OPENAI_MODEL_NAMES = frozenset({"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"})
 VARIATION_STRENGTH = 0.6
@@ -74,22 +78,22 @@ def _size(size: str | None) -> dict[str, int]:
 
 
 def _run(services: Services, user: User, fields: dict[str, Any], inputs: dict[str, str]) -> Job:
+    pictures = {field: ImageRef.gallery(image_id) for field, image_id in inputs.items()}
     with services.sessions() as session:
-        request, refs = build_generation(
-            services, session, user, fields, None, inputs.get("init_image"), inputs.get("mask_image")
-        )
-        job, _ = submit(services, session, user, request, refs)
+        job, _ = services.generation_jobs.queue(session, user, {**fields, **pictures})
         return job
 
 
-def _response(services: Services, user: User, job: Job, response_format: ResponseFormat) -> ImagesResponse:
+def _response(services: Services, user: User, job: Job, response_format: ResponseFormat, base: str) -> ImagesResponse:
+    """The images as base64, or as absolute signed links that work without the API key (as OpenAI's do)."""
     data: list[ImageDatum] = []
+    links = image_links(services)
     with services.sessions() as session:
         for image_id in job.result_image_ids or []:
             image = services.gallery.get(session, user, image_id)
             revised = (image.parameters or {}).get("revised_prompt")
             if response_format == "url":
-                data.append(ImageDatum(url=f"/v1/images/{image.id}", revised_prompt=revised))
+                data.append(ImageDatum(url=signed_image_url(links, base, image.id), revised_prompt=revised))
             else:
                 encoded = base64.b64encode(services.gallery.file_bytes(image)).decode()
                 data.append(ImageDatum(b64_json=encoded, revised_prompt=revised))
@@ -97,21 +101,29 @@ def _response(services: Services, user: User, job: Job, response_format: Respons
 
 
 async def _complete(
-    services: Services, user: User, fields: dict[str, Any], inputs: dict[str, str], response_format: ResponseFormat
+    services: Services,
+    user: User,
+    fields: dict[str, Any],
+    inputs: dict[str, str],
+    response_format: ResponseFormat,
+    request: Request,
 ) -> ImagesResponse:
     job = await run_in_threadpool(_run, services, user, fields, inputs)
     finished = await wait_for(services, job.id, services.settings.sync_wait_seconds)
-    return await run_in_threadpool(_response, services, user, finished, response_format)
+    base = base_url(services, request)
+    return await run_in_threadpool(_response, services, user, finished, response_format, base)
 
 
 @router.post("/generations", response_model=ImagesResponse, response_model_exclude_none=True,
              summary="OpenAI-compatible text-to-image")  # fmt: skip
-async def generations(body: GenerationsBody, user: GeneratorDep, services: ServicesDep) -> ImagesResponse:
+async def generations(
+    body: GenerationsBody, user: GeneratorDep, services: ServicesDep, request: Request
+) -> ImagesResponse:
     fields: dict[str, Any] = {"task": Task.TXT2IMG.value, "prompt": body.prompt, "num_images": body.n,
                               **_size(body.size)}  # fmt: skip
     if (model := _model(body.model)) is not None:
         fields["model"] = model
-    return await _complete(services, user, fields, {}, body.response_format or "b64_json")
+    return await _complete(services, user, fields, {}, body.response_format or "b64_json", request)
 
 
 def _store_upload(services: Services, user: User, data: bytes, param: str) -> Image:
@@ -157,10 +169,12 @@ def _edit_task(services: Services, model: str | None, has_mask: bool) -> dict[st
 
 
 @router.post("/edits", response_model=ImagesResponse, response_model_exclude_none=True,
-             summary="OpenAI-compatible edit: image + optional mask + prompt")  # fmt: skip
+             summary="OpenAI-compatible edit: image + optional mask + prompt",
+             responses=error_responses(UPLOADS))  # fmt: skip
 async def edits(
     user: GeneratorDep,
     services: ServicesDep,
+    request: Request,
     image: Annotated[UploadFile, File()],
     prompt: Annotated[str, Form(min_length=1, max_length=32000)],
     mask: Annotated[UploadFile | None, File()] = None,
@@ -177,14 +191,15 @@ async def edits(
                               **_edit_task(services, chosen, "mask_image" in inputs)}  # fmt: skip
     if chosen is not None:
         fields["model"] = chosen
-    return await _complete(services, user, fields, inputs, response_format or "b64_json")
+    return await _complete(services, user, fields, inputs, response_format or "b64_json", request)
 
 
 @router.post("/variations", response_model=ImagesResponse, response_model_exclude_none=True,
-             summary="OpenAI-compatible variations of an image")  # fmt: skip
+             summary="OpenAI-compatible variations of an image", responses=error_responses(UPLOADS))  # fmt: skip
 async def variations(
     user: GeneratorDep,
     services: ServicesDep,
+    request: Request,
     image: Annotated[UploadFile, File()],
     model: Annotated[str | None, Form()] = None,
     n: Annotated[int, Form(ge=1, le=MAX_IMAGES_PER_REQUEST)] = 1,
@@ -197,4 +212,4 @@ async def variations(
                               "strength": VARIATION_STRENGTH, **_size(size)}  # fmt: skip
     if (chosen := _model(model)) is not None:
         fields["model"] = chosen
-    return await _complete(services, user, fields, {"init_image": stored.id}, response_format or "b64_json")
+    return await _complete(services, user, fields, {"init_image": stored.id}, response_format or "b64_json", request)

@@ -11,20 +11,19 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep
+from limner.api.params import Limit, Offset
+from limner.api.responses import AUTHENTICATED, UPLOADS, WITH_BODY, error_responses
 from limner.api.schemas import JobOut, Page
-from limner.api.submission import check_rate
 from limner.core.errors import InvalidRequestError
-from limner.core.requests import GenerationRequest
+from limner.core.jobs import TrainingSpec, TrainJob
 from limner.db.models import User, new_id
-from limner.engines.base import TaskInputs
 from limner.finetune.config import DreamBoothConfig
 from limner.finetune.dataset import extract_zip, load_subject
 from limner.presets import invalid_request_from
 from limner.services.container import Services
 from limner.services.jobs.queue import JobFilter, NewJob
-from limner.services.jobs.train import TRAINING_KEY
 
-router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
+router = APIRouter(prefix="/v1/trainings", tags=["trainings"], responses=error_responses(AUTHENTICATED))
 
 
 def _submit(services: Services, user: User, name: str, base: str | None, cfg: DreamBoothConfig, data: bytes) -> JobOut:
@@ -34,8 +33,9 @@ def _submit(services: Services, user: User, name: str, base: str | None, cfg: Dr
     run_dir = services.trainings_dir / run
     with services.sessions() as session:
         services.models.check_name(session, name)
-        request = GenerationRequest(prompt=cfg.instance_prompt, model=base_model, steps=min(cfg.steps, 1000))
-        services.engine.validate(request, TaskInputs())
+        request = services.generation.prepare(
+            {"prompt": cfg.instance_prompt, "model": base_model, "steps": min(cfg.steps, 1000)}
+        )
         try:
             run_dir.mkdir(parents=True)
             archive = run_dir / "dataset.zip"
@@ -45,9 +45,8 @@ def _submit(services: Services, user: User, name: str, base: str | None, cfg: Dr
             load_subject(
                 run_dir / "dataset", classes=cfg.classes_mode, max_per_class=cfg.max_images_per_class, **limits
             )
-            spec = {"name": name, "base": base_model, "config": cfg.model_dump(), "run": run}
-            new = NewJob(request=request, kind="train", payload={TRAINING_KEY: spec})
-            job, _ = services.queue.enqueue(session, user, new)
+            spec = TrainingSpec(name=name, base=base_model, config=cfg.model_dump(mode="json"), run=run)
+            job, _ = services.submissions.submit(session, user, NewJob(TrainJob(request=request, training=spec)))
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
@@ -59,6 +58,7 @@ def _submit(services: Services, user: User, name: str, base: str | None, cfg: Dr
     response_model=JobOut,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Fine-tune (DreamBooth/LoRA) on a zip of pictures; the result is registered as `name`",
+    responses=error_responses(WITH_BODY, UPLOADS, 409, 429, 503),
 )
 async def create_training(
     user: GeneratorDep,
@@ -74,19 +74,20 @@ async def create_training(
         raise InvalidRequestError("config is not valid JSON", param="config") from exc
     except ValidationError as exc:
         raise invalid_request_from(exc) from exc
-    check_rate(services, user)
     data = await dataset.read()
     return await run_in_threadpool(_submit, services, user, name, base, cfg, data)
 
 
 @router.get("", response_model=Page[JobOut], summary="My training jobs")
-def list_trainings(user: ReaderDep, services: ServicesDep, session: SessionDep) -> Page[JobOut]:
-    jobs, _ = services.queue.list_jobs(session, user, JobFilter(limit=200))
-    items = [JobOut.of(job) for job in jobs if job.kind == "train"]
-    return Page[JobOut](items=items, total=len(items), limit=200, offset=0)
+def list_trainings(
+    user: ReaderDep, services: ServicesDep, session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> Page[JobOut]:
+    jobs, total = services.queue.list_jobs(session, user, JobFilter(kind="train", limit=limit, offset=offset))
+    return Page[JobOut](items=[JobOut.of(job) for job in jobs], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="A training job (validation pictures are its images)")
+@router.get("/{job_id}", response_model=JobOut, summary="A training job (validation pictures are its images)",
+            responses=error_responses(404))  # fmt: skip
 def get_training(job_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> JobOut:
     job = services.queue.get(session, user, job_id)
     if job.kind != "train":

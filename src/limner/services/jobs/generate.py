@@ -1,67 +1,140 @@
-"""The handler for generation jobs: load input images from the gallery, run the engine, store results."""
+"""The handler for generation jobs, and the input source that reads a job's pictures from the gallery."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy.orm import Session
+from PIL import Image as PILImage
+from sqlalchemy.orm import Session, sessionmaker
 
-from limner.core.errors import NotFoundError
-from limner.core.requests import GenerationRequest
-from limner.db.models import User
-from limner.engines.base import Engine, TaskInputs
+from limner.core.errors import InvalidRequestError, NotFoundError
+from limner.core.jobs import GenerateJob, parse_payload
+from limner.core.requests import GenerationRequest, ImageRef
+from limner.db.models import Job, User
+from limner.engines.base import TaskInputs
 from limner.services.characters import Characters
 from limner.services.gallery import Gallery
+from limner.services.generation import GenerationService
+from limner.services.jobs.queue import NewJob
+from limner.services.jobs.submission import Submissions
 from limner.services.jobs.worker import JobContext
 
-REFERENCE_PREFIX = "reference_"
+
+class PictureSize:
+    """A stored picture's size, standing in for the decoded picture while a request is only validated."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.size = (width, height)
+
+
+class GalleryInputs:
+    """A request's pictures are gallery images (and a saved character) of ``owner``; others' are refused."""
+
+    def __init__(
+        self, gallery: Gallery, characters: Characters, sessions: sessionmaker[Session], owner_id: str
+    ) -> None:
+        self._gallery = gallery
+        self._characters = characters
+        self._sessions = sessions
+        self._owner_id = owner_id
+
+    def task_inputs(self, request: GenerationRequest, *, decode: bool = True) -> TaskInputs:
+        with self._sessions() as session:
+            owner = self._owner(session)
+            weights: tuple[float, ...] | None = None
+            embeddings: Mapping[str, Any] = {}
+            if request.character:
+                saved = self._characters.inputs(session, owner, request.character)
+                pictures: tuple[Any, ...] = saved.images
+                weights, embeddings = tuple(saved.weights), saved.embeddings
+            else:
+                pictures = tuple(self._picture(session, owner, ref, "RGB", decode) for ref in request.reference_images)
+            return TaskInputs(
+                init_image=self._picture(session, owner, request.init_image, "RGB", decode),
+                mask_image=self._picture(session, owner, request.mask_image, "L", decode),
+                reference_images=pictures,
+                reference_weights=weights,
+                reference_embeddings=embeddings,
+            )
+
+    def remember_character(self, name: str, computed: Mapping[str, Any]) -> None:
+        with self._sessions() as session:
+            self._characters.remember(session, self._owner(session), name, dict(computed))
+
+    def _owner(self, session: Session) -> User:
+        owner = session.get(User, self._owner_id)
+        if owner is None:
+            raise NotFoundError("the job's owner no longer exists")
+        return owner
+
+    def _picture(
+        self, session: Session, owner: User, ref: ImageRef | None, mode: str, decode: bool
+    ) -> PILImage.Image | PictureSize | None:
+        if ref is None:
+            return None
+        if ref.image_id is None:
+            raise InvalidRequestError("a job's input pictures are uploads (image ids), not server paths", param="image")
+        if not decode:
+            image = self._gallery.get(session, owner, ref.image_id)
+            return PictureSize(image.width, image.height)
+        return self._gallery.open_input(session, owner, ref.image_id, mode)
 
 
 class GenerateHandler:
-    def __init__(self, engine: Engine, gallery: Gallery, characters: Characters) -> None:
-        self._engine = engine
+    """Runs a stored generation job through the generation service and keeps its images in the gallery."""
+
+    def __init__(self, generation: GenerationService, gallery: Gallery, characters: Characters) -> None:
+        self._generation = generation
         self._gallery = gallery
         self._characters = characters
 
     def __call__(self, context: JobContext) -> list[str]:
         job = context.job
-        request = GenerationRequest.model_validate(
-            {key: value for key, value in job.request.items() if key in GenerationRequest.model_fields}
-        )
+        payload = parse_payload(job.payload)
+        if not isinstance(payload, GenerateJob):
+            raise InvalidRequestError(f"job {job.id} is not a generation")
+        source = GalleryInputs(self._gallery, self._characters, context.sessions, job.owner_id)
+        result = self._generation.run(payload.request, source, context.progress, context.cancel)
         with context.sessions() as session:
-            owner = session.get(User, job.owner_id)
-            if owner is None:
-                raise NotFoundError("the job's owner no longer exists")
-            inputs = job_inputs(self._gallery, self._characters, session, owner, request, job.input_image_ids)
-        result = self._engine.run(request, inputs, context.progress, context.cancel)
-        with context.sessions() as session:
-            if request.character and result.reference_embeddings:
-                self._characters.remember(session, owner, request.character, result.reference_embeddings)
             return [self._gallery.save_output(session, job.owner_id, job.id, item).id for item in result.images]
 
 
-def job_inputs(
-    gallery: Gallery,
-    characters: Characters,
-    session: Session,
-    owner: User,
-    request: GenerationRequest,
-    image_ids: Mapping[str, str],
-) -> TaskInputs:
-    """Open a job's input pictures (the owner's own gallery images) and its saved character."""
-    init_id = image_ids.get("init_image")
-    mask_id = image_ids.get("mask_image")
-    references = [image_ids[key] for key in sorted(image_ids) if key.startswith(REFERENCE_PREFIX)]
-    pictures = tuple(gallery.open_input(session, owner, image_id, "RGB") for image_id in references)
-    weights: tuple[float, ...] | None = None
-    embeddings = {}
-    if request.character:
-        saved = characters.inputs(session, owner, request.character)
-        pictures, weights, embeddings = saved.images, tuple(saved.weights), saved.embeddings
-    return TaskInputs(
-        init_image=gallery.open_input(session, owner, init_id, "RGB") if init_id else None,
-        mask_image=gallery.open_input(session, owner, mask_id, "L") if mask_id else None,
-        reference_images=pictures,
-        reference_weights=weights,
-        reference_embeddings=embeddings,
-    )
+class GenerationJobs:
+    """Queue generation jobs for API users: replay, resolve and check, rate limit, store — one path."""
+
+    def __init__(
+        self,
+        generation: GenerationService,
+        gallery: Gallery,
+        characters: Characters,
+        sessions: sessionmaker[Session],
+        submissions: Submissions,
+    ) -> None:
+        self._generation = generation
+        self._gallery = gallery
+        self._characters = characters
+        self._sessions = sessions
+        self._submissions = submissions
+
+    def source(self, owner_id: str) -> GalleryInputs:
+        return GalleryInputs(self._gallery, self._characters, self._sessions, owner_id)
+
+    def queue(
+        self,
+        session: Session,
+        user: User,
+        fields: Mapping[str, Any],
+        preset: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        webhook_url: str | None = None,
+        deadline_seconds: float | None = None,
+    ) -> tuple[Job, bool]:
+        """Store a validated job for ``fields`` (input pictures as gallery :class:`ImageRef` s); see Submissions."""
+        existing = self._submissions.replay(session, user, idempotency_key)
+        if existing is not None:
+            return existing, False
+        request = self._generation.prepare(fields, preset, self.source(user.id))
+        new = NewJob(GenerateJob(request=request), idempotency_key, webhook_url, deadline_seconds)
+        return self._submissions.submit(session, user, new)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from limner.core.errors import ConflictError, NotFoundError, QueueFullError
-from limner.core.requests import GenerationRequest
+from limner.core.jobs import GenerateJob, JobKind, TrainJob
 from limner.db.base import utcnow
 from limner.db.models import Job, JobStatus, User
 
@@ -35,19 +35,17 @@ def _rowcount(result: Any) -> int:
 class NewJob:
     """What a caller asks for; everything else about a job is set by the queue."""
 
-    request: GenerationRequest
-    kind: str = "generate"
-    input_image_ids: dict[str, str] | None = None
+    payload: GenerateJob | TrainJob
     idempotency_key: str | None = None
     webhook_url: str | None = None
     deadline_seconds: float | None = None
-    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class JobFilter:
     status: JobStatus | None = None
     task: str | None = None
+    kind: JobKind | None = None
     limit: int = 50
     offset: int = 0
 
@@ -83,20 +81,17 @@ class JobQueue:
                 retry_after=QUEUE_FULL_RETRY_SECONDS,
             )
         now = self._clock()
-        request_json = new.request.model_dump(mode="json")
-        if new.payload:
-            request_json = {**request_json, **new.payload}
+        request = new.payload.request
         job = Job(
             owner_id=owner.id,
-            kind=new.kind,
-            task=new.request.task.value,
-            model=new.request.model,
-            request=request_json,
-            input_image_ids=new.input_image_ids or {},
+            kind=new.payload.kind,
+            task=request.task.value,
+            model=request.model,
+            payload=new.payload.model_dump(mode="json", exclude_defaults=False),
             idempotency_key=new.idempotency_key,
             webhook_url=new.webhook_url,
             deadline_at=now + timedelta(seconds=new.deadline_seconds) if new.deadline_seconds else None,
-            total_steps=new.request.steps,
+            total_steps=request.steps,
             created_at=now,
         )
         session.add(job)
@@ -111,6 +106,10 @@ class JobQueue:
             raise
         self.wakeup.set()
         return job, True
+
+    def find_idempotent(self, session: Session, owner: User, key: str) -> Job | None:
+        """The owner's job stored earlier under this Idempotency-Key, if any."""
+        return self._by_idempotency_key(session, owner.id, key)
 
     def _by_idempotency_key(self, session: Session, owner_id: str, key: str) -> Job | None:
         return session.scalar(select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == key))
@@ -146,6 +145,8 @@ class JobQueue:
             query = query.where(Job.status == filters.status.value)
         if filters.task is not None:
             query = query.where(Job.task == filters.task)
+        if filters.kind is not None:
+            query = query.where(Job.kind == filters.kind)
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
             query.order_by(Job.created_at.desc(), Job.id).limit(filters.limit).offset(filters.offset)

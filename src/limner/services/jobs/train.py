@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from limner.core.errors import NotFoundError
+from limner.core.errors import InvalidRequestError, NotFoundError
+from limner.core.jobs import TrainJob, parse_payload
 from limner.db.models import User
 from limner.engines.local.device import Placement
 from limner.finetune.config import DreamBoothConfig
@@ -19,8 +20,6 @@ from limner.services.finetune_registration import register_result
 from limner.services.gallery import Gallery
 from limner.services.jobs.worker import JobContext
 from limner.services.models import ModelRegistry
-
-TRAINING_KEY = "training"
 
 
 class TrainHandler:
@@ -44,9 +43,12 @@ class TrainHandler:
 
     def __call__(self, context: JobContext) -> list[str]:
         job = context.job
-        spec = job.request[TRAINING_KEY]
-        cfg = DreamBoothConfig.model_validate(spec["config"])
-        run_dir = self.run_dir(spec["run"])
+        payload = parse_payload(job.payload)
+        if not isinstance(payload, TrainJob):
+            raise InvalidRequestError(f"job {job.id} is not a training")
+        spec = payload.training
+        cfg = DreamBoothConfig.model_validate(spec.config)
+        run_dir = self.run_dir(spec.run)
         subject = load_subject(
             run_dir / "dataset",
             classes=cfg.classes_mode,
@@ -63,7 +65,7 @@ class TrainHandler:
                     image_ids.append(self._gallery.save_upload(session, owner, path.read_bytes()).id)
 
         result = run_dreambooth(
-            spec["base"],
+            spec.base,
             subject,
             cfg,
             run_dir / "work",
@@ -76,5 +78,5 @@ class TrainHandler:
         with context.sessions() as session:
             if session.get(User, job.owner_id) is None:
                 raise NotFoundError("the training's owner no longer exists")
-            register_result(self._registry, session, spec["name"], spec["base"], result, cfg, created_by=job.owner_id)
+            register_result(self._registry, session, spec.name, spec.base, result, cfg, created_by=job.owner_id)
         return image_ids

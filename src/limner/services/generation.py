@@ -1,0 +1,167 @@
+"""The one path from a user's request to images: resolve, validate, run.
+
+Why one service: the CLI, the API, the queue worker and batches used to build requests, resolve
+models and check inputs each in their own way. Now each entry point only says where its input
+pictures come from (an :class:`InputSource`: local files, or gallery images) and calls
+:meth:`GenerationService.resolve` / :meth:`check` before anything is stored, and :meth:`run` when
+the work is done. The order in which values are chosen is fixed here, once:
+
+    the user's fields > preset > style > the model's own defaults > the request's generic defaults
+
+Model names resolve in one place too (:class:`RegisteredName` from the model registry): a
+registered base model is an alias for its weights; a registered LoRA means "its base model with this
+LoRA". A registered name wins over a same-named folder in the working directory (write ``./dogs``
+for the folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from limner.config import Settings
+from limner.core.progress import CancelToken, ProgressCallback, ignore_progress
+from limner.core.records import GenerationResult
+from limner.core.requests import GenerationRequest, LoraSpec
+from limner.engines.base import Engine, TaskInputs
+from limner.model_defaults import ModelDefaults, load_model_defaults
+from limner.presets import Preset, load_presets, request_from_fields
+from limner.styles import apply_style, load_styles
+
+
+@dataclass(frozen=True)
+class RegisteredName:
+    """What the model registry knows of a name: its weights, and for a LoRA the base it was trained on."""
+
+    name: str
+    reference: str
+    is_lora: bool = False
+    base_model: str | None = None
+
+
+ModelLookup = Callable[[str], RegisteredName | None]
+
+
+def no_registered_models(_: str) -> RegisteredName | None:
+    """The lookup of a setting with no model registry (no local store yet)."""
+    return None
+
+
+class InputSource(Protocol):
+    """Where a request's pictures come from, and where a saved character's new embeddings go."""
+
+    def task_inputs(self, request: GenerationRequest, *, decode: bool = True) -> TaskInputs:
+        """The request's pictures (and saved character). ``decode=False``: only what validation needs."""
+        ...
+
+    def remember_character(self, name: str, computed: Mapping[str, Any]) -> None:
+        """Keep embeddings computed for a saved character, so later runs skip the image encoder."""
+        ...
+
+
+class NoInputs:
+    """The input source of a request that takes no pictures (batch items, prompt-only jobs)."""
+
+    def task_inputs(self, request: GenerationRequest, *, decode: bool = True) -> TaskInputs:
+        return TaskInputs()
+
+    def remember_character(self, name: str, computed: Mapping[str, Any]) -> None:
+        return None
+
+
+class GenerationService:
+    """Resolves user requests into validated, fully specified requests and runs them on the engine."""
+
+    def __init__(self, settings: Settings, engine: Engine, lookup: ModelLookup = no_registered_models) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._lookup = lookup
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def presets(self) -> dict[str, Preset]:
+        return load_presets(self._settings.presets_file)
+
+    def resolve(self, fields: Mapping[str, Any], preset: str | None = None) -> GenerationRequest:
+        """User fields (None = unset) -> a validated request with every default chosen and recorded."""
+        merged = {key: value for key, value in fields.items() if value is not None}
+        if preset:
+            merged = self._preset(preset).apply(merged)
+        if merged.get("style"):
+            merged = apply_style(merged, load_styles(self._settings.styles_file))
+        merged = self._resolve_model(merged)
+        merged = self.defaults_for(str(merged["model"])).fill(merged)
+        request = request_from_fields(merged)
+        request.check_limits(self._settings.request_limits())
+        return request
+
+    def check(self, request: GenerationRequest, source: InputSource) -> None:
+        """Every check that needs no weights (model reference, inputs, sizes), before a job is stored."""
+        self._engine.validate(request, source.task_inputs(request, decode=False))
+
+    def prepare(
+        self, fields: Mapping[str, Any], preset: str | None = None, source: InputSource | None = None
+    ) -> GenerationRequest:
+        """:meth:`resolve` then :meth:`check`: what an entry point does before it queues or runs."""
+        request = self.resolve(fields, preset)
+        self.check(request, source or NoInputs())
+        return request
+
+    def run(
+        self,
+        request: GenerationRequest,
+        source: InputSource | None = None,
+        progress: ProgressCallback = ignore_progress,
+        cancel: CancelToken | None = None,
+    ) -> GenerationResult:
+        """Generate; a saved character's newly computed embeddings are handed back to its store."""
+        source = source or NoInputs()
+        result = self._engine.run(request, source.task_inputs(request), progress, cancel or CancelToken())
+        if request.character and result.reference_embeddings:
+            source.remember_character(request.character, result.reference_embeddings)
+        return result
+
+    def defaults_for(self, model: str) -> ModelDefaults:
+        """The model's tuned settings; a registered model uses those of its weights or base model."""
+        table = load_model_defaults(self._settings.model_defaults_file)
+        seen: set[str] = set()
+        name: str | None = model
+        while name is not None and name not in seen:
+            if name in table:
+                return table[name]
+            seen.add(name)
+            entry = self._lookup(name)
+            name = None if entry is None else (entry.base_model if entry.is_lora else entry.reference)
+        return ModelDefaults(name=model)
+
+    def _preset(self, name: str) -> Preset:
+        presets = self.presets()
+        preset = presets.get(name)
+        if preset is None:
+            from limner.core.errors import InvalidRequestError
+
+            known = ", ".join(sorted(presets)) or "none"
+            raise InvalidRequestError(f"unknown preset {name!r} (known: {known})", param="preset")
+        return preset
+
+    def _resolve_model(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Record the model used; a registered LoRA name becomes its base model plus that LoRA."""
+        name = str(fields.get("model") or self._settings.default_model)
+        entry = self._lookup(name)
+        if entry is not None and entry.is_lora:
+            loras = [LoraSpec(ref=entry.name), *fields.get("loras", [])]
+            return {**fields, "model": entry.base_model or self._settings.default_model, "loras": loras}
+        return {**fields, "model": name}
+
+
+def registered_aliases(lookup: ModelLookup) -> Callable[[str], str | None]:
+    """The engine's view of the registry: a registered name -> its weights reference."""
+
+    def alias(name: str) -> str | None:
+        entry = lookup(name)
+        return entry.reference if entry is not None else None
+
+    return alias
