@@ -47,9 +47,19 @@ def test_generate(client: openai.OpenAI) -> None:
     assert decode(result.data[0]).size == (64, 64)
 
 
-def test_generate_with_url_response(client: openai.OpenAI) -> None:
+def test_url_response_is_an_absolute_signed_link_that_needs_no_key(client: openai.OpenAI) -> None:
+    """OpenAI clients download ``url`` directly, without the API key: the link carries the permission."""
     result = client.images.generate(prompt="a boat", size="64x64", response_format="url")  # type: ignore[arg-type]
-    assert result.data[0].url.startswith("/v1/images/")  # type: ignore[union-attr]
+    url = result.data[0].url
+    assert url is not None
+    server = str(client.base_url).removesuffix("/v1/").removesuffix("/v1")
+    assert url.startswith(f"{server}/v1/images/")
+    downloaded = httpx.get(url)
+    assert downloaded.status_code == 200
+    assert Image.open(io.BytesIO(downloaded.content)).size == (64, 64)
+    forged = httpx.get(url[:-4] + ("0000" if not url.endswith("0000") else "1111"))
+    assert forged.status_code == 403
+    assert forged.json()["error"]["type"] == "permission_error"
 
 
 def test_edit_with_mask(client: openai.OpenAI) -> None:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Path, Query, Response, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
 from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep
+from limner.api.links import image_links
 from limner.api.params import Limit, Offset
 from limner.api.responses import AUTHENTICATED, UPLOADS, WITH_BODY, error_responses
 from limner.api.schemas import ImageOut, Page
-from limner.db.models import User
+from limner.core.errors import NotFoundError, PermissionDeniedError
+from limner.db.models import Image, User
 from limner.services.container import Services
 from limner.services.gallery import ImageFilter
 
 router = APIRouter(prefix="/v1", tags=["images"], responses=error_responses(AUTHENTICATED))
 
 _PRIVATE_CACHE = {"Cache-Control": "private, max-age=3600"}
+MAX_EXPIRES = 2**40  # far past any link's expiry, far below any integer limit
 
 
 @router.get("/images", response_model=Page[ImageOut], summary="My images, newest first; filter and search")
@@ -59,6 +63,28 @@ def image_thumbnail(image_id: str, user: ReaderDep, services: ServicesDep, sessi
 def image_metadata(image_id: str, user: ReaderDep, services: ServicesDep, session: SessionDep) -> dict[str, Any]:
     image = services.gallery.get(session, user, image_id)
     return {"image": ImageOut.of(image).model_dump(mode="json"), "parameters": image.parameters}
+
+
+@router.get(
+    "/images/{image_id}/signed",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **error_responses(400, 403, 404)},
+    summary="An image by a signed link (response_format=url); needs no credentials until it expires",
+)
+def signed_image_file(
+    image_id: Annotated[str, Path(max_length=64)],
+    expires: Annotated[int, Query(ge=0, le=MAX_EXPIRES, description="Unix seconds the link is valid until")],
+    signature: Annotated[str, Query(max_length=128, description="Hex HMAC-SHA256 of the image id and expiry")],
+    services: ServicesDep,
+    session: SessionDep,
+) -> Response:
+    if not image_links(services).valid(image_id, expires, signature):
+        raise PermissionDeniedError("this image link is invalid or has expired; request the image again for a new link")
+    image = session.get(Image, image_id)
+    if image is None:
+        raise NotFoundError("this image has been deleted", param="image_id")
+    headers = {"Cache-Control": f"private, max-age={max(0, expires - int(time.time()))}"}
+    return Response(services.gallery.file_bytes(image), media_type="image/png", headers=headers)
 
 
 @router.delete("/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,

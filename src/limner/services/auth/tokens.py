@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from limner.services.auth.signed_urls import ImageLinks, derive_key
+
 ALGORITHM = "HS256"
 ISSUER = "limner"
 
@@ -32,3 +34,7 @@ class Tokens:
         except jwt.PyJWTError as exc:
             raise TokenError(str(exc)) from exc
         return str(claims["sub"])
+
+    def image_links(self, lifetime_seconds: int) -> ImageLinks:
+        """Signed image links, keyed from this server's secret (a key of their own, derived from it)."""
+        return ImageLinks(derive_key(self._secret), lifetime_seconds)
