@@ -45,7 +45,7 @@ def token(server: LiveServer) -> str:
 @pytest.fixture(scope="package")
 def admin(server: LiveServer, token: str) -> User:
     response = httpx.get(f"{server.url}/v1/users/me", headers={"Authorization": f"Bearer {token}"})
-    return User.from_json(response.json())
+    return User.model_validate(response.json())
 
 
 AppFactory = Callable[..., AppTest]

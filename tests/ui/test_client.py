@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from limner.ui.api_errors import ApiError
@@ -9,7 +10,6 @@ from limner.ui.api_types import ImageQuery
 from limner.ui.client import LimnerClient, Upload, _parse_metrics
 from limner.ui.features import CHARACTERS, ServerFeatures
 from limner.ui.job_spec import JobSpec
-from limner.ui.sse import KEEPALIVE, ServerEvent, read_events
 from tests.api.live_server import LiveServer, free_port
 from tests.ui.conftest import ADMIN, PASSWORD, png
 
@@ -90,13 +90,53 @@ def test_missing_route_is_recognised(client: LimnerClient) -> None:
     assert caught.value.route_missing
 
 
-def test_sse_reader_splits_messages_and_reports_keepalives() -> None:
-    lines = ["event: running", 'data: {"step": 1}', "", ": keepalive", "", "data: a", "data: b", ""]
-    assert list(read_events(lines)) == [
-        ServerEvent("running", '{"step": 1}'),
-        ServerEvent(KEEPALIVE, ""),
-        ServerEvent("message", "a\nb"),
-    ]
+def _events_body(*messages: str) -> bytes:
+    return "".join(messages).encode()
+
+
+def test_follow_reads_the_event_stream_and_its_keepalives() -> None:
+    body = _events_body(
+        'event: running\ndata: {"status": "running", "step": 1, "total_steps": 2, "new_field": 1}\n\n',
+        ": a comment is no event\n\n",
+        'event: keepalive\ndata: {"status": "keepalive"}\n\n',
+        "event: running\ndata: not json\n\n",
+        'event: succeeded\ndata: {"status": "succeeded", "step": 2, "total_steps": 2, "result_image_ids": ["i1"]}\n\n',
+        'event: running\ndata: {"status": "running"}\n\n',
+    )
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    client = LimnerClient("http://limner.test", "t0k", transport=httpx.MockTransport(handler))
+    events = list(client.follow("j1", timeout=5))
+    assert [(event.status, event.step) for event in events] == [("running", 1), ("running", 1), ("succeeded", 2)]
+    assert events[-1].result_image_ids == ("i1",)
+    assert [request.url.path for request in seen] == ["/v1/jobs/j1/events"]
+    assert seen[0].headers["accept"] == "text/event-stream"
+    assert seen[0].headers["authorization"] == "Bearer t0k"
+
+
+def test_follow_polls_when_the_answer_is_not_an_event_stream() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(200, json={"buffered": "by a proxy"})
+        return httpx.Response(200, json={"id": "j1", "status": "succeeded", "step": 2, "total_steps": 2})
+
+    client = LimnerClient("http://limner.test", "t0k", transport=httpx.MockTransport(handler))
+    events = list(client.follow("j1", timeout=5))
+    assert [(event.status, event.step) for event in events] == [("succeeded", 2)]
+
+
+def test_follow_reports_an_error_answer_as_api_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"error": {"type": "not_found", "code": "not_found", "message": "no job j9"}})
+
+    client = LimnerClient("http://limner.test", "t0k", transport=httpx.MockTransport(handler))
+    with pytest.raises(ApiError) as caught:
+        list(client.follow("j9", timeout=5))
+    assert caught.value.status == 404
 
 
 def test_metrics_parsing() -> None:

@@ -1,168 +1,161 @@
 """Typed views of the API's JSON answers (users, jobs, progress events, images, server status).
 
-Why dataclasses parsed by hand instead of importing the server's pydantic schemas: the UI is a
-client of the REST API only and must keep working against a server of another version; unknown
-fields are ignored and missing optional ones get defaults.
+Why our own pydantic models instead of importing the server's schemas: the studio is a client of
+the REST API only and must keep working against a server of another version. Each model ignores
+fields it does not know (``extra="ignore"``) and gives a missing or ``null`` optional field its
+default, so an older or newer server still reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+KEEPALIVE = "keepalive"
+"""The status of a keep-alive event: no news, but the caller gets a turn (to notice a click on Cancel)."""
 
 
-def _datetime(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+def _or(default: Any) -> BeforeValidator:
+    """Read ``null`` (and an empty value) as ``default``."""
+    return BeforeValidator(lambda value: default if value is None or value == "" else value)
 
 
 def _error_message(value: Any) -> str | None:
+    """The API's error object ``{"code", "message"}`` as one sentence (its message, else its code)."""
     if isinstance(value, dict) and (value.get("message") or value.get("code")):
         return str(value.get("message") or value.get("code"))
     return None
 
 
-@dataclass(frozen=True)
-class User:
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+Count = Annotated[int, _or(0)]
+Fraction = Annotated[float, _or(0.0)]
+Text = Annotated[str, _or("")]
+Ids = Annotated[tuple[str, ...], _or(())]
+Moment = Annotated[datetime | None, _or(None)]
+ErrorText = Annotated[str | None, BeforeValidator(_error_message)]
+
+
+class ApiModel(BaseModel):
+    """An answer of the API: read-only, unknown fields ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class User(ApiModel):
     id: str
     username: str
-    role: str
+    role: Annotated[str, _or("user")] = "user"
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> User:
-        return cls(id=str(data["id"]), username=str(data["username"]), role=str(data.get("role", "user")))
 
-
-@dataclass(frozen=True)
-class Job:
+class Job(ApiModel):
     """A job as ``GET /v1/jobs/{id}`` returns it."""
 
     id: str
-    status: str
-    task: str
-    model: str | None
-    progress: float
-    step: int
-    total_steps: int
-    queue_position: int | None
-    result_image_ids: tuple[str, ...]
-    error: str | None
-    request: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime | None = None
+    status: Annotated[str, _or("queued")] = "queued"
+    task: Text = ""
+    model: str | None = None
+    progress: Fraction = 0.0
+    step: Count = 0
+    total_steps: Count = 0
+    queue_position: int | None = None
+    result_image_ids: Ids = ()
+    error: ErrorText = None
+    request: Annotated[dict[str, Any], _or({})] = {}
+    created_at: Moment = None
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Job:
-        return cls(
-            id=str(data["id"]),
-            status=str(data.get("status", "queued")),
-            task=str(data.get("task", "")),
-            model=data.get("model"),
-            progress=float(data.get("progress") or 0.0),
-            step=int(data.get("step") or 0),
-            total_steps=int(data.get("total_steps") or 0),
-            queue_position=data.get("queue_position"),
-            result_image_ids=tuple(data.get("result_image_ids") or ()),
-            error=_error_message(data.get("error")),
-            request=dict(data.get("request") or {}),
-            created_at=_datetime(data.get("created_at")),
-        )
 
-
-@dataclass(frozen=True)
-class JobEvent:
+class JobEvent(ApiModel):
     """One server-sent progress event of a job (the same fields as a job, fewer of them).
 
     ``preview`` is a base64 PNG of the current step when the server sends one.
     """
 
-    status: str
-    step: int = 0
-    total_steps: int = 0
-    progress: float = 0.0
-    result_image_ids: tuple[str, ...] = ()
-    error: str | None = None
-    preview: str | None = None
+    status: Annotated[str, _or("running")] = "running"
+    step: Count = 0
+    total_steps: Count = 0
+    progress: Fraction = 0.0
+    result_image_ids: Ids = ()
+    error: ErrorText = None
+    preview: Annotated[str | None, BeforeValidator(_text_or_none)] = None
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> JobEvent:
-        return cls(
-            status=str(data.get("status", "running")),
-            step=int(data.get("step") or 0),
-            total_steps=int(data.get("total_steps") or 0),
-            progress=float(data.get("progress") or 0.0),
-            result_image_ids=tuple(data.get("result_image_ids") or ()),
-            error=_error_message(data.get("error")),
-            preview=data.get("preview") if isinstance(data.get("preview"), str) else None,
-        )
+    @property
+    def keepalive(self) -> bool:
+        return self.status == KEEPALIVE
 
     @classmethod
     def of_job(cls, job: Job) -> JobEvent:
-        return cls(job.status, job.step, job.total_steps, job.progress, job.result_image_ids, job.error)
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """A gallery entry (``GET /v1/images`` items)."""
-
-    id: str
-    kind: str
-    job_id: str | None
-    width: int
-    height: int
-    task: str | None
-    model: str | None
-    prompt: str
-    seed: int | None
-    created_at: datetime | None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImageInfo:
         return cls(
-            id=str(data["id"]),
-            kind=str(data.get("kind", "output")),
-            job_id=data.get("job_id"),
-            width=int(data.get("width") or 0),
-            height=int(data.get("height") or 0),
-            task=data.get("task"),
-            model=data.get("model"),
-            prompt=str(data.get("prompt") or ""),
-            seed=data.get("seed"),
-            created_at=_datetime(data.get("created_at")),
+            status=job.status,
+            step=job.step,
+            total_steps=job.total_steps,
+            progress=job.progress,
+            result_image_ids=job.result_image_ids,
+            error=job.error,
         )
 
 
-@dataclass(frozen=True)
-class ImagePage:
-    items: tuple[ImageInfo, ...]
-    total: int
-    limit: int
-    offset: int
+class ImageInfo(ApiModel):
+    """A gallery entry (``GET /v1/images`` items)."""
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImagePage:
-        items = tuple(ImageInfo.from_json(item) for item in data.get("items") or ())
-        return cls(items, int(data.get("total") or 0), int(data.get("limit") or 0), int(data.get("offset") or 0))
+    id: str
+    kind: Annotated[str, _or("output")] = "output"
+    job_id: str | None = None
+    width: Count = 0
+    height: Count = 0
+    task: str | None = None
+    model: str | None = None
+    prompt: Text = ""
+    seed: int | None = None
+    created_at: Moment = None
+
+
+class ImagePage(ApiModel):
+    items: Annotated[tuple[ImageInfo, ...], _or(())] = ()
+    total: Count = 0
+    limit: Count = 0
+    offset: Count = 0
+
+
+class ImageDetails(ApiModel):
+    """``GET /v1/images/{id}/metadata``: the gallery entry and every stored parameter."""
+
+    image: ImageInfo
+    parameters: Annotated[dict[str, Any], _or({})] = {}
+
+
+class ServerStatus(ApiModel):
+    """What the unauthenticated health endpoints tell: version, readiness, queue numbers."""
+
+    version: str
+    ready: bool
+    checks: dict[str, str]
+    queue_depth: int | None
+    jobs_by_status: dict[str, int]
 
 
 @dataclass(frozen=True)
 class ImageQuery:
-    """Filters and paging of the gallery, as query parameters of ``GET /v1/images``."""
+    """Filters and paging of the gallery, as query parameters of ``GET /v1/images`` (sent, not read)."""
 
     model: str | None = None
     task: str | None = None
@@ -184,26 +177,3 @@ class ImageQuery:
         if self.until is not None:
             values["until"] = self.until.isoformat()
         return values
-
-
-@dataclass(frozen=True)
-class ImageDetails:
-    """``GET /v1/images/{id}/metadata``: the gallery entry and every stored parameter."""
-
-    image: ImageInfo
-    parameters: dict[str, Any]
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImageDetails:
-        return cls(ImageInfo.from_json(data["image"]), dict(data.get("parameters") or {}))
-
-
-@dataclass(frozen=True)
-class ServerStatus:
-    """What the unauthenticated health endpoints tell: version, readiness, queue numbers."""
-
-    version: str
-    ready: bool
-    checks: dict[str, str]
-    queue_depth: int | None
-    jobs_by_status: dict[str, int]

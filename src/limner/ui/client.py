@@ -15,12 +15,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import connect_sse
 
 from limner.ui.api_errors import ApiError, unreachable
-from limner.ui.api_types import ImageDetails, ImageInfo, ImagePage, ImageQuery, Job, JobEvent, ServerStatus, User
+from limner.ui.api_types import (
+    KEEPALIVE,
+    ImageDetails,
+    ImageInfo,
+    ImagePage,
+    ImageQuery,
+    Job,
+    JobEvent,
+    ServerStatus,
+    User,
+)
 from limner.ui.features import ServerFeatures
 from limner.ui.job_spec import JobSpec
-from limner.ui.sse import KEEPALIVE, read_events
 
 _METRIC = re.compile(r'^(limner_queue_depth|limner_jobs)(?:\{status="(\w+)"\})?\s+([0-9.eE+-]+)$')
 POLL_SECONDS = 0.5
@@ -102,10 +112,10 @@ class LimnerClient:
         return str(data["access_token"])
 
     def register(self, username: str, password: str) -> User:
-        return User.from_json(self.post_json("/v1/auth/register", {"username": username, "password": password}))
+        return User.model_validate(self.post_json("/v1/auth/register", {"username": username, "password": password}))
 
     def me(self) -> User:
-        return User.from_json(self.get_json("/v1/users/me"))
+        return User.model_validate(self.get_json("/v1/users/me"))
 
     # -- server ---------------------------------------------------------------------------
 
@@ -141,19 +151,19 @@ class LimnerClient:
 
     def submit(self, spec: JobSpec) -> Job:
         """Queue a job (``202``); input pictures must already be uploads (their ids in the spec)."""
-        return Job.from_json(self._json("POST", "/v1/jobs", json=spec.body()))
+        return Job.model_validate(self._json("POST", "/v1/jobs", json=spec.body()))
 
     def job(self, job_id: str) -> Job:
-        return Job.from_json(self.get_json(f"/v1/jobs/{job_id}"))
+        return Job.model_validate(self.get_json(f"/v1/jobs/{job_id}"))
 
     def jobs(self, status: str | None = None, limit: int = 20) -> list[Job]:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = status
-        return [Job.from_json(item) for item in self.get_json("/v1/jobs", params).get("items") or ()]
+        return [Job.model_validate(item) for item in self.get_json("/v1/jobs", params).get("items") or ()]
 
     def cancel(self, job_id: str) -> Job:
-        return Job.from_json(self._json("POST", f"/v1/jobs/{job_id}/cancel"))
+        return Job.model_validate(self._json("POST", f"/v1/jobs/{job_id}/cancel"))
 
     def follow(self, job_id: str, timeout: float = 3600.0) -> Iterator[JobEvent]:
         """Progress of a job until it ends: server-sent events, or polling if the stream breaks.
@@ -162,10 +172,10 @@ class LimnerClient:
         every 15 s while a job waits in the queue.
         """
         deadline = time.monotonic() + timeout
-        last = JobEvent("queued")
+        last = JobEvent(status="queued")
         try:
             for event in self._stream(job_id):
-                last = event if event.status != KEEPALIVE else last
+                last = event if not event.keepalive else last
                 yield last
                 if last.finished or time.monotonic() > deadline:
                     return
@@ -179,29 +189,34 @@ class LimnerClient:
             time.sleep(POLL_SECONDS)
 
     def _stream(self, job_id: str) -> Iterator[JobEvent]:
+        """The job's server-sent events, read by ``httpx-sse``.
+
+        A keep-alive is an event named ``keepalive`` (SSE comments never reach a reader, neither
+        here nor in a browser); it comes out as ``JobEvent(status="keepalive")``.
+        """
         timeout = httpx.Timeout(self._timeout, read=45.0)  # the server sends a keep-alive every 15 s
-        with self._client(timeout) as client, client.stream("GET", f"/v1/jobs/{job_id}/events") as response:
-            if response.status_code >= 400:
-                response.read()
-                raise _error_of(response)
-            for message in read_events(response.iter_lines()):
+        with self._client(timeout) as client, connect_sse(client, "GET", f"/v1/jobs/{job_id}/events") as source:
+            if source.response.status_code >= 400:
+                source.response.read()
+                raise _error_of(source.response)
+            for message in source.iter_sse():
                 if message.event == KEEPALIVE:
-                    yield JobEvent(KEEPALIVE)
+                    yield JobEvent(status=KEEPALIVE)
                     continue
                 try:
-                    payload = json.loads(message.data)
+                    payload = message.json()
                 except json.JSONDecodeError:
                     continue
                 if isinstance(payload, dict):
-                    yield JobEvent.from_json(payload)
+                    yield JobEvent.model_validate(payload)
 
     # -- gallery --------------------------------------------------------------------------
 
     def images(self, query: ImageQuery | None = None) -> ImagePage:
-        return ImagePage.from_json(self.get_json("/v1/images", (query or ImageQuery()).params()))
+        return ImagePage.model_validate(self.get_json("/v1/images", (query or ImageQuery()).params()))
 
     def details(self, image_id: str) -> ImageDetails:
-        return ImageDetails.from_json(self.get_json(f"/v1/images/{image_id}/metadata"))
+        return ImageDetails.model_validate(self.get_json(f"/v1/images/{image_id}/metadata"))
 
     def image_bytes(self, image_id: str) -> bytes:
         return self._request("GET", f"/v1/images/{image_id}").content
@@ -215,7 +230,7 @@ class LimnerClient:
     def upload(self, upload: Upload, param: str = "file") -> ImageInfo:
         """Store a picture for use as a job input; errors name ``param`` (e.g. ``init_image``)."""
         try:
-            return ImageInfo.from_json(self.post_form("/v1/uploads", {}, [("file", upload)]))
+            return ImageInfo.model_validate(self.post_form("/v1/uploads", {}, [("file", upload)]))
         except ApiError as exc:
             if exc.param in (None, "file"):
                 exc.param = param

@@ -71,7 +71,7 @@ def follow(key: str) -> TrackedJob | None:
         attempt(partial(client.cancel, tracked.id))
     bar = st.progress(0.0, text="Queued")
     preview = st.empty()
-    last = JobEvent(tracked.status)
+    last = JobEvent(status=tracked.status)
     try:
         for event in client.follow(tracked.id):
             last = event
