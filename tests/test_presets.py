@@ -6,9 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from limner.config import Settings
 from limner.core.errors import InvalidRequestError
 from limner.core.requests import Task
-from limner.presets import build_request, load_presets
+from limner.engines.local.engine import LocalEngine
+from limner.presets import load_presets
+from limner.services.generation import GenerationService
+
+
+def resolver(presets_file: Path | None = None) -> GenerationService:
+    """Presets apply through the generation service (resolving needs no weights)."""
+    settings = Settings(presets_file=presets_file, device="cpu", _env_file=None)  # type: ignore[call-arg]
+    return GenerationService(settings, LocalEngine(settings))
 
 
 def test_builtin_presets() -> None:
@@ -21,14 +30,13 @@ def test_builtin_presets() -> None:
 
 
 def test_preset_fills_defaults_and_user_wins() -> None:
-    presets = load_presets()
-    request = build_request({"init_image": "p.png", "steps": 5}, presets, "cartoonize")
+    request = resolver().resolve({"init_image": "p.png", "steps": 5}, "cartoonize")
     assert request.prompt == "Cartoonize the following image"
     assert request.model == "instruction-tuning-sd/cartoonizer"
     assert request.steps == 5
     assert request.image_guidance_scale == 1.5
     assert request.preset == "cartoonize"
-    own = build_request({"init_image": "p.png", "prompt": "make it pop art"}, presets, "cartoonize")
+    own = resolver().resolve({"init_image": "p.png", "prompt": "make it pop art"}, "cartoonize")
     assert own.prompt == "make it pop art"
 
 
@@ -39,7 +47,7 @@ def test_user_presets_file(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     presets = load_presets(path)
-    request = build_request({"prompt": "a fox"}, presets, "watercolor")
+    request = resolver(path).resolve({"prompt": "a fox"}, "watercolor")
     assert request.prompt == "a fox, watercolor"
     assert request.steps == 30
     assert presets["fast"].model == "my/turbo"
@@ -58,4 +66,4 @@ def test_bad_presets_file_is_reported(tmp_path: Path, text: str, fragment: str) 
 
 def test_unknown_preset_lists_known_ones() -> None:
     with pytest.raises(InvalidRequestError, match="cartoonize"):
-        build_request({"prompt": "x"}, load_presets(), "nope")
+        resolver().resolve({"prompt": "x"}, "nope")

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         default=None, description="A TOML file of extra presets; they override built-ins of the same name."
     )
     styles_file: Path | None = Field(default=None, description="A TOML file of extra styles (see data/styles.toml).")
+    hub_model_allowlist: list[str] | None = Field(
+        default=None,
+        description="Hub repos ('owner/name') non-admin API users may name; unset: any hub id. "
+        "Registered and built-in models are always allowed; server paths never are for non-admins.",
+    )
     model_defaults_file: Path | None = Field(
         default=None, description="A TOML file of per-model defaults (see data/model_defaults.toml) over the built-ins."
     )

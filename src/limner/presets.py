@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from limner.catalog import load_catalog
 from limner.core.errors import InvalidRequestError
 from limner.core.requests import GenerationRequest, LoraSpec, SchedulerName, Task
-from limner.styles import Style, apply_style, load_styles
 
 BUILTIN_PRESETS_RESOURCE = "presets.toml"
 
@@ -64,25 +63,6 @@ class Preset(BaseModel):
 def load_presets(user_file: Path | None = None) -> dict[str, Preset]:
     """Built-in presets, then the user's file on top (same name replaces)."""
     return load_catalog(BUILTIN_PRESETS_RESOURCE, Preset, "preset", "presets_file", user_file)
-
-
-def build_request(
-    fields: Mapping[str, Any],
-    presets: Mapping[str, Preset],
-    preset_name: str | None = None,
-    styles: Mapping[str, Style] | None = None,
-) -> GenerationRequest:
-    """Make a validated request from user fields: the preset first, then the style, then validation."""
-    merged = dict(fields)
-    if preset_name:
-        preset = presets.get(preset_name)
-        if preset is None:
-            known = ", ".join(sorted(presets)) or "none"
-            raise InvalidRequestError(f"unknown preset {preset_name!r} (known: {known})", param="preset")
-        merged = preset.apply(fields)
-    if merged.get("style"):
-        merged = apply_style(merged, styles if styles is not None else load_styles())
-    return request_from_fields({key: value for key, value in merged.items() if value is not None})
 
 
 def request_from_fields(fields: Mapping[str, Any]) -> GenerationRequest:

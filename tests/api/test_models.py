@@ -26,6 +26,23 @@ def test_registry_is_admin_managed_and_usable_by_name(api: Api, tiny_models: dic
     assert gone.status_code == 400
 
 
+def test_a_registered_lora_name_is_a_model_in_jobs_and_the_openai_route(api: Api, tiny_models: dict[str, Path]) -> None:
+    admin, user = api.as_user("alice"), api.as_user("bob")
+    body = {"path": str(tiny_models["lora"]), "name": "dogs", "base_model": str(tiny_models["txt2img"])}
+    created = api.client.post("/v1/models/import", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    job = api.client.post("/v1/jobs", json={"prompt": "a dog", "model": "dogs", "steps": 2, "width": 32,
+                                            "height": 32}, headers=user)  # fmt: skip
+    assert job.status_code == 202, job.text
+    assert job.json()["request"]["model"] == str(tiny_models["txt2img"])
+    assert [lora["ref"] for lora in job.json()["request"]["loras"]] == ["dogs"]
+    assert api.wait(job.json()["id"], "bob")["status"] == "succeeded"
+    openai = api.client.post("/v1/images/generations", json={"prompt": "a dog", "model": "dogs", "size": "32x32"},
+                             headers=user)  # fmt: skip
+    assert openai.status_code == 200, openai.text
+    assert api.client.delete("/v1/models/dogs", headers=admin).status_code == 204
+
+
 def test_bad_imports_are_4xx(api: Api, tmp_path: Path) -> None:
     admin = api.as_user("alice")
     fake = tmp_path / "fake.safetensors"
@@ -34,3 +51,22 @@ def test_bad_imports_are_4xx(api: Api, tmp_path: Path) -> None:
                  {"path": str(tmp_path), "name": "folder"}):  # fmt: skip
         response = api.client.post("/v1/models/import", json=body, headers=admin)
         assert 400 <= response.status_code < 500, response.text
+
+
+def test_server_paths_are_refused_to_users_with_one_message(api: Api, tiny_models: dict[str, Path]) -> None:
+    user = api.as_user("bob")
+    answers = []
+    for reference in ("/etc", "/nonexistent", str(tiny_models["txt2img"]), "./models", "~/x.safetensors"):
+        response = api.client.post("/v1/jobs", json={"prompt": "x", "model": reference}, headers=user)
+        assert response.status_code == 400, (reference, response.text)
+        error = response.json()["error"]
+        assert error["param"] == "model"
+        answers.append(error["message"].split("'", 2)[-1])  # the message after the quoted reference
+    assert len(set(answers)) == 1, answers
+    lora = api.client.post("/v1/jobs", json={"prompt": "x", "loras": [{"ref": str(tiny_models["lora"])}]},
+                           headers=user)  # fmt: skip
+    assert lora.status_code == 400
+    assert lora.json()["error"]["param"] == "loras"
+    admin = api.client.post("/v1/jobs", json={"prompt": "x", "model": str(tiny_models["txt2img"]), "steps": 1},
+                            headers=api.as_user("alice"))  # fmt: skip
+    assert admin.status_code == 202, admin.text

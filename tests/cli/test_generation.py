@@ -39,7 +39,7 @@ def test_a_registered_lora_works_as_a_model_name_and_wins_over_a_folder(
     (env / "dogs").mkdir()  # a same-named folder in the working directory does not shadow the name
     result = runner.invoke(app, ["generate", "a dog", "--model", "dogs", "--steps", "1", "--size", "32x32"])
     assert result.exit_code == 0, result.output
-    record, _ = read_parameters(Path(result.output.strip().splitlines()[-1]))
+    record, _ = read_parameters(Path(result.stdout.strip().splitlines()[-1]))
     assert record is not None
     assert record.request.model == str(tiny_models["txt2img"])
     assert [lora.ref for lora in record.request.loras] == ["dogs"]

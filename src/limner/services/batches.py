@@ -25,7 +25,7 @@ from limner.core.records import ImageRecord
 from limner.db.models import Batch, Image, Job, JobStatus, User
 from limner.prompts.ideas import PromptIdea
 from limner.services.gallery import Gallery
-from limner.services.generation import GenerationService
+from limner.services.generation import GenerationService, api_access
 from limner.services.jobs.queue import QUEUE_FULL_RETRY_SECONDS, JobQueue, NewJob
 
 
@@ -46,7 +46,8 @@ class Batches:
             folder = unique_slug(idea.title, taken)
             taken.add(folder)
             item = BatchItem(index=index, idea=idea, folder=folder)
-            planned.append((item, self._generation.prepare(item_fields(item, options))))
+            access = api_access(self._generation.settings, owner.is_admin)
+            planned.append((item, self._generation.prepare(item_fields(item, options), access=access)))
         waiting = self._queue.queued_count(session)
         if waiting + len(planned) > self._max_queued:
             room = max(0, self._max_queued - waiting)

@@ -16,15 +16,19 @@ for the folder).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from limner.config import Settings
+from limner.core.errors import InvalidRequestError
 from limner.core.progress import CancelToken, ProgressCallback, ignore_progress
+from limner.core.providers import split_provider
 from limner.core.records import GenerationResult
 from limner.core.requests import GenerationRequest, LoraSpec
 from limner.engines.base import Engine, TaskInputs
+from limner.engines.local.model_refs import BUILTIN_MODELS
 from limner.model_defaults import ModelDefaults, load_model_defaults
 from limner.presets import Preset, load_presets, request_from_fields
 from limner.styles import apply_style, load_styles
@@ -41,6 +45,46 @@ class RegisteredName:
 
 
 ModelLookup = Callable[[str], RegisteredName | None]
+
+_HUB_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_HUB_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*\.safetensors$")
+REFUSED_REFERENCE = (
+    "is not a model you can use here: name a registered model (see GET /v1/models), a built-in model "
+    "or a hub id like 'owner/name'"
+)
+
+
+@dataclass(frozen=True)
+class ModelAccess:
+    """Which weights a caller may name. The CLI and admins may name files and folders on this machine;
+    other API users only registered names, built-ins, remote providers and hub ids (optionally only
+    those of ``hub_allowlist``). A refused reference gets one message whatever exists at that path,
+    so the answer tells nothing about the server's disk."""
+
+    allow_paths: bool = True
+    hub_allowlist: frozenset[str] | None = None
+
+    def check(self, reference: str, param: str, lookup: ModelLookup, *, weights_file: bool = False) -> None:
+        if self.allow_paths or lookup(reference) is not None or reference in BUILTIN_MODELS:
+            return
+        if split_provider(reference)[0] is not None:
+            return
+        hub_shaped = _HUB_MODEL.match(reference) or (weights_file and _HUB_FILE.match(reference))
+        if hub_shaped and ".." not in reference:
+            repo = "/".join(reference.split("/")[:2])
+            if self.hub_allowlist is None or repo in self.hub_allowlist:
+                return
+            raise InvalidRequestError(f"{reference!r} is not among the hub models this server allows", param=param)
+        raise InvalidRequestError(f"{reference[:80]!r} {REFUSED_REFERENCE}", param=param)
+
+
+LOCAL_ACCESS = ModelAccess()
+
+
+def api_access(settings: Settings, is_admin: bool) -> ModelAccess:
+    """What an API user may name: admins everything; others no paths, and hub ids from the allow-list if set."""
+    allowlist = frozenset(settings.hub_model_allowlist) if settings.hub_model_allowlist is not None else None
+    return ModelAccess(allow_paths=is_admin, hub_allowlist=allowlist)
 
 
 def no_registered_models(_: str) -> RegisteredName | None:
@@ -82,12 +126,22 @@ class GenerationService:
     def engine(self) -> Engine:
         return self._engine
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     def presets(self) -> dict[str, Preset]:
         return load_presets(self._settings.presets_file)
 
-    def resolve(self, fields: Mapping[str, Any], preset: str | None = None) -> GenerationRequest:
-        """User fields (None = unset) -> a validated request with every default chosen and recorded."""
+    def resolve(
+        self, fields: Mapping[str, Any], preset: str | None = None, access: ModelAccess = LOCAL_ACCESS
+    ) -> GenerationRequest:
+        """User fields (None = unset) -> a validated request with every default chosen and recorded.
+
+        ``access`` applies to what the user typed; presets and styles are the server's own configuration.
+        """
         merged = {key: value for key, value in fields.items() if value is not None}
+        self._check_access(merged, access)
         if preset:
             merged = self._preset(preset).apply(merged)
         if merged.get("style"):
@@ -103,10 +157,14 @@ class GenerationService:
         self._engine.validate(request, source.task_inputs(request, decode=False))
 
     def prepare(
-        self, fields: Mapping[str, Any], preset: str | None = None, source: InputSource | None = None
+        self,
+        fields: Mapping[str, Any],
+        preset: str | None = None,
+        source: InputSource | None = None,
+        access: ModelAccess = LOCAL_ACCESS,
     ) -> GenerationRequest:
         """:meth:`resolve` then :meth:`check`: what an entry point does before it queues or runs."""
-        request = self.resolve(fields, preset)
+        request = self.resolve(fields, preset, access)
         self.check(request, source or NoInputs())
         return request
 
@@ -137,12 +195,19 @@ class GenerationService:
             name = None if entry is None else (entry.base_model if entry.is_lora else entry.reference)
         return ModelDefaults(name=model)
 
+    def _check_access(self, fields: Mapping[str, Any], access: ModelAccess) -> None:
+        if fields.get("model"):
+            access.check(str(fields["model"]), "model", self._lookup)
+        for lora in fields.get("loras") or []:
+            ref = lora.ref if isinstance(lora, LoraSpec) else str(dict(lora).get("ref", ""))
+            access.check(ref, "loras", self._lookup, weights_file=True)
+        if fields.get("ip_adapter"):
+            access.check(str(fields["ip_adapter"]), "ip_adapter", self._lookup, weights_file=True)
+
     def _preset(self, name: str) -> Preset:
         presets = self.presets()
         preset = presets.get(name)
         if preset is None:
-            from limner.core.errors import InvalidRequestError
-
             known = ", ".join(sorted(presets)) or "none"
             raise InvalidRequestError(f"unknown preset {name!r} (known: {known})", param="preset")
         return preset

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, WebSocketDisconnect, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep, authenticate
 from limner.api.params import Limit, Offset
-from limner.api.responses import AUTHENTICATED, error_responses
+from limner.api.responses import AUTHENTICATED, SYNC_JOB, WITH_BODY, error_responses
 from limner.api.schemas import JobCreate, JobOut, Page
 from limner.api.waiting import wait_for
 from limner.core.errors import LimnerError, UnsupportedMediaTypeError
@@ -63,7 +64,10 @@ def json_body(request: Request) -> None:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
     summary="Queue a generation job (input pictures: ids from POST /v1/uploads or the gallery)",
-    responses={200: {"content": {"image/png": {}}, "description": "With Accept: image/png, the first image"}},
+    responses={
+        200: {"content": {"image/png": {}}, "description": "With Accept: image/png, the first image"},
+        **error_responses(WITH_BODY, 404, 415, SYNC_JOB),
+    },
 )
 async def create_job(
     body: JobCreate,
@@ -124,18 +128,20 @@ def cancel_job(job_id: str, user: GeneratorDep, services: ServicesDep, session: 
 
 
 @router.get("/{job_id}/events", summary="Progress as server-sent events until the job ends",
+            response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404)})  # fmt: skip
-async def job_events(job_id: str, user: ReaderDep, services: ServicesDep) -> StreamingResponse:
+async def job_events(job_id: str, user: ReaderDep, services: ServicesDep) -> EventSourceResponse:
+    """One event per state change, named by the job's status; a ``: keepalive`` comment while it is quiet."""
     await run_in_threadpool(_visible_job, services, user, job_id)
 
-    async def stream() -> AsyncIterator[str]:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         async for event in _follow(services, user, job_id):
             if event is _KEEPALIVE:
-                yield ": keepalive\n\n"
+                yield ServerSentEvent(comment="keepalive")
                 continue
-            yield f"event: {event.get('status', 'progress')}\ndata: {json.dumps(event, default=str)}\n\n"
+            yield ServerSentEvent(data=json.dumps(event, default=str), event=str(event.get("status", "progress")))
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return EventSourceResponse(stream(), headers={"Cache-Control": "no-cache"})
 
 
 @router.websocket("/{job_id}/ws")

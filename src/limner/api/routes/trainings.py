@@ -21,6 +21,7 @@ from limner.finetune.config import DreamBoothConfig
 from limner.finetune.dataset import extract_zip, load_subject
 from limner.presets import invalid_request_from
 from limner.services.container import Services
+from limner.services.generation import api_access
 from limner.services.jobs.queue import JobFilter, NewJob
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"], responses=error_responses(AUTHENTICATED))
@@ -34,7 +35,8 @@ def _submit(services: Services, user: User, name: str, base: str | None, cfg: Dr
     with services.sessions() as session:
         services.models.check_name(session, name)
         request = services.generation.prepare(
-            {"prompt": cfg.instance_prompt, "model": base_model, "steps": min(cfg.steps, 1000)}
+            {"prompt": cfg.instance_prompt, "model": base_model, "steps": min(cfg.steps, 1000)},
+            access=api_access(services.settings, user.is_admin),
         )
         try:
             run_dir.mkdir(parents=True)

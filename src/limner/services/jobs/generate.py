@@ -15,7 +15,7 @@ from limner.db.models import Job, User
 from limner.engines.base import TaskInputs
 from limner.services.characters import Characters
 from limner.services.gallery import Gallery
-from limner.services.generation import GenerationService
+from limner.services.generation import GenerationService, api_access
 from limner.services.jobs.queue import NewJob
 from limner.services.jobs.submission import Submissions
 from limner.services.jobs.worker import JobContext
@@ -135,6 +135,7 @@ class GenerationJobs:
         existing = self._submissions.replay(session, user, idempotency_key)
         if existing is not None:
             return existing, False
-        request = self._generation.prepare(fields, preset, self.source(user.id))
+        access = api_access(self._generation.settings, user.is_admin)
+        request = self._generation.prepare(fields, preset, self.source(user.id), access)
         new = NewJob(GenerateJob(request=request), idempotency_key, webhook_url, deadline_seconds)
         return self._submissions.submit(session, user, new)
