@@ -19,7 +19,7 @@ def test_registry_is_admin_managed_and_usable_by_name(api: Api, tiny_models: dic
     job = api.client.post("/v1/jobs", json={"prompt": "x", "model": "house-style", "steps": 2, "width": 64,
                                             "height": 64}, headers=user).json()  # fmt: skip
     assert api.wait(job["id"], "bob")["status"] == "succeeded"
-    assert api.client.delete("/v1/models/house-style", headers=user).status_code == 403
+    assert api.client.delete("/v1/models/house-style", headers=user).status_code == 403  # not the owner
     assert api.client.delete("/v1/models/house-style", headers=admin).status_code == 204
     assert api.client.get("/v1/models/house-style", headers=user).status_code == 404
     gone = api.client.post("/v1/jobs", json={"prompt": "x", "model": "house-style"}, headers=user)
@@ -70,3 +70,33 @@ def test_server_paths_are_refused_to_users_with_one_message(api: Api, tiny_model
     admin = api.client.post("/v1/jobs", json={"prompt": "x", "model": str(tiny_models["txt2img"]), "steps": 1},
                             headers=api.as_user("alice"))  # fmt: skip
     assert admin.status_code == 202, admin.text
+
+
+def test_trained_models_are_private_to_their_owner_who_may_share_and_delete_them(
+    api: Api, tiny_models: dict[str, Path]
+) -> None:
+    from limner.db.models import ModelKind, ModelVisibility, User
+    from limner.services.container import Services
+
+    services: Services = api.client.app.state.services  # type: ignore[attr-defined]
+    with services.sessions() as session:
+        bob = session.query(User).filter_by(username="bob").one()
+        services.models.register(session, "bobs-dog", str(tiny_models["lora"]), kind=ModelKind.LORA,
+                                 architecture="sd", base_model=str(tiny_models["txt2img"]), created_by=bob.id,
+                                 visibility=ModelVisibility.PRIVATE)  # fmt: skip
+    bob_headers, carol_headers, admin = api.as_user("bob"), api.as_user("carol"), api.as_user("alice")
+    mine = api.client.get("/v1/models/bobs-dog", headers=bob_headers).json()
+    assert (mine["mine"], mine["visibility"], mine["reference"]) == (True, "private", None)  # no server path
+    assert "bobs-dog" not in [model["name"] for model in api.client.get("/v1/models", headers=carol_headers).json()]
+    assert api.client.get("/v1/models/bobs-dog", headers=carol_headers).status_code == 404
+    refused = api.client.post("/v1/jobs", json={"prompt": "x", "model": "bobs-dog"}, headers=carol_headers)
+    assert refused.status_code == 400
+    own = api.client.post("/v1/jobs", json={"prompt": "x", "model": "bobs-dog", "steps": 1}, headers=bob_headers)
+    assert own.status_code == 202, own.text
+    assert api.client.get("/v1/models/bobs-dog", headers=admin).json()["reference"] == str(tiny_models["lora"])
+    assert api.client.delete("/v1/models/bobs-dog", headers=carol_headers).status_code == 404
+    shared = api.client.patch("/v1/models/bobs-dog", json={"visibility": "shared"}, headers=bob_headers)
+    assert shared.status_code == 200, shared.text
+    assert api.client.get("/v1/models/bobs-dog", headers=carol_headers).json()["mine"] is False
+    assert api.client.delete("/v1/models/bobs-dog", headers=carol_headers).status_code == 403
+    assert api.client.delete("/v1/models/bobs-dog", headers=bob_headers).status_code == 204

@@ -218,8 +218,18 @@ class ModelKind(StrEnum):
     FINETUNED = "finetuned"
 
 
+class ModelVisibility(StrEnum):
+    """Who may see and use a registered model: its owner (and admins), or every user."""
+
+    PRIVATE = "private"
+    SHARED = "shared"
+
+
 class RegisteredModel(Base):
-    """A model in the registry: a friendly name for a hub id, a folder or a safetensors file."""
+    """A model in the registry: a friendly name for a hub id, a folder or a safetensors file.
+
+    ``created_by`` is its owner. Admin installs and imports are shared; trained models are private.
+    """
 
     __tablename__ = "models"
 
@@ -233,4 +243,8 @@ class RegisteredModel(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    visibility: Mapped[str] = mapped_column(String(16), default=ModelVisibility.SHARED.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def visible_to(self, user_id: str, is_admin: bool) -> bool:
+        return is_admin or self.visibility == ModelVisibility.SHARED.value or self.created_by == user_id

@@ -46,7 +46,7 @@ class Batches:
             folder = unique_slug(idea.title, taken)
             taken.add(folder)
             item = BatchItem(index=index, idea=idea, folder=folder)
-            access = api_access(self._generation.settings, owner.is_admin)
+            access = api_access(self._generation.settings, owner.id, owner.is_admin)
             planned.append((item, self._generation.prepare(item_fields(item, options), access=access)))
         waiting = self._queue.queued_count(session)
         if waiting + len(planned) > self._max_queued:

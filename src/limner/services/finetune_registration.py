@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from limner.db.models import ModelKind, RegisteredModel
+from limner.db.models import ModelKind, ModelVisibility, RegisteredModel
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -33,7 +33,8 @@ def register_result(
     """Copy the exported weights into the registry's folder and register them under ``name``.
 
     A LoRA run registers its ``.safetensors`` file (with ``base`` as its base model); a full
-    fine-tune registers the whole exported folder.
+    fine-tune registers the whole exported folder. A model trained for a user is private to that user
+    (``created_by``) until its owner shares it; one trained on the command line is shared.
     """
     target = registry.managed_folder(name)
     if target.exists():
@@ -46,4 +47,5 @@ def register_result(
                "prior_preservation": cfg.prior_preservation, "tokens": result.tokens}  # fmt: skip
     kind = ModelKind.FINETUNED if result.kind == "finetuned" else ModelKind.LORA
     return registry.register(session, name, reference, kind=kind, architecture=result.architecture, base_model=base,
-                             managed_path=target, size_bytes=size, details=details, created_by=created_by)  # fmt: skip
+                             managed_path=target, size_bytes=size, details=details, created_by=created_by,
+                             visibility=ModelVisibility.PRIVATE if created_by else ModelVisibility.SHARED)  # fmt: skip

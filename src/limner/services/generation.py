@@ -42,6 +42,12 @@ class RegisteredName:
     reference: str
     is_lora: bool = False
     base_model: str | None = None
+    owner_id: str | None = None
+    shared: bool = True
+
+    def visible_to(self, user_id: str | None) -> bool:
+        """Shared models are everyone's; a private one is its owner's (``user_id`` None: no restriction)."""
+        return user_id is None or self.shared or self.owner_id == user_id
 
 
 ModelLookup = Callable[[str], RegisteredName | None]
@@ -63,9 +69,14 @@ class ModelAccess:
 
     allow_paths: bool = True
     hub_allowlist: frozenset[str] | None = None
+    user_id: str | None = None
+    """A user who sees only shared registered models and their own (None: every registered model)."""
 
     def check(self, reference: str, param: str, lookup: ModelLookup, *, weights_file: bool = False) -> None:
-        if self.allow_paths or lookup(reference) is not None or reference in BUILTIN_MODELS:
+        entry = lookup(reference)
+        if entry is not None and entry.visible_to(self.user_id):
+            return
+        if self.allow_paths or reference in BUILTIN_MODELS:
             return
         if split_provider(reference)[0] is not None:
             return
@@ -81,10 +92,13 @@ class ModelAccess:
 LOCAL_ACCESS = ModelAccess()
 
 
-def api_access(settings: Settings, is_admin: bool) -> ModelAccess:
-    """What an API user may name: admins everything; others no paths, and hub ids from the allow-list if set."""
+def api_access(settings: Settings, user_id: str, is_admin: bool) -> ModelAccess:
+    """What an API user may name: admins everything; others no paths, their own and shared registered
+    models, and hub ids (from the allow-list if one is set)."""
+    if is_admin:
+        return ModelAccess()
     allowlist = frozenset(settings.hub_model_allowlist) if settings.hub_model_allowlist is not None else None
-    return ModelAccess(allow_paths=is_admin, hub_allowlist=allowlist)
+    return ModelAccess(allow_paths=False, hub_allowlist=allowlist, user_id=user_id)
 
 
 def no_registered_models(_: str) -> RegisteredName | None:

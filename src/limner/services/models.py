@@ -13,12 +13,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from limner.core.errors import ConflictError, InvalidRequestError, ModelDownloadError, NotFoundError, first_line
-from limner.db.models import ModelKind, RegisteredModel
+from limner.core.errors import (
+    ConflictError,
+    InvalidRequestError,
+    ModelDownloadError,
+    NotFoundError,
+    PermissionDeniedError,
+    first_line,
+)
+from limner.db.models import ModelKind, ModelVisibility, RegisteredModel, User
 from limner.engines.local.model_refs import BUILTIN_MODELS, PICKLE_SUFFIXES
 from limner.engines.local.weights_info import describe_weights
 from limner.services.generation import ModelLookup, RegisteredName
@@ -31,16 +38,35 @@ class ModelRegistry:
     def __init__(self, models_dir: Path) -> None:
         self._models_dir = Path(models_dir)
 
-    def list_models(self, session: Session) -> list[RegisteredModel]:
-        return list(session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)).all())
+    def list_models(self, session: Session, viewer: User | None = None) -> list[RegisteredModel]:
+        """Every model (the CLI, admins), or the shared ones and the viewer's own."""
+        query = select(RegisteredModel).order_by(RegisteredModel.name)
+        if viewer is not None and not viewer.is_admin:
+            query = query.where(
+                or_(RegisteredModel.visibility == ModelVisibility.SHARED.value, RegisteredModel.created_by == viewer.id)
+            )
+        return list(session.scalars(query).all())
 
     def find(self, session: Session, name: str) -> RegisteredModel | None:
         return session.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
 
-    def get(self, session: Session, name: str) -> RegisteredModel:
+    def get(self, session: Session, name: str, viewer: User | None = None) -> RegisteredModel:
+        """The named model, if ``viewer`` (None: the local CLI) may see it; others' private models are "not found"."""
         model = self.find(session, name)
-        if model is None:
+        if model is None or (viewer is not None and not model.visible_to(viewer.id, viewer.is_admin)):
             raise NotFoundError(f"no registered model {name!r}", param="name")
+        return model
+
+    def set_visibility(self, session: Session, name: str, visibility: ModelVisibility, viewer: User) -> RegisteredModel:
+        model = self._owned(session, name, viewer)
+        model.visibility = visibility.value
+        session.commit()
+        return model
+
+    def _owned(self, session: Session, name: str, viewer: User | None) -> RegisteredModel:
+        model = self.get(session, name, viewer)
+        if viewer is not None and not viewer.is_admin and model.created_by != viewer.id:
+            raise PermissionDeniedError(f"only its owner or an admin can change the model {name!r}")
         return model
 
     def register(
@@ -56,12 +82,13 @@ class ModelRegistry:
         size_bytes: int = 0,
         details: dict[str, Any] | None = None,
         created_by: str | None = None,
+        visibility: ModelVisibility = ModelVisibility.SHARED,
     ) -> RegisteredModel:
         self.check_name(session, name)
         model = RegisteredModel(
             name=name, kind=kind.value, reference=reference, base_model=base_model, architecture=architecture,
             managed_path=str(managed_path) if managed_path else None, size_bytes=size_bytes, details=details or {},
-            created_by=created_by,
+            created_by=created_by, visibility=visibility.value,
         )  # fmt: skip
         session.add(model)
         try:
@@ -139,8 +166,9 @@ class ModelRegistry:
         return self.register(session, name, reference, kind=kind, architecture=info.architecture,
                              size_bytes=info.size_bytes, details={"hub_id": hub_id}, created_by=created_by)  # fmt: skip
 
-    def remove(self, session: Session, name: str) -> None:
-        model = self.get(session, name)
+    def remove(self, session: Session, name: str, viewer: User | None = None) -> None:
+        """Delete a model and its managed files: its owner or an admin (``viewer`` None: the local CLI)."""
+        model = self._owned(session, name, viewer)
         managed = Path(model.managed_path) if model.managed_path else None
         session.delete(model)
         session.commit()
@@ -173,6 +201,10 @@ def registry_lookup(registry: ModelRegistry, sessions: sessionmaker[Session]) ->
             if model is None:
                 return None
             is_lora = model.kind == ModelKind.LORA.value
-            return RegisteredName(model.name, model.reference, is_lora=is_lora, base_model=model.base_model)
+            shared = model.visibility == ModelVisibility.SHARED.value
+            return RegisteredName(
+                model.name, model.reference, is_lora=is_lora, base_model=model.base_model,
+                owner_id=model.created_by, shared=shared,
+            )  # fmt: skip
 
     return lookup

@@ -36,7 +36,7 @@ def _submit(services: Services, user: User, name: str, base: str | None, cfg: Dr
         services.models.check_name(session, name)
         request = services.generation.prepare(
             {"prompt": cfg.instance_prompt, "model": base_model, "steps": min(cfg.steps, 1000)},
-            access=api_access(services.settings, user.is_admin),
+            access=api_access(services.settings, user.id, user.is_admin),
         )
         try:
             run_dir.mkdir(parents=True)

@@ -135,7 +135,7 @@ class GenerationJobs:
         existing = self._submissions.replay(session, user, idempotency_key)
         if existing is not None:
             return existing, False
-        access = api_access(self._generation.settings, user.is_admin)
+        access = api_access(self._generation.settings, user.id, user.is_admin)
         request = self._generation.prepare(fields, preset, self.source(user.id), access)
         new = NewJob(GenerateJob(request=request), idempotency_key, webhook_url, deadline_seconds)
         return self._submissions.submit(session, user, new)
