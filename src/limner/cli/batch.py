@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -90,11 +91,11 @@ def batch(
 
             generation = local_generation(settings)
             _probe(generation, options)  # a missing key or impossible size stops us before any idea is paid for
-        what = _batch_identity(count, theme, from_csv, idea_seed, offline, data, examples, new)
+        origin = _IdeaSource(count, theme, from_csv, idea_seed, offline, data, tuple(examples or ()))
+        what = origin.identity(new)
         batch_id = batch_key(options, **what)
         existing = load_manifest(target, batch_id)
-        ideas = _ideas(settings, console, count, theme, from_csv, idea_seed, offline, data, examples, csv, target,
-                       existing)  # fmt: skip
+        ideas = _ideas(settings, console, origin, csv, target, existing)
         if only_prompts or generation is None:
             for idea in ideas:
                 typer.echo(idea.title)
@@ -118,38 +119,36 @@ def _probe(generation: GenerationService, options: BatchOptions) -> None:
     generation.prepare(item_fields(probe, options))
 
 
-def _batch_identity(
-    count: int | None,
-    theme: str | None,
-    from_csv: Path | None,
-    idea_seed: int | None,
-    offline: bool,
-    data: Path | None,
-    examples: list[Path] | None,
-    new: bool,
-) -> dict[str, object]:
-    """What makes "the same command": its ideas' origin and options (plus a fresh stamp with --new)."""
-    what: dict[str, object] = {"count": count}
-    if from_csv is not None:
-        what["csv"] = str(from_csv.resolve())
-    else:
-        what.update(theme=theme, idea_seed=idea_seed, offline=offline, data=str(data) if data else None,
-                    examples=[str(path) for path in examples or ()])  # fmt: skip
-    if new:
-        what["new"] = datetime.now(UTC).isoformat()
-    return what
+@dataclass(frozen=True)
+class _IdeaSource:
+    """Where a batch's ideas come from: a CSV, or the ideation options (an LLM or the offline generator)."""
+
+    count: int | None
+    theme: str | None
+    from_csv: Path | None
+    idea_seed: int | None
+    offline: bool
+    data: Path | None
+    examples: tuple[Path, ...]
+
+    def identity(self, new: bool) -> dict[str, object]:
+        """What makes "the same command": its ideas' origin and options (plus a fresh stamp with --new)."""
+        what: dict[str, object] = {"count": self.count}
+        if self.from_csv is not None:
+            what["csv"] = str(self.from_csv.resolve())
+        else:
+            data = str(self.data) if self.data else None
+            what.update(theme=self.theme, idea_seed=self.idea_seed, offline=self.offline, data=data,
+                        examples=[str(path) for path in self.examples])  # fmt: skip
+        if new:
+            what["new"] = datetime.now(UTC).isoformat()
+        return what
 
 
 def _ideas(
     settings: Settings,
     console: Console,
-    count: int | None,
-    theme: str | None,
-    from_csv: Path | None,
-    idea_seed: int | None,
-    offline: bool,
-    data: Path | None,
-    examples: list[Path] | None,
+    origin: _IdeaSource,
     csv: Path | None,
     target: Path,
     existing: BatchManifest | None,
@@ -157,15 +156,15 @@ def _ideas(
     from limner.prompts.csv_store import append_ideas, read_ideas
     from limner.prompts.ideation import generate_ideas
 
-    if from_csv is not None:
-        ideas = read_ideas(from_csv)
+    if origin.from_csv is not None:
+        ideas = read_ideas(origin.from_csv)
         if not ideas:
-            raise InvalidRequestError(f"{from_csv} holds no ideas", param="from_csv")
-        return ideas[:count] if count else ideas
+            raise InvalidRequestError(f"{origin.from_csv} holds no ideas", param="from_csv")
+        return ideas[: origin.count] if origin.count else ideas
     if existing is not None:
         return [item.idea for item in existing.items]  # ideas an LLM made are kept, not asked for again
-    ideation = generate_ideas(settings, count or DEFAULT_COUNT, theme=theme, seed=idea_seed, offline=offline,
-                              data_dir=data, examples=tuple(examples or ()))  # fmt: skip
+    ideation = generate_ideas(settings, origin.count or DEFAULT_COUNT, theme=origin.theme, seed=origin.idea_seed,
+                              offline=origin.offline, data_dir=origin.data, examples=origin.examples)  # fmt: skip
     console.print(source_line(ideation.source, ideation.offline), highlight=False, soft_wrap=True)
     path = csv_path(settings, csv, target)
     written = append_ideas(path, ideation.ideas)

@@ -1,4 +1,7 @@
-"""A Rich progress bar for denoising steps, fed by the engine's progress events."""
+"""Rich progress displays of the CLI: denoising steps of one request, or the items of a batch.
+
+Imported only by commands that generate, inside their bodies, so that ``--help`` does not load it.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from limner.core.progress import ProgressCallback, ProgressEvent
 
 
 @contextmanager
-def step_progress(console: Console, label: str) -> Iterator[ProgressCallback]:
-    """Yield a progress callback that drives a bar; shows a spinner until the first step (loading)."""
+def progress_display(console: Console) -> Iterator[Progress]:
+    """Spinner, label, bar, done/total and elapsed time; drawn only on a terminal, and erased when done."""
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -28,7 +31,14 @@ def step_progress(console: Console, label: str) -> Iterator[ProgressCallback]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as display:
+        yield display
+
+
+@contextmanager
+def step_progress(console: Console, label: str) -> Iterator[ProgressCallback]:
+    """Yield a progress callback that drives a bar; shows a spinner until the first step (loading)."""
+    with progress_display(console) as bar:
         task_id = bar.add_task(f"{label} (loading model)", total=None)
 
         def on_progress(event: ProgressEvent) -> None:
