@@ -8,6 +8,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from limner.core.requests import (
+    IMAGE_ID_PATTERN,
     MAX_IMAGES_PER_REQUEST,
     MAX_SEED,
     MAX_SIDE,
@@ -20,12 +21,17 @@ from limner.core.requests import (
 from limner.db.models import ApiKey, Character, Image, Job, User
 
 T = TypeVar("T")
+ImageId = Annotated[str, Field(pattern=IMAGE_ID_PATTERN, description="An id from POST /v1/uploads or the gallery")]
 
 
 class JobCreate(BaseModel):
     """A generation job. Input pictures are ids of earlier uploads/images, or multipart files."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"prompt": "a lighthouse at dusk, oil painting", "width": 256, "height": 256,
+                                         "steps": 4, "seed": 7}]},
+    )  # fmt: skip
 
     task: Task = Task.TXT2IMG
     prompt: Annotated[str, Field(max_length=4000)] = ""
@@ -42,9 +48,9 @@ class JobCreate(BaseModel):
     scheduler: SchedulerName | None = None
     loras: list[LoraSpec] = Field(default_factory=list, max_length=8)
     preset: Annotated[str | None, Field(max_length=128)] = None
-    init_image_id: Annotated[str | None, Field(max_length=64)] = None
-    mask_image_id: Annotated[str | None, Field(max_length=64)] = None
-    reference_image_ids: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=8)
+    init_image_id: ImageId | None = None
+    mask_image_id: ImageId | None = None
+    reference_image_ids: list[ImageId] = Field(default_factory=list, max_length=8)
     reference_weights: list[Annotated[float, Field(gt=0, le=100)]] | None = Field(default=None, max_length=8)
     character: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     ip_adapter: Annotated[str | None, Field(min_length=1, max_length=512)] = None

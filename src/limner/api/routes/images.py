@@ -65,7 +65,11 @@ def image_metadata(image_id: str, user: ReaderDep, services: ServicesDep, sessio
     return {"image": ImageOut.of(image).model_dump(mode="json"), "parameters": image.parameters}
 
 
-@router.get(
+# Signed links need no credentials, so they live outside the router whose operations all may answer 401.
+signed_router = APIRouter(prefix="/v1", tags=["images"])
+
+
+@signed_router.get(
     "/images/{image_id}/signed",
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, **error_responses(400, 403, 404)},

@@ -41,16 +41,18 @@ ResponseFormat = Literal["url", "b64_json"]
 class GenerationsBody(BaseModel):
     """The OpenAI request shape; options limner has no use for (quality, style ...) are accepted."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"prompt": "a lighthouse at dusk", "size": "256x256", "n": 1}]}
+    )
 
     prompt: Annotated[str, Field(min_length=1, max_length=32000)]
-    model: str | None = None
+    model: Annotated[str | None, Field(max_length=512)] = None
     n: Annotated[int, Field(ge=1, le=MAX_IMAGES_PER_REQUEST)] = 1
-    size: str | None = None
+    size: Annotated[str | None, Field(max_length=16, description="WIDTHxHEIGHT, e.g. 1024x1024, or auto")] = None
     response_format: ResponseFormat | None = None
-    quality: str | None = None
-    style: str | None = None
-    user: str | None = None
+    quality: Annotated[str | None, Field(max_length=64)] = None
+    style: Annotated[str | None, Field(max_length=64)] = None
+    user: Annotated[str | None, Field(max_length=256)] = None
 
 
 class ImageDatum(BaseModel):
