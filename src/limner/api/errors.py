@@ -29,6 +29,7 @@ from limner.core.errors import (
     UnsupportedImageFormatError,
     UnsupportedMediaTypeError,
 )
+from limner.http_client import ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ _STATUS: tuple[tuple[type[LimnerError], int, str], ...] = (
     (PermissionDeniedError, 403, "permission_error"),
     (RateLimitedError, 429, "rate_limit_error"),
     (ModelDownloadError, 502, "upstream_error"),
+    (ProviderError, 502, "upstream_error"),
     (GenerationCanceledError, 409, "conflict_error"),
     (DeadlineExceededError, 504, "timeout_error"),
 )
@@ -83,7 +85,7 @@ def limner_error_response(exc: LimnerError) -> JSONResponse:
             status = 503
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return envelope(status, kind, exc.code, exc.message, exc.param, **headers)
+    return envelope(status, kind, exc.code, exc.public_message, exc.param, **headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,6 +20,14 @@ class LimnerError(Exception):
     def __str__(self) -> str:
         return f"{self.param}: {self.message}" if self.param else self.message
 
+    @property
+    def public_message(self) -> str:
+        """The message for API users, who cannot see or change the server (no variable names or paths).
+
+        The same as :attr:`message` unless a subclass holds operator detail in it.
+        """
+        return self.message
+
 
 class InvalidRequestError(LimnerError):
     """The request itself is wrong (a field, a combination of fields, an input image)."""

@@ -24,10 +24,18 @@ class ProviderError(LimnerError):
         self.status = status
 
 
-class ProviderNotConfiguredError(ProviderError):
-    """The provider's key is not set; the message names the environment variable to set."""
+class ProviderNotConfiguredError(ProviderError, InvalidRequestError):
+    """The provider's key is not set: the caller's request cannot run here (a 4xx, not a server fault).
+
+    The message names the environment variable to set (for the operator at a CLI); API users get
+    :attr:`public_message`, which says only that this server does not offer the provider.
+    """
 
     code = "provider_not_configured"
+
+    @property
+    def public_message(self) -> str:
+        return f"this server is not set up to use {self.provider} models; pick another model or ask an admin"
 
 
 class ProviderAuthError(ProviderError):

@@ -131,13 +131,14 @@ def cancel_job(job_id: str, user: GeneratorDep, services: ServicesDep, session: 
             response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404)})  # fmt: skip
 async def job_events(job_id: str, user: ReaderDep, services: ServicesDep) -> EventSourceResponse:
-    """One event per state change, named by the job's status; a ``: keepalive`` comment while it is quiet."""
+    """One event per state change, named by the job's status; a ``keepalive`` event while it is quiet
+    (an event, not a comment, so that clients see the connection is alive and can act between events)."""
     await run_in_threadpool(_visible_job, services, user, job_id)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async for event in _follow(services, user, job_id):
             if event is _KEEPALIVE:
-                yield ServerSentEvent(comment="keepalive")
+                yield ServerSentEvent(data=json.dumps(_KEEPALIVE), event="keepalive")
                 continue
             yield ServerSentEvent(data=json.dumps(event, default=str), event=str(event.get("status", "progress")))
 

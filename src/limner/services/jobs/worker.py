@@ -168,7 +168,8 @@ class Worker:
                 else:
                     self._finish(job, JobStatus.CANCELED, error=("canceled", "canceled while running"))
             except LimnerError as exc:
-                self._finish(job, JobStatus.FAILED, error=(exc.code, str(exc)))
+                message = f"{exc.param}: {exc.public_message}" if exc.param else exc.public_message
+                self._finish(job, JobStatus.FAILED, error=(exc.code, message))
             except Exception as exc:
                 logger.exception("job %s failed", job.id)
                 self._finish(job, JobStatus.FAILED, error=("internal_error", f"internal error: {type(exc).__name__}"))
