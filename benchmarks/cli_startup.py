@@ -71,7 +71,7 @@ def main() -> None:
     if any(run.returncode for run in runs):
         raise SystemExit(f"{' '.join(command)} failed: {runs[0].stderr[-2000:]}")
     modules = imported_modules(command)
-    heavy = sorted({name for name in modules if name.split(".")[0] in HEAVY})
+    heavy = sorted({name.split(".")[0] for name in modules} & set(HEAVY))
     engines = sorted(name for name in modules if name.startswith(("limner.engines.local", "limner.training.")))
     print(f"command: {' '.join(command)}  ({args.runs} runs)")
     print(f"wall time   median {statistics.median(r.wall_s for r in runs):.3f} s  "

@@ -63,11 +63,7 @@ def base(
         typer.Option(help="Start a new diffusion phase from this saved model (its VAE and tokenizer are kept)."),
     ] = None,
 ) -> None:
-    """Train the limner-tiny base model: VAE, then text encoder + UNet, exporting EMA weights.
-
-    Options left out (--lr, --warmup, --noise-offset, --bpe) take ``BaseTrainConfig``'s defaults,
-    the one place the recipe's values are written.
-    """
+    """Train the limner-tiny base model: VAE, then text encoder + UNet, exporting EMA weights."""
     import logging
 
     import torch
@@ -81,7 +77,8 @@ def base(
         # TF32 matmuls: several times faster on Ampere+ GPUs, far below this model's noise floor.
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    recipe = BaseTrainConfig  # its class attributes are the recipe's defaults
+    # Options left out take BaseTrainConfig's defaults (its class attributes), where the recipe is written once.
+    recipe = BaseTrainConfig
     cfg = BaseTrainConfig(
         data=data, out=out, work=work, vae_steps=vae_steps, unet_steps=steps, vae_batch=vae_batch, unet_batch=batch,
         checkpoint_every=checkpoint_every, seed=seed, resume=resume, progress=progress, init_from=init_from,
