@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from limner.core.errors import InvalidRequestError
+from limner.core.metadata import parse_a1111_parameters, scheduler_from_a1111, to_a1111_parameters
 from limner.core.records import GeneratedImage, ImageRecord
-from limner.core.requests import GenerationRequest
+from limner.core.requests import GenerationRequest, SchedulerName
 from limner.imaging.png import read_parameters, save_png
 
 
@@ -49,3 +50,59 @@ def test_non_image_is_a_clear_error(tmp_path: Path) -> None:
     bogus.write_text("hello", encoding="utf-8")
     with pytest.raises(InvalidRequestError, match="cannot read"):
         read_parameters(bogus)
+
+
+A1111_NAMES = {
+    SchedulerName.EULER: "Euler",
+    SchedulerName.EULER_A: "Euler a",
+    SchedulerName.DPMPP_2M: "DPM++ 2M",
+    SchedulerName.DPMPP_2M_KARRAS: "DPM++ 2M Karras",
+    SchedulerName.DDIM: "DDIM",
+    SchedulerName.LCM: "LCM",
+    SchedulerName.UNIPC: "UniPC",
+    SchedulerName.HEUN: "Heun",
+    SchedulerName.PNDM: "PLMS",
+}
+
+
+@pytest.mark.parametrize(("scheduler", "a1111_name"), list(A1111_NAMES.items()))
+def test_samplers_are_written_with_a1111_names_and_read_back(
+    tmp_path: Path, scheduler: SchedulerName, a1111_name: str
+) -> None:
+    request = GenerationRequest(prompt="a fox", seed=1, scheduler=scheduler)
+    record = ImageRecord(request=request, seed=1, width=8, height=8, model_name="m", limner_version="1",
+                         scheduler="DPMSolverMultistepScheduler")  # fmt: skip
+    path = save_png(GeneratedImage(image=Image.new("RGB", (8, 8)), record=record), tmp_path)
+    _, a1111 = read_parameters(path)
+    assert a1111 is not None
+    assert a1111["Sampler"] == a1111_name
+    assert a1111["scheduler"] == scheduler.value
+
+
+@pytest.mark.parametrize(
+    ("diffusers_class", "a1111_name"),
+    [("EulerDiscreteScheduler", "Euler"), ("EulerAncestralDiscreteScheduler", "Euler a"),
+     ("DPMSolverMultistepScheduler", "DPM++ 2M"), ("PNDMScheduler", "PLMS"), ("LCMScheduler", "LCM"),
+     ("SomeNewScheduler", "SomeNewScheduler")],
+)  # fmt: skip
+def test_the_models_own_scheduler_is_named_the_a1111_way(diffusers_class: str, a1111_name: str) -> None:
+    record = ImageRecord(request=GenerationRequest(prompt="a fox", seed=1), seed=1, width=8, height=8,
+                         model_name="m", limner_version="1", scheduler=diffusers_class)  # fmt: skip
+    assert f"Sampler: {a1111_name}," in to_a1111_parameters(record)
+
+
+@pytest.mark.parametrize(
+    ("settings_line", "expected"),
+    [("Sampler: DPM++ 2M Karras", SchedulerName.DPMPP_2M_KARRAS),
+     ("Sampler: DPM++ 2M, Schedule type: Karras", SchedulerName.DPMPP_2M_KARRAS),
+     ("Sampler: DPM++ 2M, Schedule type: Automatic", SchedulerName.DPMPP_2M),
+     ("Sampler: Euler a", SchedulerName.EULER_A),
+     ("Sampler: PLMS", SchedulerName.PNDM),
+     ("Sampler: DPM++ 3M SDE", None)],
+)  # fmt: skip
+def test_a1111_text_from_other_tools_reads_back_to_limners_sampler(
+    settings_line: str, expected: SchedulerName | None
+) -> None:
+    parsed = parse_a1111_parameters(f"a castle\nNegative prompt: blurry\nSteps: 20, {settings_line}, Seed: 3")
+    assert parsed.get("scheduler") == (expected.value if expected else None)
+    assert scheduler_from_a1111(parsed["Sampler"], parsed.get("Schedule type", "")) == expected

@@ -27,6 +27,28 @@ A1111_SAMPLER_NAMES: dict[SchedulerName, str] = {
     SchedulerName.HEUN: "Heun",
     SchedulerName.PNDM: "PLMS",
 }
+# When a request names no sampler, the model's own scheduler runs and the record holds its
+# diffusers class name; A1111 tools know samplers by these names instead.
+_A1111_BY_CLASS: dict[str, str] = {
+    "EulerDiscreteScheduler": "Euler",
+    "EulerAncestralDiscreteScheduler": "Euler a",
+    "DPMSolverMultistepScheduler": "DPM++ 2M",
+    "DDIMScheduler": "DDIM",
+    "LCMScheduler": "LCM",
+    "UniPCMultistepScheduler": "UniPC",
+    "HeunDiscreteScheduler": "Heun",
+    "PNDMScheduler": "PLMS",
+    "LMSDiscreteScheduler": "LMS",
+    "KDPM2DiscreteScheduler": "DPM2",
+    "KDPM2AncestralDiscreteScheduler": "DPM2 a",
+    "DPMSolverSDEScheduler": "DPM++ SDE",
+    "DPMSolverSinglestepScheduler": "DPM++ 2S",
+    "DEISMultistepScheduler": "DEIS",
+    "DDPMScheduler": "DDPM",
+    "TCDScheduler": "TCD",
+    "FlowMatchEulerDiscreteScheduler": "Euler",
+}
+_SCHEDULER_BY_A1111 = {label.lower(): name for name, label in A1111_SAMPLER_NAMES.items()}
 _NEGATIVE_PREFIX = "Negative prompt: "
 # "Key: value" pairs separated by ", "; a value may be a quoted string containing commas.
 _PAIR = re.compile(r'\s*([\w ][\w \-/+]*): ("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
@@ -59,17 +81,37 @@ def to_a1111_parameters(record: ImageRecord) -> str:
 
 
 def _sampler_label(record: ImageRecord) -> str:
-    name = record.request.scheduler
-    if name is None:
-        return record.scheduler or "default"
-    return A1111_SAMPLER_NAMES[name]
+    return a1111_sampler(record.request.scheduler, record.scheduler)
+
+
+def a1111_sampler(scheduler: SchedulerName | None, scheduler_class: str = "") -> str:
+    """The A1111 sampler name of a run: from the sampler asked for, else from the diffusers class that ran.
+
+    A class limner has no A1111 name for keeps its own name, so nothing is lost.
+    """
+    if scheduler is not None:
+        return A1111_SAMPLER_NAMES[scheduler]
+    return _A1111_BY_CLASS.get(scheduler_class, scheduler_class or "default")
+
+
+def scheduler_from_a1111(sampler: str, schedule_type: str = "") -> SchedulerName | None:
+    """limner's sampler for an A1111 ``Sampler`` (and newer A1111's ``Schedule type``), or None if it has none.
+
+    A1111 1.9+ writes ``Sampler: DPM++ 2M, Schedule type: Karras`` where older versions wrote
+    ``Sampler: DPM++ 2M Karras``; both read as ``dpm++_2m_karras``.
+    """
+    label = sampler.strip().lower()
+    if schedule_type.strip().lower() == "karras" and not label.endswith(" karras"):
+        label += " karras"
+    return _SCHEDULER_BY_A1111.get(label)
 
 
 def parse_a1111_parameters(text: str) -> dict[str, Any]:
     """Parse an A1111 ``parameters`` text into a dict: prompt, negative prompt and every pair.
 
     Written by A1111, Forge, ComfyUI exporters and limner alike: the last line holds the
-    ``Key: value`` pairs, earlier lines the prompt and the ``Negative prompt:`` block.
+    ``Key: value`` pairs, earlier lines the prompt and the ``Negative prompt:`` block. When the
+    ``Sampler`` is one limner runs, ``scheduler`` holds its :class:`SchedulerName` value too.
     """
     lines = text.strip("\n").split("\n")
     settings_line = lines[-1] if len(lines) > 1 and _PAIR.match(lines[-1]) and "Steps: " in lines[-1] else ""
@@ -88,6 +130,9 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
         if value.startswith('"') and value.endswith('"'):
             value = json.loads(value)
         parsed[key] = value
+    scheduler = scheduler_from_a1111(str(parsed.get("Sampler", "")), str(parsed.get("Schedule type", "")))
+    if scheduler is not None:
+        parsed["scheduler"] = scheduler.value
     return parsed
 
 
