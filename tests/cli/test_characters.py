@@ -145,5 +145,5 @@ def test_character_on_replicate_uses_the_instantcharacter_preset(env: Path, monk
 
     monkeypatch.delenv("REPLICATE_API_TOKEN")
     missing = runner.invoke(app, ["character", str(ref), "x", "--provider", "replicate"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # bad input: nothing was sent, the message says what to set
     assert "REPLICATE_API_TOKEN is not set" in missing.output

@@ -29,15 +29,15 @@ router = APIRouter(prefix="/v1/trainings", tags=["trainings"], responses=error_r
 
 def _submit(services: Services, user: User, name: str, base: str | None, cfg: DreamBoothConfig, data: bytes) -> JobOut:
     """Unpack and check the dataset first, then queue the job: a worker must never see a job without its data."""
-    base_model = base or services.settings.default_model
     run = new_id()
     run_dir = services.trainings_dir / run
     with services.sessions() as session:
         services.models.check_name(session, name)
         request = services.generation.prepare(
-            {"prompt": cfg.instance_prompt, "model": base_model, "steps": min(cfg.steps, 1000)},
+            {"prompt": cfg.instance_prompt, "model": base, "steps": min(cfg.steps, 1000)},
             access=api_access(services.settings, user.id, user.is_admin),
         )
+        base_model = str(request.model)  # the server's default model when none was named
         try:
             run_dir.mkdir(parents=True)
             archive = run_dir / "dataset.zip"
