@@ -35,3 +35,22 @@ def test_dreambooth_then_generate_by_name(tiny_models: dict[str, Path], tmp_path
                                 "--name", "my-dog", "--steps", "1"])  # fmt: skip
     assert again.exit_code == 2
     assert "already registered" in again.output
+
+
+def test_dreambooth_classes_prints_the_token_of_each_class(tiny_models: dict[str, Path], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("LIMNER_DEFAULT_MODEL", str(tiny_models["txt2img"]))
+    monkeypatch.setenv("LIMNER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIMNER_DEVICE", "cpu")
+    pictures = tmp_path / "dogs"
+    for breed, color in (("corgi", "tan"), ("poodle", "white")):
+        (pictures / breed).mkdir(parents=True)
+        for index in range(2):
+            Image.new("RGB", (64, 64), color).save(pictures / breed / f"{index}.jpg")
+    result = runner.invoke(app, ["train", "dreambooth", "--instance-images", str(pictures), "--classes",
+                                 "--instance-prompt", "a photo of {token} {class}", "--name", "dogs", "--steps", "2",
+                                 "--rank", "4", "--checkpoint-every", "2"], terminal_width=200)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {tuple(line.replace("│", " ").split()) for line in result.stdout.splitlines()}
+    assert ("corgi", "lmn0") in rows
+    assert ("poodle", "lmn1") in rows

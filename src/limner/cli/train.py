@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from limner.cli.errors import user_errors
 
@@ -162,5 +164,10 @@ def dreambooth(
                                     show_progress=True)  # fmt: skip
         with local_store(settings) as services, services.sessions() as session:
             model = register_result(services.models, session, name, base_model, result, cfg)
+    if result.tokens:  # --classes: one token per class folder, to write in prompts
+        table = Table("class", "token")
+        for class_name, token in result.tokens.items():
+            table.add_row(class_name, token)
+        Console().print(table)
     typer.echo(f"registered {model.kind} {model.name} (base {base_model}); use it with "
                + (f"--lora {model.name}" if model.kind == "lora" else f"--model {model.name}"))  # fmt: skip
