@@ -20,6 +20,7 @@ from limner.api.responses import error_responses
 from limner.api.routes import (
     auth,
     batches,
+    capabilities,
     characters,
     health,
     images,
@@ -46,6 +47,7 @@ ROUTERS = (
     models.router,
     trainings.router,
     prompts.router,
+    capabilities.router,
 )
 DESCRIPTION = (
     "Self-hosted image generation. Authenticate with `POST /v1/auth/token` (OAuth2 password flow) "
