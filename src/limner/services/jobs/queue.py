@@ -1,20 +1,32 @@
 """The durable job queue: a table, claimed atomically, recovered after crashes.
 
 Why a table: a job is committed before the API answers 202, so a restart loses nothing. A worker
-claims a job with one conditional UPDATE (``... WHERE id = ? AND status = 'queued'``); only one
-claimer can see rowcount 1, so two workers never run the same job, on SQLite or PostgreSQL.
-A running job whose worker stops heart-beating is re-queued (or failed after ``max_attempts``).
+claims a job with one UPDATE statement whose WHERE picks the oldest queued row and re-checks
+``status = 'queued'``; only one claimer sees the row come back, so two workers never run the same job:
+
+- PostgreSQL: the picking sub-select is ``FOR UPDATE SKIP LOCKED`` (procrastinate's claim): claimers
+  that arrive together each take a different row instead of all racing for the oldest one, so a
+  claim comes back empty only when every queued row is being taken by someone else.
+- SQLite: one writer at a time holds the database lock for the whole statement, so the same
+  statement is atomic without row locks (SQLite ignores ``FOR UPDATE``).
+
+Time: heartbeats, claims and the staleness cut-off use the database's clock (``now()``) on
+PostgreSQL, so workers on machines whose clocks disagree judge each other by one clock. A SQLite
+file lives on one machine, whose clock all its processes share. A running job whose worker stops
+heart-beating is re-queued (or failed after ``max_attempts``); ``dispatch`` is told about every job
+that becomes queued (new, released, recovered), which is how a Celery broker learns of it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +36,11 @@ from limner.db.base import utcnow
 from limner.db.models import Job, JobStatus, User
 
 QUEUE_FULL_RETRY_SECONDS = 30
+
+Dispatch = Callable[[str, str], None]
+"""Told ``(job_id, kind)`` after a job became queued and was committed (e.g. sends a Celery message)."""
+
+logger = logging.getLogger(__name__)
 
 
 def _rowcount(result: Any) -> int:
@@ -58,14 +75,46 @@ class JobQueue:
         max_queued: int,
         max_attempts: int,
         heartbeat_timeout: timedelta,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
+        dispatch: Dispatch | None = None,
     ) -> None:
+        """``clock`` replaces the database's clock (tests); ``dispatch`` hears of every newly queued job."""
         self._sessions = sessions
         self._max_queued = max_queued
         self._max_attempts = max_attempts
         self._heartbeat_timeout = heartbeat_timeout
         self._clock = clock
+        self._dispatch = dispatch
+        bind = sessions.kw.get("bind")
+        self._server_clock = clock is None and bind is not None and bind.dialect.name == "postgresql"
         self.wakeup = threading.Event()
+
+    @property
+    def heartbeat_timeout(self) -> timedelta:
+        return self._heartbeat_timeout
+
+    def _now(self) -> datetime | ColumnElement[datetime]:
+        """The time to write or compare with: the database server's ``now()`` on PostgreSQL."""
+        if self._server_clock:
+            return func.now()
+        return self._clock() if self._clock is not None else utcnow()
+
+    def _local_now(self) -> datetime:
+        """A Python datetime for values computed here (creation time, deadlines)."""
+        return self._clock() if self._clock is not None else utcnow()
+
+    def _queued(self, jobs: list[tuple[str, str]]) -> None:
+        """Wake local claimers and tell the dispatcher; a failed dispatch leaves the job queued in the table."""
+        if not jobs:
+            return
+        self.wakeup.set()
+        if self._dispatch is None:
+            return
+        for job_id, kind in jobs:
+            try:
+                self._dispatch(job_id, kind)
+            except Exception:  # the row is committed; the sweeper sends it again
+                logger.exception("could not dispatch job %s", job_id)
 
     # -- producers -------------------------------------------------------------------------
 
@@ -80,7 +129,7 @@ class JobQueue:
                 f"the queue is full ({self._max_queued} jobs waiting); try again later",
                 retry_after=QUEUE_FULL_RETRY_SECONDS,
             )
-        now = self._clock()
+        now = self._local_now()
         request = new.payload.request
         job = Job(
             owner_id=owner.id,
@@ -104,7 +153,7 @@ class JobQueue:
                 if existing is not None:
                     return existing, False
             raise
-        self.wakeup.set()
+        self._queued([(job.id, job.kind)])
         return job, True
 
     def find_idempotent(self, session: Session, owner: User, key: str) -> Job | None:
@@ -159,7 +208,7 @@ class JobQueue:
         status = JobStatus(job.status)
         if status.finished:
             raise ConflictError(f"job {job_id} already {status.value}; nothing to cancel", param="job_id")
-        now = self._clock()
+        now = self._now()
         canceled_now = _rowcount(
             session.execute(
                 update(Job)
@@ -182,43 +231,56 @@ class JobQueue:
     # -- workers ---------------------------------------------------------------------------
 
     def claim(self, worker_id: str, kinds: frozenset[str] | None = None) -> Job | None:
-        """Atomically take the oldest queued job (of ``kinds``), or None when there is none."""
-        with self._sessions() as session:
-            for _ in range(5):  # lost races retry with the next candidate
-                query = select(Job.id).where(Job.status == JobStatus.QUEUED.value)
-                if kinds is not None:
-                    query = query.where(Job.kind.in_(kinds))
-                candidate = session.scalar(query.order_by(Job.created_at, Job.id).limit(1))
-                if candidate is None:
-                    return None
-                now = self._clock()
-                claimed = _rowcount(
-                    session.execute(
-                        update(Job)
-                        .where(Job.id == candidate, Job.status == JobStatus.QUEUED.value)
-                        .values(
-                            status=JobStatus.RUNNING.value,
-                            worker_id=worker_id,
-                            started_at=now,
-                            heartbeat_at=now,
-                            attempts=Job.attempts + 1,
-                        )
-                    )
-                )
-                session.commit()
-                if claimed == 1:
-                    return session.get(Job, candidate)
-            return None
+        """Atomically take the oldest queued job (of ``kinds``), or None when there is none free.
 
-    def heartbeat(self, job_id: str, worker_id: str, *, step: int, total_steps: int) -> bool:
-        """Record progress; return True when the job was asked to cancel (or lost to another worker)."""
+        One statement: ``UPDATE jobs SET status='running' ... WHERE status='queued' AND id =
+        (SELECT id ... ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id``.
+        """
+        oldest = select(Job.id).where(Job.status == JobStatus.QUEUED.value)
+        if kinds is not None:
+            oldest = oldest.where(Job.kind.in_(kinds))
+        picked = oldest.order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True)
+        return self._take(worker_id, Job.id == picked.scalar_subquery())
+
+    def claim_by_id(self, job_id: str, worker_id: str) -> Job | None:
+        """Take this job if it is still queued; None when it is not (a duplicate delivery, a cancel)."""
+        return self._take(worker_id, Job.id == job_id)
+
+    def _take(self, worker_id: str, which: ColumnElement[bool]) -> Job | None:
+        now = self._now()
         with self._sessions() as session:
-            progress = step / total_steps if total_steps else 0.0
+            taken = session.execute(
+                update(Job)
+                .where(which, Job.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    worker_id=worker_id,
+                    started_at=now,
+                    heartbeat_at=now,
+                    attempts=Job.attempts + 1,
+                )
+                .returning(Job.id)
+            ).scalar()
+            session.commit()
+            return session.get(Job, taken) if taken is not None else None
+
+    def heartbeat(
+        self, job_id: str, worker_id: str, *, step: int | None = None, total_steps: int | None = None
+    ) -> bool:
+        """Say the job is alive (and its progress, when given); True when it was asked to cancel or lost.
+
+        Called by the worker's heartbeat thread all through a job (loading, downloading, remote calls,
+        training) and by the progress callback between steps.
+        """
+        values: dict[str, Any] = {"heartbeat_at": self._now()}
+        if step is not None and total_steps is not None:
+            values.update(step=step, total_steps=total_steps, progress=step / total_steps if total_steps else 0.0)
+        with self._sessions() as session:
             updated = _rowcount(
                 session.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
-                    .values(heartbeat_at=self._clock(), step=step, total_steps=total_steps, progress=progress)
+                    .values(**values)
                 )
             )
             session.commit()
@@ -238,7 +300,7 @@ class JobQueue:
     ) -> Job | None:
         """Record the outcome, if this worker still owns the job."""
         with self._sessions() as session:
-            values: dict[str, Any] = {"status": status.value, "finished_at": self._clock()}
+            values: dict[str, Any] = {"status": status.value, "finished_at": self._now()}
             if status is JobStatus.SUCCEEDED:
                 values.update(progress=1.0, result_image_ids=result_image_ids or [])
             else:
@@ -277,9 +339,10 @@ class JobQueue:
             session.commit()
             if not released:
                 return None
-        self.wakeup.set()
-        with self._sessions() as session:
-            return session.get(Job, job_id)
+            job = session.get(Job, job_id)
+        if job is not None:
+            self._queued([(job.id, job.kind)])
+        return job
 
     def recover(self, *, all_running: bool = False) -> tuple[int, int]:
         """Re-queue or fail running jobs whose worker is gone. Returns (requeued, failed).
@@ -287,7 +350,7 @@ class JobQueue:
         ``all_running`` is for the start of an embedded server: no worker of this process runs
         yet, so every "running" job belongs to a process that died.
         """
-        now = self._clock()
+        now = self._now()
         stale = Job.status == JobStatus.RUNNING.value
         if not all_running:
             cutoff = now - self._heartbeat_timeout
@@ -305,14 +368,15 @@ class JobQueue:
                     )
                 )
             )
-            requeued = _rowcount(
-                session.execute(
+            requeued = [
+                (str(job_id), str(kind))
+                for job_id, kind in session.execute(
                     update(Job)
                     .where(stale, Job.attempts < self._max_attempts)
                     .values(status=JobStatus.QUEUED.value, worker_id=None, step=0, progress=0.0)
+                    .returning(Job.id, Job.kind)
                 )
-            )
+            ]
             session.commit()
-        if requeued:
-            self.wakeup.set()
-        return requeued, failed
+        self._queued(requeued)
+        return len(requeued), failed
