@@ -57,6 +57,10 @@ def test_saved_character_reproduces_passing_the_pictures(character_api: Api) -> 
     saved_pixels = result_pixels(api, by_name, "bob")
     cached = api.client.get("/v1/characters/hero", headers=headers).json()["cached_adapters"]
     assert len(cached) == 1
+    image_id = api.wait(by_name["id"], "bob")["result_image_ids"][0]
+    metadata = api.client.get(f"/v1/images/{image_id}/metadata", headers=headers).json()
+    assert metadata["parameters"]["character"] == "hero"  # which saved character, with which adapter, made it
+    assert metadata["parameters"]["ip_adapter"] == cached[0]
 
     uploads = [
         api.client.post("/v1/uploads", files={"file": (f"{color}.png", png_bytes(color=color), "image/png")},

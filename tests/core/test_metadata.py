@@ -59,3 +59,23 @@ def test_prompt_only_text() -> None:
 def test_limner_json_round_trips_exactly() -> None:
     record = make_record()
     assert from_limner_json(to_limner_json(record)) == record
+
+
+def test_a_remote_image_records_only_what_its_provider_was_sent() -> None:
+    record = make_record(seed=3).model_copy(update={"provider": "stability", "applied": ["seed"]})
+    text = to_a1111_parameters(record)
+    assert "Seed: 7" in text
+    for absent in ("Negative prompt", "Steps:", "CFG scale"):
+        assert absent not in text
+    assert record.took_effect("seed")
+    assert not record.took_effect("steps")
+    assert record.took_effect("prompt")
+    assert parse_a1111_parameters(text)["Model"] == "sd-turbo"
+    assert make_record().took_effect("steps")  # a local run used everything
+
+
+def test_a_character_image_names_its_adapter_and_references() -> None:
+    record = make_record().model_copy(update={"ip_adapter": "h94/IP-Adapter", "character": "applebot"})
+    fields = parse_a1111_parameters(to_a1111_parameters(record))
+    assert fields["IP-Adapter"] == "h94/IP-Adapter"
+    assert fields["Character"] == "applebot"

@@ -54,8 +54,9 @@ def _image_entry(name: str, record: ImageRecord) -> dict[str, Any]:
 
 def _took_effect(record: ImageRecord, field: str) -> bool:
     """Local runs use every field; a provider only those it was sent (its defaults are not ours to claim)."""
-    if record.provider == "local":
-        return True
+    if record.provider == "local" or record.applied is not None:
+        return record.took_effect(field)
+    # A record written before ``applied`` existed: judge from what the request set and the provider ignored.
     return field in record.request.model_fields_set and field not in record.provider_details.get("ignored", [])
 
 

@@ -59,24 +59,30 @@ def info(
 
 
 def _record_rows(record: ImageRecord) -> list[tuple[str, str]]:
+    """What shaped the image: every field for a local run; for a remote one only what the provider was sent."""
     request = record.request
-    rows = [
-        ("task", request.task.value),
-        ("prompt", request.prompt),
-        ("negative prompt", request.negative_prompt),
-        ("model", record.model_name),
-        ("size", f"{record.width}x{record.height}"),
-        ("seed", str(record.seed)),
-        ("steps", str(request.steps)),
-        ("guidance", f"{request.guidance_scale:g}"),
-        ("scheduler", request.scheduler.value if request.scheduler else f"default ({record.scheduler})"),
+    tunable = [
+        ("negative_prompt", "negative prompt", request.negative_prompt),
+        ("seed", "seed", str(record.seed)),
+        ("steps", "steps", str(request.steps)),
+        ("guidance_scale", "guidance", f"{request.guidance_scale:g}"),
+        ("scheduler", "scheduler", request.scheduler.value if request.scheduler else f"default ({record.scheduler})"),
     ]
     if request.task.value in ("img2img", "inpaint"):
-        rows.append(("strength", f"{request.strength:g}"))
+        tunable.append(("strength", "strength", f"{request.strength:g}"))
     if request.task.value == "edit":
-        rows.append(("image guidance", f"{request.image_guidance_scale:g}"))
+        tunable.append(("image_guidance_scale", "image guidance", f"{request.image_guidance_scale:g}"))
+    rows = [("task", request.task.value), ("prompt", request.prompt), ("model", record.model_name),
+            ("size", f"{record.width}x{record.height}")]  # fmt: skip
+    rows += [(label, value) for field, label, value in tunable if record.took_effect(field)]
+    if record.provider != "local":
+        rows.append(("provider", record.provider))
     if request.loras:
         rows.append(("loras", ", ".join(f"{lo.ref}:{lo.weight:g}" for lo in request.loras)))
+    if record.character or record.ip_adapter:
+        references = record.character or f"{record.reference_count} reference pictures"
+        rows.append(("character", f"{references} (IP-Adapter {record.ip_adapter or 'default'}, "
+                                  f"scale {request.ip_adapter_scale:g})"))  # fmt: skip
     if request.preset:
         rows.append(("preset", request.preset))
     rows += [

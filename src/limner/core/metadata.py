@@ -58,20 +58,24 @@ def to_a1111_parameters(record: ImageRecord) -> str:
     """Format a record the way AUTOMATIC1111 writes its ``parameters`` PNG text chunk."""
     request = record.request
     lines = [request.prompt]
-    if request.negative_prompt:
+    if request.negative_prompt and record.took_effect("negative_prompt"):
         lines.append(_NEGATIVE_PREFIX + request.negative_prompt)
-    pairs: list[tuple[str, str]] = [
-        ("Steps", str(request.steps)),
-        ("Sampler", _sampler_label(record)),
-        ("CFG scale", f"{request.guidance_scale:g}"),
-        ("Seed", str(record.seed)),
-        ("Size", f"{record.width}x{record.height}"),
-        ("Model", record.model_name),
+    candidates: list[tuple[str, str, str]] = [
+        ("steps", "Steps", str(request.steps)),
+        ("scheduler", "Sampler", _sampler_label(record)),
+        ("guidance_scale", "CFG scale", f"{request.guidance_scale:g}"),
+        ("seed", "Seed", str(record.seed)),
     ]
-    if request.task.needs_init_image and request.task.value != "edit":
+    # A remote provider's image names only what the provider was sent (its own defaults are not ours).
+    pairs = [(label, value) for field, label, value in candidates if record.took_effect(field)]
+    pairs += [("Size", f"{record.width}x{record.height}"), ("Model", record.model_name)]
+    if request.task.needs_init_image and request.task.value != "edit" and record.took_effect("strength"):
         pairs.append(("Denoising strength", f"{request.strength:g}"))
-    if request.task.value == "edit":
+    if request.task.value == "edit" and record.took_effect("image_guidance_scale"):
         pairs.append(("Image CFG scale", f"{request.image_guidance_scale:g}"))
+    if record.character or record.ip_adapter:
+        pairs.append(("IP-Adapter", json.dumps(record.ip_adapter or "default")))
+        pairs.append(("Character", json.dumps(record.character or f"{record.reference_count} reference pictures")))
     if request.loras:
         pairs.append(("Lora hashes", json.dumps(", ".join(f"{lo.ref}:{lo.weight:g}" for lo in request.loras))))
     pairs.append(("Task", request.task.value))
@@ -114,7 +118,9 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
     ``Sampler`` is one limner runs, ``scheduler`` holds its :class:`SchedulerName` value too.
     """
     lines = text.strip("\n").split("\n")
-    settings_line = lines[-1] if len(lines) > 1 and _PAIR.match(lines[-1]) and "Steps: " in lines[-1] else ""
+    # As A1111 decides it: the last line holds the settings when it has at least three pairs (a remote
+    # provider's image has no "Steps").
+    settings_line = lines[-1] if len(lines) > 1 and len(_PAIR.findall(lines[-1])) >= 3 else ""
     body = lines[:-1] if settings_line else lines
     prompt_lines: list[str] = []
     negative_lines: list[str] = []

@@ -17,6 +17,12 @@ class Timings(BaseModel):
     inference_s: float = 0.0
 
 
+TUNABLE_FIELDS = frozenset(
+    {"negative_prompt", "steps", "guidance_scale", "scheduler", "seed", "strength", "image_guidance_scale",
+     "ip_adapter_scale"}
+)  # fmt: skip
+
+
 class ImageRecord(BaseModel):
     """The parameters of one image, as embedded in its PNG and read back by ``limner info``.
 
@@ -40,6 +46,15 @@ class ImageRecord(BaseModel):
     provider: str = "local"
     revised_prompt: str | None = None
     provider_details: dict[str, Any] = Field(default_factory=dict)
+    applied: list[str] | None = None
+    """The tunable request fields that took effect (of :data:`TUNABLE_FIELDS`); None: all of them (local
+    runs). A remote provider lists only what it was sent, so its image never claims our defaults."""
+    character: str | None = None
+    reference_count: int = 0
+
+    def took_effect(self, field: str) -> bool:
+        """Whether ``field`` of the request shaped this image (and so belongs in its metadata)."""
+        return self.applied is None or field not in TUNABLE_FIELDS or field in self.applied
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from limner.core.errors import InvalidRequestError, UnsupportedTaskError
+from limner.core.metadata import to_a1111_parameters
 from limner.core.progress import CancelToken, ProgressEvent
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
@@ -62,6 +63,10 @@ def test_dall_e_3_generation_records_revised_prompt_and_params(
     assert record.provider_details["ignored"] == ["steps"]
     assert record.provider_details["request_id"] == "req_123"
     assert (record.width, record.height) == (112, 64)  # the fake draws 1/16 scale
+    assert record.applied == []  # DALL-E was sent no steps, guidance, seed or negative prompt
+    text = to_a1111_parameters(record)
+    for absent in ("Steps:", "CFG scale:", "Seed:", "Sampler:"):
+        assert absent not in text
 
     path = save_png(images[0], tmp_path)
     stored, a1111 = read_parameters(path)

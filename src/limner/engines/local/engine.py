@@ -207,6 +207,8 @@ class LocalEngine:
                 timings=timings,
                 limner_version=__version__,
                 ip_adapter=adapter.key if adapter else None,
+                character=request.character,
+                reference_count=len(inputs.reference_images) if adapter else 0,
             )
             images.append(GeneratedImage(image=image, record=record))
         return GenerationResult(images=images, reference_embeddings=computed)

@@ -45,11 +45,15 @@ class OpenAIModelSpec:
     edit_without_mask: bool
     response_format: bool
 
+    def sizes_or_none(self) -> frozenset[str]:
+        return self.sizes or frozenset()
+
 
 _DALL_E_2 = OpenAIModelSpec(frozenset({"256x256", "512x512", "1024x1024"}), 10, True, False, True)
 _DALL_E_3 = OpenAIModelSpec(frozenset({"1024x1024", "1792x1024", "1024x1792"}), 1, False, False, True)
 _GPT_IMAGE = OpenAIModelSpec(frozenset({"1024x1024", "1536x1024", "1024x1536"}), 10, True, True, False)
 _UNKNOWN = OpenAIModelSpec(None, 10, True, True, True)
+_SIZED_MODELS = ("dall-e-3", "gpt-image-1", "dall-e-2")
 
 
 def model_spec(name: str) -> OpenAIModelSpec:
@@ -97,7 +101,9 @@ class OpenAIImagesEngine(ProviderEngine, provider=PROVIDER):
         size = _size(request)
         if size is not None and spec.sizes is not None and size not in spec.sizes:
             allowed = ", ".join(sorted(spec.sizes))
-            raise InvalidRequestError(f"{name} makes only these sizes: {allowed} (got {size})", param="size")
+            others = [other for other in _SIZED_MODELS if other != name and size in model_spec(other).sizes_or_none()]
+            hint = f"; {others[0]} makes {size} (model openai:{others[0]})" if others else ""
+            raise InvalidRequestError(f"{name} makes only these sizes: {allowed} (got {size}){hint}", param="size")
 
     def run(
         self,

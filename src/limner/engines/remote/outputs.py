@@ -14,7 +14,7 @@ from PIL import Image
 
 from limner import __version__
 from limner.core.errors import InvalidRequestError
-from limner.core.records import GeneratedImage, ImageRecord, Timings
+from limner.core.records import TUNABLE_FIELDS, GeneratedImage, ImageRecord, Timings
 from limner.core.requests import GenerationRequest
 from limner.http_client import ProviderError
 from limner.imaging.inputs import open_image_bytes
@@ -49,8 +49,10 @@ def remote_image(
     revised_prompt: str | None = None,
     details: dict[str, Any] | None = None,
     pipeline: str = "",
+    used: set[str] | None = None,
 ) -> GeneratedImage:
-    """One generated image with its record. ``request`` already holds the resolved model and seed."""
+    """One generated image with its record. ``request`` already holds the resolved model and seed;
+    ``used`` names the tunable fields the provider was sent (none by default)."""
     record = ImageRecord(
         request=request,
         seed=seed,
@@ -65,20 +67,25 @@ def remote_image(
         provider=provider,
         revised_prompt=revised_prompt or None,
         provider_details=dict(details or {}),
+        applied=sorted(field for field in (used or set()) & TUNABLE_FIELDS if _given(request, field)),
     )
     return GeneratedImage(image=image, record=record)
 
 
+def _given(request: GenerationRequest, field: str) -> bool:
+    """Whether the request set ``field`` itself (a provider sent only what was set keeps its own default).
+
+    A seed counts once the engine resolved one, since engines that take seeds always send it.
+    """
+    if field == "negative_prompt":
+        return bool(request.negative_prompt)
+    if field == "scheduler":
+        return request.scheduler is not None
+    if field == "seed":
+        return request.seed is not None
+    return field in request.model_fields_set
+
+
 def ignored_fields(request: GenerationRequest, used: set[str]) -> list[str]:
     """Request fields a provider does not take, so the record says plainly what had no effect."""
-    candidates = {
-        "negative_prompt": bool(request.negative_prompt),
-        "steps": "steps" in request.model_fields_set,
-        "guidance_scale": "guidance_scale" in request.model_fields_set,
-        "scheduler": request.scheduler is not None,
-        "seed": request.seed is not None,
-        "strength": "strength" in request.model_fields_set,
-        "image_guidance_scale": "image_guidance_scale" in request.model_fields_set,
-        "ip_adapter_scale": "ip_adapter_scale" in request.model_fields_set,
-    }
-    return sorted(name for name, given in candidates.items() if given and name not in used)
+    return sorted(name for name in TUNABLE_FIELDS if _given(request, name) and name not in used)

@@ -147,7 +147,7 @@ class ReplicateEngine(ProviderEngine, provider=PROVIDER):
                 images.append(
                     remote_image(
                         image=image, request=resolved, provider=PROVIDER, model_ref=f"{PROVIDER}:{ref}", seed=seed,
-                        index=index, seconds=seconds,
+                        index=index, seconds=seconds, used=self._used_fields(profile, request),
                         details={key: value for key, value in details.items() if value not in (None, [], {})},
                     )
                 )  # fmt: skip

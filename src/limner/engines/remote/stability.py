@@ -137,7 +137,7 @@ class StabilityEngine(ProviderEngine, provider=PROVIDER):
                     remote_image(
                         image=image, request=resolved, provider=PROVIDER, model_ref=f"{PROVIDER}:{model.name}",
                         seed=answered_seed if answered_seed is not None else seed, index=index,
-                        seconds=time.perf_counter() - started,
+                        seconds=time.perf_counter() - started, used=self._used_fields(request, model),
                         details={key: value for key, value in details.items() if value not in (None, [])},
                     )
                 )  # fmt: skip
