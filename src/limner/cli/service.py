@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,14 +42,52 @@ def serve(
         from limner.cli.ui import start_ui_subprocess
 
         client_host = "127.0.0.1" if bind_host in ("0.0.0.0", "::") else bind_host
-        studio = start_ui_subprocess(f"http://{client_host}:{bind_port}", port=ui_port)
+        studio = start_ui_subprocess(f"http://{client_host}:{bind_port}", port=ui_port, **_child_dies_with_parent())
+        # uvicorn handles SIGTERM, then raises it again once it has stopped; with the default action
+        # that kills this process before the `finally` below. Exiting by SystemExit runs it.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         console.print(f"limner studio on http://{client_host}:{ui_port}")
     try:
         uvicorn.run(app, host=bind_host, port=bind_port, log_level="info")
     finally:
         if studio is not None:
-            studio.terminate()
-            studio.wait(10)
+            _stop_child(studio)
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_CHILD_STOP_SECONDS = 10
+
+
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _child_dies_with_parent() -> dict[str, Any]:
+    """Popen options that make the kernel send the child SIGTERM when this process dies (Linux).
+
+    The belt to the `finally` braces: it also covers SIGKILL and crashes, where no Python code
+    runs. ``prctl`` is looked up before the fork; after it the child only calls it.
+    """
+    if not sys.platform.startswith("linux"):
+        return {}
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return {"preexec_fn": set_death_signal}
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    try:
+        child.wait(_CHILD_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def worker(
