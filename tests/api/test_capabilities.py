@@ -105,3 +105,10 @@ def test_an_inpaint_only_model_offers_inpaint_only(tiny_models: dict[str, Path])
     model = RegisteredModel(name="fill", kind="base", architecture="unknown", reference=str(tiny_models["inpaint"]))
     answer = server_capabilities(_settings(tiny_models), [model], load_presets(), load_styles())
     assert {item.name: item.tasks for item in answer.models}["fill"] == ("inpaint",)
+
+
+def test_models_say_the_size_they_make_by_default(api: Api) -> None:
+    body = api.client.get("/v1/capabilities", headers=api.as_user("bob")).json()
+    default = body["models"][0]
+    assert default["width"] == default["height"]
+    assert default["width"] % 8 == 0

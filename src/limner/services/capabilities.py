@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from limner.config import Settings
 from limner.core.providers import PROVIDERS, split_provider
 from limner.db.models import ModelKind, RegisteredModel
 from limner.engines.local.model_refs import BUILTIN_MODELS, builtin_model_path
+from limner.model_defaults import ModelDefaults
 from limner.presets import Preset
 from limner.styles import Style
 
@@ -67,6 +68,9 @@ class ModelCapabilities:
     base_model: str | None = None
     checked: bool = True
     note: str = ""
+    width: int | None = None  # the size it makes when none is asked for (its defaults, else its native size)
+    height: int | None = None
+    steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,14 @@ class _Shape:
     family: str
     tasks: tuple[str, ...]
     checked: bool
+    native: int | None = None  # the UNet's sample size in pixels (latent side x 8)
+
+
+DefaultsOf = Callable[[str], ModelDefaults]
+
+
+def _no_defaults(name: str) -> ModelDefaults:
+    return ModelDefaults(name=name)
 
 
 def server_capabilities(
@@ -111,13 +123,18 @@ def server_capabilities(
     registered: Sequence[RegisteredModel],
     presets: dict[str, Preset],
     styles: dict[str, Style],
+    defaults: DefaultsOf = _no_defaults,
 ) -> Capabilities:
-    """The whole answer for the models ``registered`` (those the user may see)."""
+    """The whole answer for the models ``registered`` (those the user may see); ``defaults`` gives
+    a model's tuned settings (the generation service's table)."""
     providers = tuple(name for name, provider in PROVIDERS.items() if settings.provider_key(provider) is not None)
     adapter = bool(settings.ip_adapter)
     by_name = {model.name: model for model in registered}
-    models = [_default_model(settings, adapter)]
-    models += [_registered(model, by_name, settings, adapter) for model in registered]
+    models = [_sized(_default_model(settings, adapter), defaults(settings.default_model), settings.default_model)]
+    models += [
+        _sized(_registered(model, by_name, settings, adapter), defaults(model.name), model.reference)
+        for model in registered
+    ]
     edit_presets = [preset for preset in presets.values() if preset.task is not None and preset.task.value == "edit"]
     preset_offers = tuple(_preset_offer(preset, providers, by_name) for preset in presets.values())
     usable_edit_preset = any(offer.available for offer in preset_offers if offer.name in {p.name for p in edit_presets})
@@ -139,6 +156,14 @@ def server_capabilities(
         loras=tuple(model.name for model in registered if model.kind == ModelKind.LORA.value),
         missing=tuple(missing),
     )
+
+
+def _sized(model: ModelCapabilities, tuned: ModelDefaults, reference: str) -> ModelCapabilities:
+    """Add the size and steps a request without them gets: the model's tuned ones, else its native size."""
+    native = model_shape(reference).native if not (tuned.width and tuned.height) else None
+    width = tuned.width or native
+    height = tuned.height or native
+    return replace(model, width=width, height=height, steps=tuned.steps)
 
 
 def _missing_reason(task: str) -> str:
@@ -200,11 +225,13 @@ def _shape_of(index: dict[str, Any] | None, unet: dict[str, Any] | None) -> _Sha
     class_name = str((index or {}).get("_class_name", ""))
     family = _family(class_name)
     channels = (unet or {}).get("in_channels")
+    sample = (unet or {}).get("sample_size")
+    native = sample * 8 if isinstance(sample, int) else None
     if class_name in EDIT_PIPELINES or channels == _EDIT_CHANNELS:
-        return _Shape(family, ("edit",), index is not None)
+        return _Shape(family, ("edit",), index is not None, native)
     if channels == _INPAINT_CHANNELS or "Inpaint" in class_name:
-        return _Shape(family, ("inpaint",), index is not None)
-    return _Shape(family, SD_TASKS, index is not None)
+        return _Shape(family, ("inpaint",), index is not None, native)
+    return _Shape(family, SD_TASKS, index is not None, native)
 
 
 def _family(class_name: str) -> str:

@@ -30,6 +30,9 @@ class ModelCapabilitiesOut(BaseModel):
     base_model: str | None = None
     checked: bool = Field(description="True when the tasks were read from the model's own config files")
     note: str = ""
+    width: int | None = Field(default=None, description="Width of a picture when the request gives none")
+    height: int | None = None
+    steps: int | None = Field(default=None, description="Its tuned number of steps, if it has one")
 
 
 class OfferOut(BaseModel):
@@ -64,5 +67,6 @@ def capabilities(user: ReaderDep, services: ServicesDep, session: SessionDep) ->
         services.models.list_models(session, user),
         services.generation.presets(),
         load_styles(services.settings.styles_file),
+        services.generation.defaults_for,
     )
     return asdict(answer)
