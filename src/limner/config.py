@@ -86,7 +86,34 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Failed logins one client address may make per window, over all usernames."
     )
     job_max_attempts: int = Field(default=2, ge=1, description="Runs of a job before a dead worker fails it.")
-    job_heartbeat_timeout_seconds: int = Field(default=120, ge=5)
+    job_heartbeat_timeout_seconds: int = Field(
+        default=20,
+        ge=5,
+        description="A running job whose heartbeat is older than this is taken back from its (dead) worker; "
+        "with the sweep interval it bounds how soon another worker retries it.",
+    )
+    job_heartbeat_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often a worker's heartbeat thread writes each running job's heartbeat."
+    )
+    job_recover_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often each worker sweeps for jobs of workers that stopped heart-beating."
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis://host:6379/0 or amqp://user:pass@host:5672//): jobs are dispatched "
+        "through it to `limner worker` processes; unset: the in-process worker polls the table.",
+    )
+    events_url: str | None = Field(
+        default=None,
+        description="Redis URL for job progress events across processes; default: LIMNER_BROKER_URL when it "
+        "is redis://, else in-process events only.",
+    )
+    celery_visibility_timeout_seconds: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="Redis broker: seconds before an unacknowledged job message is delivered again. Must exceed "
+        "the longest job (a redelivery of a job still running is a no-op, but a wasted message).",
+    )
     max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     sync_wait_seconds: int = Field(default=600, ge=1, description="How long sync endpoints wait for a job.")
     webhook_timeout_seconds: float = 10.0

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,53 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from limner.core.errors import QueueFullError
 from limner.core.jobs import GenerateJob
 from limner.core.requests import GenerationRequest
-from limner.db.base import make_engine, make_session_factory
-from limner.db.migrate import upgrade_to_head
 from limner.db.models import Job, JobStatus, Role, User
 from limner.services.auth.passwords import Passwords
 from limner.services.jobs.queue import JobQueue, NewJob
 from limner.services.users import Users
-
-POSTGRES_URL = os.environ.get("LIMNER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_available() -> bool:
-    try:
-        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 2})
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception:
-        return False
-    return True
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    """A migrated database: a SQLite file, or a fresh schema in the local PostgreSQL."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
-        upgrade_to_head(engine)
-        yield make_session_factory(engine)
-        engine.dispose()
-        return
-    if not _postgres_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but PostgreSQL is not reachable at {POSTGRES_URL}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
-    schema = f"limner_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        upgrade_to_head(engine)
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def make_queue(sessions: sessionmaker[Session], **overrides: object) -> JobQueue:

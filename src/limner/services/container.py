@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from limner.config import Settings
 from limner.db.models import Role
 from limner.engines.base import Engine
-from limner.engines.local.device import choose_placement
 from limner.services.auth.throttle import SlidingWindow
 from limner.services.auth.tokens import Tokens
 from limner.services.batches import Batches
@@ -29,7 +28,7 @@ from limner.services.jobs.events import EventBus
 from limner.services.jobs.generate import GenerateHandler, GenerationJobs
 from limner.services.jobs.queue import JobQueue
 from limner.services.jobs.submission import Submissions
-from limner.services.jobs.train import TrainHandler
+from limner.services.jobs.train import TrainHandler, TrainingJobs
 from limner.services.jobs.webhooks import WebhookSender
 from limner.services.jobs.worker import Worker
 from limner.services.models import ModelRegistry
@@ -79,6 +78,7 @@ class Services:
     queue: JobQueue
     submissions: Submissions
     generation_jobs: GenerationJobs
+    training_jobs: TrainingJobs
     events: EventBus
     worker: Worker
     login_failures: SlidingWindow
@@ -177,16 +177,14 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         {
             "generate": GenerateHandler(generation, store.gallery, store.characters),
             "train": TrainHandler(
-                store.models,
-                store.gallery,
-                store.trainings_dir,
-                choose_placement(settings.device, settings.dtype),
-                {"max_bytes": settings.max_input_image_bytes, "max_pixels": settings.max_pixels},
+                settings, store.models, lookup, store.gallery, store.sessions, store.trainings_dir
             ),
         },
         events,
         WebhookSender(settings.webhook_timeout_seconds),
         threads=max(settings.workers, 1),
+        heartbeat_interval=settings.job_heartbeat_interval_seconds,
+        recover_interval=settings.job_recover_interval_seconds,
     )
     submissions = Submissions(queue, SlidingWindow(settings.jobs_per_minute, 60.0), settings.jobs_per_minute)
     return Services(
@@ -197,6 +195,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         queue=queue,
         submissions=submissions,
         generation_jobs=GenerationJobs(generation, store.gallery, store.characters, store.sessions, submissions),
+        training_jobs=TrainingJobs(settings, generation, submissions, store.models, store.trainings_dir),
         events=events,
         worker=worker,
         login_failures=SlidingWindow(settings.login_max_failures, settings.login_window_seconds),

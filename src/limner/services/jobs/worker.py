@@ -1,8 +1,15 @@
-"""The in-process worker: threads that claim jobs from the queue and run their handlers.
+"""The worker: threads that claim jobs from the queue and run their handlers.
 
 Why threads beside the event loop: model work must never block the API; the worker does it in
 its own threads and reports through the queue table (durable state) and the event bus (live
-progress). ``limner worker`` runs the same threads in a separate process over a shared database.
+progress). ``limner worker`` runs the same threads in a separate process over a shared database,
+or, with a broker configured, runs jobs a Celery task hands it by id (:meth:`Worker.run_job`).
+
+Liveness: while a job runs, a heartbeat thread of its own writes the job's heartbeat every
+``heartbeat_interval`` seconds, whatever the job is doing (loading or downloading a model, waiting
+for a remote provider, training), so a worker blocked in a long call is never taken for dead. A
+sweeper thread re-queues jobs whose heartbeat is older than the queue's timeout; a dead worker's
+job is back in the queue within ``timeout + recover_interval`` seconds (20 + 5 by default).
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ from limner.services.jobs.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_INTERVAL_SECONDS = 0.5
-RECOVER_INTERVAL_SECONDS = 30.0
+PROGRESS_WRITE_SECONDS = 0.5
+"""How often step progress is written to the job row (other processes' SSE read it there)."""
+HEARTBEAT_INTERVAL_SECONDS = 5.0
+RECOVER_INTERVAL_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 1.0
 
 
@@ -78,6 +87,9 @@ class Worker:
         webhooks: WebhookSender | None = None,
         threads: int = 1,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL_SECONDS,
+        recover_interval: float = RECOVER_INTERVAL_SECONDS,
     ) -> None:
         self._queue = queue
         self._sessions = sessions
@@ -86,6 +98,8 @@ class Worker:
         self._webhooks = webhooks
         self._thread_count = threads
         self._clock = clock
+        self._heartbeat_interval = heartbeat_interval
+        self._recover_interval = recover_interval
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._running: dict[str, CancelToken] = {}
@@ -96,10 +110,14 @@ class Worker:
     def alive(self) -> bool:
         return bool(self._threads) and all(thread.is_alive() for thread in self._threads)
 
-    def start(self) -> None:
+    def start(self, *, claim: bool = True) -> None:
+        """Start the sweeper and, unless ``claim`` is False (jobs come from a broker), the claiming threads."""
         self._stop.clear()
-        for index in range(self._thread_count):
-            thread = threading.Thread(target=self._loop, name=f"{self.id}-{index}", daemon=True)
+        targets = [(self._sweep, f"{self.id}-sweeper")]
+        if claim:
+            targets += [(self._loop, f"{self.id}-{index}") for index in range(self._thread_count)]
+        for target, name in targets:
+            thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -121,6 +139,15 @@ class Worker:
         if token is not None:
             token.cancel()
 
+    def run_job(self, job_id: str) -> bool:
+        """Run this job if it is still queued (a broker's delivery); False when another run took it."""
+        job = self._queue.claim_by_id(job_id, self.id)
+        if job is None:
+            logger.info("job %s is not queued (done, running elsewhere or canceled): delivery ignored", job_id)
+            return False
+        self._process(job)
+        return True
+
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue was empty (used by tests and the loop)."""
         job = self._queue.claim(self.id, frozenset(self._handlers))
@@ -129,12 +156,20 @@ class Worker:
         self._process(job)
         return True
 
-    def _loop(self) -> None:
-        last_recover = 0.0
+    def _sweep(self) -> None:
+        """Re-queue (or fail) jobs of workers that stopped heart-beating, every ``recover_interval``."""
         while not self._stop.is_set():
-            if time.monotonic() - last_recover > RECOVER_INTERVAL_SECONDS:
-                last_recover = time.monotonic()
-                self._queue.recover()
+            try:
+                requeued, failed = self._queue.recover()
+            except Exception:  # the database may be away for a moment; try again next round
+                logger.exception("recovering stale jobs failed")
+            else:
+                if requeued or failed:
+                    logger.warning("jobs of lost workers: %d re-queued, %d failed", requeued, failed)
+            self._stop.wait(self._recover_interval)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
             try:
                 worked = self.run_once()
             except Exception:  # a bug in a handler must not kill the worker thread
@@ -159,7 +194,9 @@ class Worker:
             progress = self._progress_callback(job, cancel, deadline_hit)
             handler = self._handlers[job.kind]
             try:
-                image_ids = handler(JobContext(job=job, progress=progress, cancel=cancel, sessions=self._sessions))
+                with _Heartbeat(self._queue, job.id, self.id, cancel, self._heartbeat_interval):
+                    context = JobContext(job=job, progress=progress, cancel=cancel, sessions=self._sessions)
+                    image_ids = handler(context)
             except GenerationCanceledError:
                 if self._stop.is_set() and not deadline_hit.is_set() and self._release(job):
                     return
@@ -195,7 +232,7 @@ class Worker:
                 deadline_hit.set()
                 cancel.cancel()
             now = time.monotonic()
-            if now - last_beat >= HEARTBEAT_INTERVAL_SECONDS or event.step == event.total_steps:
+            if now - last_beat >= PROGRESS_WRITE_SECONDS or event.step == event.total_steps:
                 last_beat = now
                 if self._queue.heartbeat(job.id, self.id, step=event.step, total_steps=event.total_steps):
                     cancel.cancel()
@@ -238,3 +275,38 @@ class Worker:
             secret = owner.webhook_secret
         payload = {"type": "job.finished", **job_event(job), "finished_at": job.finished_at}
         self._webhooks.send(job.webhook_url, secret, payload)
+
+
+class _Heartbeat:
+    """A thread that keeps one job's heartbeat fresh until the job's handler returns.
+
+    Why a thread and not the progress callback: a handler can spend minutes where no step runs
+    (loading or downloading weights, a remote provider's call, a training's data preparation).
+    The heartbeat also carries the cancel flag back from the row: a cancel asked of another API
+    process, or the job lost to a sweeper, stops the handler at its next check.
+    """
+
+    def __init__(self, queue: JobQueue, job_id: str, worker_id: str, cancel: CancelToken, interval: float) -> None:
+        self._queue = queue
+        self._job_id = job_id
+        self._worker_id = worker_id
+        self._cancel = cancel
+        self._interval = interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            try:
+                if self._queue.heartbeat(self._job_id, self._worker_id):
+                    self._cancel.cancel()
+            except Exception:  # a database hiccup: the next beat tries again, well inside the timeout
+                logger.exception("heartbeat of job %s failed", self._job_id)
