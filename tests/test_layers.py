@@ -84,9 +84,6 @@ STUDIO_TALKS_REST_ONLY = Rule(("ui",), ("limner.engines", "limner.services", "li
 CLI_WITHOUT_LOCAL_ENGINE = Rule(("cli",), ("limner.engines.local",))
 API_WITHOUT_LOCAL_ENGINE = Rule(("api",), ("limner.engines.local",))
 
-MOVING = pytest.mark.xfail(reason="being moved in issue 13", strict=False)
-
-
 @pytest.mark.parametrize(
     "rule",
     [
@@ -94,8 +91,8 @@ MOVING = pytest.mark.xfail(reason="being moved in issue 13", strict=False)
         pytest.param(CORE_IMPORTS_NOTHING_ABOVE, id="core-imports-nothing-above"),
         pytest.param(HELPERS_IMPORT_NO_ENGINE, id="styles-config-http-prompts-no-engines"),
         pytest.param(STUDIO_TALKS_REST_ONLY, id="ui-rest-only"),
-        pytest.param(CLI_WITHOUT_LOCAL_ENGINE, id="cli-no-local-engine", marks=MOVING),
-        pytest.param(API_WITHOUT_LOCAL_ENGINE, id="api-no-local-engine", marks=MOVING),
+        pytest.param(CLI_WITHOUT_LOCAL_ENGINE, id="cli-no-local-engine"),
+        pytest.param(API_WITHOUT_LOCAL_ENGINE, id="api-no-local-engine"),
     ],
 )
 def test_layer_rule(rule: Rule) -> None:

@@ -1,5 +1,5 @@
 """``python -m limner`` runs the CLI (the same as the ``limner`` command)."""
 
-from limner.cli.app import main
+from limner.cli.main import main
 
 main()

@@ -44,12 +44,9 @@ def _generate(
     **extra: Any,
 ) -> None:
     """Build the request from the options given, generate, and print each PNG's path."""
-    from diffusers.utils import logging as diffusers_logging
-
     from limner.cli.generation import request_fields, run_and_save
     from limner.config import Settings
 
-    diffusers_logging.disable_progress_bar()  # its "Loading pipeline components" bar is not for CLI users
     with user_errors():
         settings = Settings()
         fields = request_fields(

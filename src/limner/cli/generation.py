@@ -21,8 +21,7 @@ from limner.core.requests import GenerationRequest, ImageRef, LoraSpec, parse_si
 from limner.engines.base import TaskInputs
 from limner.imaging.inputs import open_image_file
 from limner.imaging.png import save_png
-from limner.services.generation import GenerationService, registered_aliases
-from limner.services.store import local_model_lookup, local_store
+from limner.services.generation import GenerationService, ModelLookup, RegisteredName, registered_aliases
 
 
 def request_fields(
@@ -68,6 +67,8 @@ class LocalFiles:
 
     def task_inputs(self, request: GenerationRequest, *, decode: bool = True) -> TaskInputs:
         if request.character:
+            from limner.services.store import local_store
+
             with local_store(self._settings) as store, store.sessions() as session:
                 owner = store.users.local_user(session, self._settings.cli_user)
                 saved = store.characters.inputs(session, owner, request.character)
@@ -83,6 +84,8 @@ class LocalFiles:
         )
 
     def remember_character(self, name: str, computed: Mapping[str, Any]) -> None:
+        from limner.services.store import local_store
+
         with local_store(self._settings) as store, store.sessions() as session:
             owner = store.users.local_user(session, self._settings.cli_user)
             store.characters.remember(session, owner, name, dict(computed))
@@ -107,8 +110,23 @@ def local_generation(settings: Settings) -> GenerationService:
     """The generation service for CLI commands: local engine, remote providers, the local model registry."""
     from limner.engines.router import build_engine
 
-    lookup = local_model_lookup(settings)
+    lookup = _local_lookup(settings)
     return GenerationService(settings, build_engine(settings, aliases=registered_aliases(lookup)), lookup)
+
+
+def _local_lookup(settings: Settings) -> ModelLookup:
+    """Registered names of the local store; the store module (and SQLAlchemy) is imported only once one is
+    asked for, and only when a store exists."""
+    stored: list[ModelLookup] = []
+
+    def lookup(name: str) -> RegisteredName | None:
+        if not stored:
+            from limner.services.store import local_model_lookup
+
+            stored.append(local_model_lookup(settings))
+        return stored[0](name)
+
+    return lookup
 
 
 def run_and_save(

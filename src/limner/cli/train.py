@@ -124,14 +124,12 @@ def dreambooth(
     work_dir: Annotated[Path | None, typer.Option(help="Checkpoints (a rerun resumes from them).")] = None,
 ) -> None:
     """Fine-tune BASE on your subject (DreamBooth, LoRA by default) and register it as NAME."""
-    from limner.cli.local_store import local_store
     from limner.config import Settings
-    from limner.engines.local.device import choose_placement
     from limner.finetune.config import DreamBoothConfig
-    from limner.finetune.dataset import extract_zip, load_subject
-    from limner.finetune.trainer import run_dreambooth
+    from limner.finetune.dataset import extract_zip
     from limner.presets import invalid_request_from
-    from limner.services.finetune_registration import register_result
+    from limner.services.store import local_store
+    from limner.services.training import TrainingRun, train_and_register
 
     settings = Settings()
     with user_errors():
@@ -150,20 +148,16 @@ def dreambooth(
         except ValidationError as exc:
             raise invalid_request_from(exc) from exc
         base_model = base or settings.default_model
-        with local_store(settings) as services, services.sessions() as session:
-            services.models.check_name(session, name)
-        run_dir = work_dir or Path(settings.data_dir) / "trainings" / name
-        with tempfile.TemporaryDirectory(prefix="limner-dataset-") as scratch:
+        with local_store(settings) as store, tempfile.TemporaryDirectory(prefix="limner-dataset-") as scratch:
+            with store.sessions() as session:
+                store.models.check_name(session, name)
             folder = instance_images
             if instance_images.suffix.lower() == ".zip":
                 folder = extract_zip(instance_images, Path(scratch), settings.max_request_bytes * 40)
-            limits = {"max_bytes": settings.max_input_image_bytes, "max_pixels": settings.max_pixels}
-            subject = load_subject(folder, classes=classes, max_per_class=max_per_class, **limits)
-            placement = choose_placement(settings.device, settings.dtype)
-            result = run_dreambooth(base_model, subject, cfg, run_dir, run_dir / "export", placement,
-                                    show_progress=True)  # fmt: skip
-        with local_store(settings) as services, services.sessions() as session:
-            model = register_result(services.models, session, name, base_model, result, cfg)
+            run = TrainingRun(name=name, base=base_model, config=cfg, dataset=folder,
+                              work_dir=work_dir or store.trainings_dir / name)  # fmt: skip
+            model, result = train_and_register(settings, store.models, store.model_lookup(), store.sessions, run,
+                                               show_progress=True)  # fmt: skip
     if result.tokens:  # --classes: one token per class folder, to write in prompts
         table = Table("class", "token")
         for class_name, token in result.tokens.items():

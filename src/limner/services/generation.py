@@ -73,10 +73,10 @@ class ModelAccess:
     """A user who sees only shared registered models and their own (None: every registered model)."""
 
     def check(self, reference: str, param: str, lookup: ModelLookup, *, weights_file: bool = False) -> None:
+        if self.allow_paths or reference in BUILTIN_MODELS:
+            return
         entry = lookup(reference)
         if entry is not None and entry.visible_to(self.user_id):
-            return
-        if self.allow_paths or reference in BUILTIN_MODELS:
             return
         if split_provider(reference)[0] is not None:
             return

@@ -86,12 +86,15 @@ def store_exists(settings: Settings) -> bool:
 
 
 def local_model_lookup(settings: Settings) -> ModelLookup:
-    """Registered names of the local store, each looked up when asked; none while no store exists."""
+    """Registered names of the local store, each looked up once when first asked; none while no store exists."""
+    found: dict[str, RegisteredName | None] = {}
 
     def lookup(name: str) -> RegisteredName | None:
-        if not store_exists(settings):
-            return None
-        with local_store(settings) as store:
-            return store.model_lookup()(name)
+        if name not in found:
+            if not store_exists(settings):
+                return None
+            with local_store(settings) as store:
+                found[name] = store.model_lookup()(name)
+        return found[name]
 
     return lookup

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, status
@@ -15,43 +14,18 @@ from limner.api.params import Limit, Offset
 from limner.api.responses import AUTHENTICATED, UPLOADS, WITH_BODY, error_responses
 from limner.api.schemas import JobOut, Page
 from limner.core.errors import InvalidRequestError
-from limner.core.jobs import TrainingSpec, TrainJob
-from limner.db.models import User, new_id
+from limner.db.models import User
 from limner.finetune.config import DreamBoothConfig
-from limner.finetune.dataset import extract_zip, load_subject
 from limner.presets import invalid_request_from
 from limner.services.container import Services
-from limner.services.generation import api_access
-from limner.services.jobs.queue import JobFilter, NewJob
+from limner.services.jobs.queue import JobFilter
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"], responses=error_responses(AUTHENTICATED))
 
 
 def _submit(services: Services, user: User, name: str, base: str | None, cfg: DreamBoothConfig, data: bytes) -> JobOut:
-    """Unpack and check the dataset first, then queue the job: a worker must never see a job without its data."""
-    run = new_id()
-    run_dir = services.trainings_dir / run
     with services.sessions() as session:
-        services.models.check_name(session, name)
-        request = services.generation.prepare(
-            {"prompt": cfg.instance_prompt, "model": base, "steps": min(cfg.steps, 1000)},
-            access=api_access(services.settings, user.id, user.is_admin),
-        )
-        base_model = str(request.model)  # the server's default model when none was named
-        try:
-            run_dir.mkdir(parents=True)
-            archive = run_dir / "dataset.zip"
-            archive.write_bytes(data)
-            extract_zip(archive, run_dir / "dataset", max_total_bytes=services.settings.max_request_bytes * 40)
-            limits = {"max_bytes": services.settings.max_input_image_bytes, "max_pixels": services.settings.max_pixels}
-            load_subject(
-                run_dir / "dataset", classes=cfg.classes_mode, max_per_class=cfg.max_images_per_class, **limits
-            )
-            spec = TrainingSpec(name=name, base=base_model, config=cfg.model_dump(mode="json"), run=run)
-            job, _ = services.submissions.submit(session, user, NewJob(TrainJob(request=request, training=spec)))
-        except BaseException:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            raise
+        job = services.training_jobs.queue(session, user, name, base, cfg, data)
         return JobOut.of(job, services.queue.position(session, job))
 
 

@@ -16,6 +16,7 @@ from diffusers import DiffusionPipeline
 from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 from huggingface_hub.errors import HfHubHTTPError
 from safetensors import safe_open
+from transformers.utils import logging as transformers_logging
 
 from limner.core.errors import ModelDownloadError, UnsafeModelFormatError, UnsupportedTaskError, first_line
 from limner.engines.local.device import Placement
@@ -37,7 +38,13 @@ _FULL_CHECKPOINT_PREFIXES = ("model.diffusion_model.", "double_blocks.", "joint_
 
 
 def load_pipeline(source: ModelSource, placement: Placement, variant: str | None = None) -> Any:
-    """Load weights (safetensors only) onto the chosen device and dtype."""
+    """Load weights (safetensors only) onto the chosen device and dtype.
+
+    The libraries' loading bars ("Loading pipeline components", "Loading weights") are switched off:
+    limner reports progress itself (the CLI's step bar, the API's job events).
+    """
+    diffusers.utils.logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     if source.kind is SourceKind.SINGLE_FILE:
         pipeline: Any = _load_single_file(Path(source.location), placement)
     else:

@@ -11,12 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from diffusers import (
-    AutoPipelineForImage2Image,
-    AutoPipelineForInpainting,
-    AutoPipelineForText2Image,
-    DiffusionPipeline,
-)
+from diffusers import DiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from limner.core.errors import UnsupportedTaskError
@@ -33,9 +28,9 @@ EDIT_PIPELINES = frozenset(
     }
 )
 _AUTO_PIPELINES = {
-    Task.TXT2IMG: AutoPipelineForText2Image,
-    Task.IMG2IMG: AutoPipelineForImage2Image,
-    Task.INPAINT: AutoPipelineForInpainting,
+    Task.TXT2IMG: "AutoPipelineForText2Image",
+    Task.IMG2IMG: "AutoPipelineForImage2Image",
+    Task.INPAINT: "AutoPipelineForInpainting",
 }
 _INPAINT_ONLY_CHANNELS = 9
 _EDIT_CHANNELS = 8
@@ -64,11 +59,16 @@ def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: 
         can = ", ".join(sorted(t.value for t in tasks))
         hint = " (use an InstructPix2Pix-class model, e.g. --preset cartoonize)" if task is Task.EDIT else ""
         raise UnsupportedTaskError(f"model {model_name} cannot do {task.value}; it can do: {can}{hint}", param="task")
-    if task is Task.EDIT or len(tasks) == 1:
+    if task is Task.EDIT or len(tasks) == 1 or (task is Task.TXT2IMG and _is_text_to_image(base)):
         pipeline = type(base).from_pipe(base, scheduler=scheduler)
     else:
+        # Imported here: diffusers' auto pipelines import every pipeline family they map (~1.5 s),
+        # which a text-to-image run of a text-to-image model does not need.
+        import diffusers
+
+        auto_pipeline = getattr(diffusers, _AUTO_PIPELINES[task])
         try:
-            pipeline = _AUTO_PIPELINES[task].from_pipe(base, scheduler=scheduler)
+            pipeline = auto_pipeline.from_pipe(base, scheduler=scheduler)
         except ValueError as exc:
             raise UnsupportedTaskError(
                 f"model {model_name} ({type(base).__name__}) has no {task.value} pipeline in diffusers",
@@ -76,6 +76,12 @@ def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: 
             ) from exc
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
+
+
+def _is_text_to_image(base: Any) -> bool:
+    """A loaded pipeline of a text-to-image class (its own class is then the txt2img pipeline)."""
+    name = type(base).__name__
+    return name.endswith("Pipeline") and not any(part in name for part in ("Img2Img", "Inpaint", "Image2Image"))
 
 
 def accepted_arguments(pipeline: DiffusionPipeline, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -7,35 +7,44 @@ generation engine is serving; a retried job resumes from its checkpoints.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from limner.config import Settings
 from limner.core.errors import InvalidRequestError, NotFoundError
-from limner.core.jobs import TrainJob, parse_payload
-from limner.db.models import User
-from limner.engines.local.device import Placement
+from limner.core.jobs import TrainingSpec, TrainJob, parse_payload
+from limner.db.models import Job, User, new_id
 from limner.finetune.config import DreamBoothConfig
-from limner.finetune.dataset import load_subject
-from limner.finetune.trainer import run_dreambooth
-from limner.services.finetune_registration import register_result
+from limner.finetune.dataset import extract_zip
 from limner.services.gallery import Gallery
+from limner.services.generation import GenerationService, ModelLookup, api_access
+from limner.services.jobs.queue import NewJob
+from limner.services.jobs.submission import Submissions
 from limner.services.jobs.worker import JobContext
 from limner.services.models import ModelRegistry
+from limner.services.training import TrainingRun, check_dataset, train_and_register
 
 
 class TrainHandler:
+    """Runs a stored training job through :func:`train_and_register`; validation pictures go to the gallery."""
+
     def __init__(
         self,
+        settings: Settings,
         registry: ModelRegistry,
+        lookup: ModelLookup,
         gallery: Gallery,
+        sessions: sessionmaker[Session],
         trainings_dir: Path,
-        placement: Placement,
-        limits: dict[str, int],
     ) -> None:
+        self._settings = settings
         self._registry = registry
+        self._lookup = lookup
         self._gallery = gallery
+        self._sessions = sessions
         self._trainings_dir = trainings_dir
-        self._placement = placement
-        self._limits = limits
 
     def run_dir(self, run: str) -> Path:
         """A run's folder (dataset, checkpoints, export); ``run`` is a generated id, never user input."""
@@ -47,15 +56,7 @@ class TrainHandler:
         if not isinstance(payload, TrainJob):
             raise InvalidRequestError(f"job {job.id} is not a training")
         spec = payload.training
-        cfg = DreamBoothConfig.model_validate(spec.config)
         run_dir = self.run_dir(spec.run)
-        subject = load_subject(
-            run_dir / "dataset",
-            classes=cfg.classes_mode,
-            max_per_class=cfg.max_images_per_class,
-            max_bytes=self._limits["max_bytes"],
-            max_pixels=self._limits["max_pixels"],
-        )
         image_ids: list[str] = []
 
         def on_validation(_step: int, path: Path) -> None:
@@ -64,19 +65,62 @@ class TrainHandler:
                 if owner is not None:
                     image_ids.append(self._gallery.save_upload(session, owner, path.read_bytes()).id)
 
-        result = run_dreambooth(
-            spec.base,
-            subject,
-            cfg,
-            run_dir / "work",
-            run_dir / "export",
-            self._placement,
-            progress=context.progress,
-            cancel=context.cancel,
-            on_validation=on_validation,
-        )
         with context.sessions() as session:
             if session.get(User, job.owner_id) is None:
                 raise NotFoundError("the training's owner no longer exists")
-            register_result(self._registry, session, spec.name, spec.base, result, cfg, created_by=job.owner_id)
+        run = TrainingRun(
+            name=spec.name, base=spec.base, config=DreamBoothConfig.model_validate(spec.config),
+            dataset=run_dir / "dataset", work_dir=run_dir / "work", created_by=job.owner_id,
+        )  # fmt: skip
+        train_and_register(
+            self._settings, self._registry, self._lookup, self._sessions, run,
+            progress=context.progress, cancel=context.cancel, on_validation=on_validation,
+        )  # fmt: skip
         return image_ids
+
+
+class TrainingJobs:
+    """Queue training jobs for API users: check the name and base, unpack and check the pictures, then store the job.
+
+    The dataset is unpacked into the run's folder before the job is stored, so a worker never claims
+    a job without its data; anything refused leaves no folder behind.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        generation: GenerationService,
+        submissions: Submissions,
+        registry: ModelRegistry,
+        trainings_dir: Path,
+    ) -> None:
+        self._settings = settings
+        self._generation = generation
+        self._submissions = submissions
+        self._registry = registry
+        self._trainings_dir = trainings_dir
+
+    def queue(
+        self, session: Session, user: User, name: str, base: str | None, config: DreamBoothConfig, archive: bytes
+    ) -> Job:
+        self._registry.check_name(session, name)
+        request = self._generation.prepare(
+            {"prompt": config.instance_prompt, "model": base, "steps": min(config.steps, 1000)},
+            access=api_access(self._settings, user.id, user.is_admin),
+        )
+        run = new_id()
+        run_dir = self._trainings_dir / run
+        try:
+            run_dir.mkdir(parents=True)
+            (run_dir / "dataset.zip").write_bytes(archive)
+            extract_zip(
+                run_dir / "dataset.zip", run_dir / "dataset", max_total_bytes=self._settings.max_request_bytes * 40
+            )
+            check_dataset(self._settings, run_dir / "dataset", config)
+            # The base actually trained on: the server's default model when none was named.
+            spec = TrainingSpec(name=name, base=str(request.model), config=config.model_dump(mode="json"), run=run)
+            job, _ = self._submissions.submit(session, user, NewJob(TrainJob(request=request, training=spec)))
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        return job
