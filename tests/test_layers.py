@@ -84,6 +84,7 @@ STUDIO_TALKS_REST_ONLY = Rule(("ui",), ("limner.engines", "limner.services", "li
 CLI_WITHOUT_LOCAL_ENGINE = Rule(("cli",), ("limner.engines.local",))
 API_WITHOUT_LOCAL_ENGINE = Rule(("api",), ("limner.engines.local",))
 
+
 @pytest.mark.parametrize(
     "rule",
     [

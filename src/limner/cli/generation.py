@@ -60,10 +60,14 @@ def request_fields(
 
 
 class LocalFiles:
-    """A CLI request's pictures are local files; a saved character lives in the local store."""
+    """A CLI request's pictures are local files; a saved character lives in the local store.
+
+    Each file is decoded once: the pictures checked before the run are the ones the run uses.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._opened: dict[tuple[str, str], Any] = {}
 
     def task_inputs(self, request: GenerationRequest, *, decode: bool = True) -> TaskInputs:
         if request.character:
@@ -97,13 +101,16 @@ class LocalFiles:
             from limner.core.errors import InvalidRequestError
 
             raise InvalidRequestError("give a picture as a file path on the command line", param=param)
-        return open_image_file(
-            Path(ref.path),
-            param=param,
-            max_bytes=self._settings.max_input_image_bytes,
-            max_pixels=self._settings.max_pixels,
-            mode=mode,
-        )
+        key = (ref.path, mode)
+        if key not in self._opened:
+            self._opened[key] = open_image_file(
+                Path(ref.path),
+                param=param,
+                max_bytes=self._settings.max_input_image_bytes,
+                max_pixels=self._settings.max_pixels,
+                mode=mode,
+            )
+        return self._opened[key]
 
 
 def local_generation(settings: Settings) -> GenerationService:

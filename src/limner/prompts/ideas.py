@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+TITLE_MAX = 200
+
 MAX_TAGS = 20
 
 
@@ -18,7 +20,7 @@ class PromptIdea(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    title: Annotated[str, Field(min_length=1, max_length=200)]
+    title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX)]
     description: Annotated[str, Field(max_length=2000)] = ""
     metatags: list[str] = Field(default_factory=list)
     prompt: Annotated[str, Field(min_length=1, max_length=4000)]

@@ -11,7 +11,7 @@ import re
 import secrets
 
 from limner.prompts.data_providers import DataProviders, Inspiration
-from limner.prompts.ideas import PromptIdea
+from limner.prompts.ideas import TITLE_MAX, PromptIdea
 
 _ARTICLE = re.compile(r"^(a|an|the)\s+", re.IGNORECASE)
 _SMALL_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "at", "and", "or", "by", "with", "to", "for", "among"})
@@ -37,7 +37,7 @@ class OfflineIdeaGenerator:
     def _one(self, theme: str | None) -> PromptIdea:
         for _ in range(_MAX_TITLE_TRIES):
             parts = self._data.sample(self._rng, theme)
-            title = smart_title(self._fill("titles", parts))
+            title = _clip(smart_title(self._fill("titles", parts)), TITLE_MAX - 8)  # room for a " 123" suffix
             if title.lower() not in self._titles:
                 break
         else:
@@ -73,6 +73,14 @@ def _noun(text: str) -> str:
 
 def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters (a long theme makes a long title)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    return cut or text[:limit]
 
 
 def smart_title(text: str) -> str:

@@ -52,8 +52,8 @@ def resolve_model(ref: str) -> ModelSource:
                 param="model",
             )
         return ModelSource(SourceKind.FOLDER, str(folder), ref)
-    path = Path(ref).expanduser()
-    if path.is_dir():
+    path = _expanded(ref)
+    if _is_dir(path):
         if not (path / "model_index.json").is_file():
             raise ModelNotFoundError(
                 f"{ref} is a folder but not a diffusers model (no model_index.json in it)", param="model"
@@ -66,7 +66,7 @@ def resolve_model(ref: str) -> ModelSource:
             param="model",
         )
     if path.suffix.lower() == ".safetensors":
-        if not path.is_file():
+        if not _is_file(path):
             raise ModelNotFoundError(f"no such file: {ref}", param="model")
         check_weights_file(path)
         return ModelSource(SourceKind.SINGLE_FILE, str(path.resolve()), path.stem)
@@ -81,18 +81,18 @@ def resolve_model(ref: str) -> ModelSource:
 
 def resolve_lora(ref: str) -> ModelSource:
     """Resolve a LoRA: a ``.safetensors`` file, a folder holding one, or ``owner/repo[/file]`` on the hub."""
-    path = Path(ref).expanduser()
+    path = _expanded(ref)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsafeModelFormatError(
             f"LoRA {path.name}: {path.suffix} files are pickles and are refused; use .safetensors",
             param="loras",
         )
-    if path.is_file():
+    if _is_file(path):
         if path.suffix.lower() != ".safetensors":
             raise UnsafeModelFormatError(f"LoRA {path.name} must be a .safetensors file", param="loras")
         check_weights_file(path, param="loras")
         return ModelSource(SourceKind.SINGLE_FILE, str(path.resolve().parent), path.stem, path.name)
-    if path.is_dir():
+    if _is_dir(path):
         candidates = sorted(path.glob("*.safetensors"))
         if len(candidates) != 1:
             raise ModelNotFoundError(
@@ -118,3 +118,26 @@ def check_weights_file(path: Path, param: str = "model") -> None:
         check_safetensors_file(path)
     except UnsafeModelFormatError as exc:
         raise UnsafeModelFormatError(exc.message, param=param) from exc
+
+
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, but a name the file system cannot even look up (too long, invalid) is no folder."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _expanded(ref: str) -> Path:
+    """``~`` expanded; ``~someone`` of an unknown user stays as written (and then resolves to nothing)."""
+    try:
+        return Path(ref).expanduser()
+    except RuntimeError:
+        return Path(ref)

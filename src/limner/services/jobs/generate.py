@@ -18,6 +18,7 @@ from limner.services.gallery import Gallery
 from limner.services.generation import GenerationService, api_access
 from limner.services.jobs.queue import NewJob
 from limner.services.jobs.submission import Submissions
+from limner.services.jobs.webhooks import check_webhook_url
 from limner.services.jobs.worker import JobContext
 
 
@@ -135,6 +136,8 @@ class GenerationJobs:
         existing = self._submissions.replay(session, user, idempotency_key)
         if existing is not None:
             return existing, False
+        if webhook_url is not None:
+            check_webhook_url(webhook_url, allow_private=self._generation.settings.webhook_allow_private)
         access = api_access(self._generation.settings, user.id, user.is_admin)
         request = self._generation.prepare(fields, preset, self.source(user.id), access)
         new = NewJob(GenerateJob(request=request), idempotency_key, webhook_url, deadline_seconds)
