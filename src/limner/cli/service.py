@@ -92,12 +92,25 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 
 def worker(
     threads: Annotated[int | None, typer.Option(help="Jobs run at once (default LIMNER_WORKERS, at least 1).")] = None,
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            help="With a broker: comma-separated Celery queues to take jobs from "
+            "(default limner.generate,limner.train)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="With a broker: Celery worker concurrency (default 1; one process per GPU).")
+    ] = None,
+    pool: Annotated[str, typer.Option(help="With a broker: Celery pool (solo: jobs run in this process).")] = "solo",
 ) -> None:
     """Run jobs from the service's queue in this process: a GPU box beside a `limner serve` elsewhere.
 
     Point LIMNER_DATABASE_URL and LIMNER_FILES_URL at the same database and file store as the API
     (PostgreSQL and an fsspec store across machines); run the API with LIMNER_EXTERNAL_WORKERS=true.
-    SIGTERM or Ctrl-C hands any running job back to the queue for another worker.
+    With LIMNER_BROKER_URL set (redis:// or amqp://) this is a Celery worker that takes job ids from
+    the broker; otherwise it polls the database. SIGTERM or Ctrl-C hands any running job back to the
+    queue for another worker.
     """
     import signal
     import threading
@@ -110,13 +123,33 @@ def worker(
     settings = Settings()
     settings = settings.model_copy(update={"workers": threads if threads is not None else max(settings.workers, 1)})
     console = Console(stderr=True)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     with user_errors():
         services = build_services(settings)
     services.start_worker()
     database = make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
+    if settings.broker_url:
+        from urllib.parse import urlsplit
+
+        from limner.services.jobs.celery_app import KINDS, create_celery_app, queue_name, run_worker
+
+        broker = urlsplit(settings.broker_url)  # no credentials on the screen
+        console.print(f"limner worker {services.worker.id}: Celery on {broker.scheme}://{broker.hostname}:"
+                      f"{broker.port or ''}, database {database}")  # fmt: skip
+        try:
+            run_worker(
+                create_celery_app(settings, services.worker.run_job),
+                name=services.worker.id,
+                queues=queues.split(",") if queues else [queue_name(kind) for kind in KINDS],
+                concurrency=concurrency or 1,
+                pool=pool,
+                on_shutdown=services.worker.stop,
+            )
+        finally:
+            services.stop()
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     console.print(f"limner worker {services.worker.id}: {settings.workers} thread(s) on {database}")
     try:
         stop.wait()

@@ -26,7 +26,7 @@ from limner.services.gallery import Gallery
 from limner.services.generation import GenerationService, registered_aliases
 from limner.services.jobs.events import EventBus
 from limner.services.jobs.generate import GenerateHandler, GenerationJobs
-from limner.services.jobs.queue import JobQueue
+from limner.services.jobs.queue import Dispatch, JobQueue
 from limner.services.jobs.submission import Submissions
 from limner.services.jobs.train import TrainHandler, TrainingJobs
 from limner.services.jobs.webhooks import WebhookSender
@@ -120,21 +120,29 @@ class Services:
         return self.generation.engine
 
     def start(self) -> None:
-        """Recover jobs a previous process left running, bootstrap the admin, start the worker."""
+        """Recover jobs a previous process left running, bootstrap the admin, start the worker.
+
+        With a broker the API claims nothing itself (Celery workers do); its worker only sweeps
+        for jobs of dead workers.
+        """
         self._recover()
         self._bootstrap_admin()
         if self.settings.workers:
-            self.worker.start()
+            self.worker.start(claim=not self.settings.broker_url)
 
     def start_worker(self) -> None:
-        """Run only the worker (``limner worker``): another process serves the API on this database."""
+        """Run only the worker (``limner worker``): another process serves the API on this database.
+
+        With a broker the jobs come from Celery (:meth:`Worker.run_job`), so only the sweeper starts here.
+        """
         self.queue.recover()  # stale heartbeats only: the other workers' running jobs are theirs
-        self.worker.start()
+        self.worker.start(claim=not self.settings.broker_url)
 
     def _recover(self) -> None:
         # Alone, this process owns every "running" job, so all of them died with the previous run.
-        # Beside external workers only jobs whose heartbeat went stale are taken back.
-        requeued, failed = self.queue.recover(all_running=not self.settings.external_workers)
+        # Beside external (or Celery) workers only jobs whose heartbeat went stale are taken back.
+        alone = not (self.settings.external_workers or self.settings.broker_url)
+        requeued, failed = self.queue.recover(all_running=alone)
         if requeued or failed:
             logger.warning("recovered jobs from a previous run: %d re-queued, %d failed", requeued, failed)
 
@@ -164,11 +172,17 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
 
         engine = build_engine(settings, aliases=registered_aliases(lookup))
     generation = GenerationService(settings, engine, lookup)
+    dispatch: Dispatch | None = None
+    if settings.broker_url:  # Celery is imported only here, and only when a broker is configured
+        from limner.services.jobs.celery_app import CeleryDispatcher, create_celery_app
+
+        dispatch = CeleryDispatcher(create_celery_app(settings))
     queue = JobQueue(
         store.sessions,
         max_queued=settings.max_queue_size,
         max_attempts=settings.job_max_attempts,
         heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_timeout_seconds),
+        dispatch=dispatch,
     )
     events = EventBus()
     worker = Worker(
@@ -176,12 +190,10 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         store.sessions,
         {
             "generate": GenerateHandler(generation, store.gallery, store.characters),
-            "train": TrainHandler(
-                settings, store.models, lookup, store.gallery, store.sessions, store.trainings_dir
-            ),
+            "train": TrainHandler(settings, store.models, lookup, store.gallery, store.sessions, store.trainings_dir),
         },
         events,
-        WebhookSender(settings.webhook_timeout_seconds),
+        WebhookSender(settings.webhook_timeout_seconds, allow_private=settings.webhook_allow_private),
         threads=max(settings.workers, 1),
         heartbeat_interval=settings.job_heartbeat_interval_seconds,
         recover_interval=settings.job_recover_interval_seconds,
