@@ -31,7 +31,7 @@ def test_wrong_password_is_a_readable_error(server: LiveServer) -> None:
     with pytest.raises(ApiError) as caught:
         LimnerClient(server.url).login(ADMIN, "not the password")
     assert caught.value.status == 401
-    assert caught.value.readable() == "Not signed in: wrong username or password Sign in again."
+    assert caught.value.readable() == "The username or password is wrong, or your session has ended. Sign in again."
 
 
 def test_unreachable_server_names_the_url() -> None:
@@ -40,7 +40,7 @@ def test_unreachable_server_names_the_url() -> None:
         LimnerClient(url).status()
     assert caught.value.status == 0
     assert url in caught.value.readable()
-    assert "limner serve" in caught.value.readable()
+    assert caught.value.readable().endswith("Check that the server is running and that this is its address.")
 
 
 def test_status_and_features(client: LimnerClient) -> None:
@@ -79,7 +79,9 @@ def test_upload_refuses_a_non_picture_and_names_the_input(client: LimnerClient) 
     with pytest.raises(ApiError) as caught:
         client.upload(Upload("notes.txt", b"not a picture"), param="init_image")
     assert caught.value.param == "init_image"
-    assert "init_image" in caught.value.readable()
+    assert caught.value.readable() == (
+        "Start picture: that file is not a picture the server can read. Use a PNG, JPEG or WebP picture."
+    )
     stored = client.upload(Upload("photo.png", png()), param="init_image")
     assert stored.kind == "upload"
 
@@ -153,4 +155,26 @@ def test_features_from_openapi() -> None:
 
 def test_error_without_envelope_still_reads() -> None:
     error = ApiError.from_response(502, "<html>Bad gateway</html>", retry_after="5")
-    assert error.readable() == "The server failed: HTTP 502 <html>Bad gateway</html> Try again in 5 s."
+    assert error.readable() == (
+        "The server hit a problem it did not expect. Try again; if it keeps happening, tell an administrator. "
+        "Try again in 5 s."
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "param", "expected"),
+    [
+        ("invalid_request", "Input should be less than or equal to 8192", "width", "Width: must be at most 8192."),
+        ("invalid_request", "num_images: Input should be greater than or equal to 1", "num_images",
+         "Number of pictures: must be at least 1."),
+        ("invalid_request", "no default IP-Adapter for X; set LIMNER_IP_ADAPTER or pass --ip-adapter", "ip_adapter",
+         "IP-Adapter: no default IP-Adapter for X; ask an administrator to set it up."),
+        ("invalid_request", "unknown preset 'x' (see GET /v1/presets)", None, "Unknown preset 'x'."),
+    ],
+)  # fmt: skip
+def test_validation_messages_are_cleaned_for_people(code: str, message: str, param: str | None, expected: str) -> None:
+    error = ApiError(400, "invalid_request_error", code, message, param)
+    text = error.readable()
+    assert text == expected
+    assert "LIMNER_" not in text
+    assert "--" not in text

@@ -16,7 +16,8 @@ from limner.ui.job_spec import (
 
 
 def test_body_sends_only_what_was_set() -> None:
-    assert JobSpec(prompt="a fox").body() == {"task": "txt2img", "prompt": "a fox"}
+    assert JobSpec(prompt="a fox").body() == {"task": "txt2img", "prompt": "a fox", "preview": True}
+    assert "preview" not in JobSpec(prompt="a fox", preview=False).body()
     body = JobSpec(prompt="a fox", seed=0, guidance_scale=0.0, loras=(Lora("x.safetensors", 0.5),)).body()
     assert body["seed"] == 0
     assert body["guidance_scale"] == 0.0

@@ -64,6 +64,7 @@ class Job(ApiModel):
 
     id: str
     status: Annotated[str, _or("queued")] = "queued"
+    kind: Annotated[str, _or("generate")] = "generate"
     task: Text = ""
     model: str | None = None
     progress: Fraction = 0.0
@@ -177,3 +178,69 @@ class ImageQuery:
         if self.until is not None:
             values["until"] = self.until.isoformat()
         return values
+
+
+class ModelCapabilities(ApiModel):
+    """One model of ``GET /v1/capabilities``: the tasks it runs here."""
+
+    name: str
+    kind: Annotated[str, _or("base")] = "base"
+    family: Annotated[str, _or("unknown")] = "unknown"
+    tasks: Annotated[tuple[str, ...], _or(())] = ()
+    default: bool = False
+    base_model: str | None = None
+    note: Text = ""
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+
+
+class Offer(ApiModel):
+    """A preset or a style: whether it runs here, and why not."""
+
+    name: str
+    description: Text = ""
+    available: bool = True
+    task: str | None = None
+    reason: Text = ""
+
+
+class MissingCapability(ApiModel):
+    capability: str
+    reason: str
+
+
+class Capabilities(ApiModel):
+    """``GET /v1/capabilities``: what will run on this server for me, and a sentence for what will not."""
+
+    default_model: Text = ""
+    models: Annotated[tuple[ModelCapabilities, ...], _or(())] = ()
+    tasks: Annotated[dict[str, bool], _or({})] = {}
+    providers: Annotated[tuple[str, ...], _or(())] = ()
+    character_adapter: bool = False
+    presets: Annotated[tuple[Offer, ...], _or(())] = ()
+    styles: Annotated[tuple[Offer, ...], _or(())] = ()
+    loras: Annotated[tuple[str, ...], _or(())] = ()
+    missing: Annotated[tuple[MissingCapability, ...], _or(())] = ()
+
+    def can(self, task: str) -> bool:
+        """True when the server says the task runs; a server without the answer is trusted to try."""
+        return self.tasks.get(task, True)
+
+    def why_not(self, task: str) -> str:
+        for item in self.missing:
+            if item.capability == task:
+                return item.reason
+        return f"This server cannot make {task} pictures."
+
+    def model(self, name: str | None) -> ModelCapabilities | None:
+        """The named model (``None``: the server default)."""
+        for model in self.models:
+            if (name is None and model.default) or model.name == name:
+                return model
+        return None
+
+    @property
+    def base_models(self) -> tuple[str, ...]:
+        """Models to pick as a model (LoRAs go to the LoRA picker)."""
+        return tuple(model.name for model in self.models if not model.default and model.kind != "lora")

@@ -20,6 +20,7 @@ from httpx_sse import connect_sse
 from limner.ui.api_errors import ApiError, unreachable
 from limner.ui.api_types import (
     KEEPALIVE,
+    Capabilities,
     ImageDetails,
     ImageInfo,
     ImagePage,
@@ -147,6 +148,15 @@ class LimnerClient:
             jobs_by_status=by_status,
         )
 
+    def capabilities(self) -> Capabilities | None:
+        """What will run here (``GET /v1/capabilities``); ``None`` from a server too old to say."""
+        try:
+            return Capabilities.model_validate(self.get_json("/v1/capabilities"))
+        except ApiError as error:
+            if error.route_missing:
+                return None
+            raise
+
     # -- jobs -----------------------------------------------------------------------------
 
     def submit(self, spec: JobSpec) -> Job:
@@ -156,10 +166,12 @@ class LimnerClient:
     def job(self, job_id: str) -> Job:
         return Job.model_validate(self.get_json(f"/v1/jobs/{job_id}"))
 
-    def jobs(self, status: str | None = None, limit: int = 20) -> list[Job]:
+    def jobs(self, status: str | None = None, limit: int = 20, kind: str | None = None) -> list[Job]:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = status
+        if kind:
+            params["kind"] = kind
         return [Job.model_validate(item) for item in self.get_json("/v1/jobs", params).get("items") or ()]
 
     def cancel(self, job_id: str) -> Job:

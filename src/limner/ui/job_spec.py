@@ -12,6 +12,22 @@ from typing import Any
 
 SCHEDULERS = ("euler", "euler_a", "dpm++_2m", "dpm++_2m_karras", "ddim", "lcm", "unipc", "heun", "pndm")
 TASKS = ("txt2img", "img2img", "inpaint", "edit")
+# Sizes people pick per model family (width x height); the model's own default comes first in the picker.
+SIZE_PRESETS: dict[str, tuple[tuple[int, int], ...]] = {
+    "sd": ((512, 512), (512, 768), (768, 512), (768, 768)),
+    "sdxl": ((1024, 1024), (832, 1216), (1216, 832), (1344, 768), (768, 1344)),
+    "flux": ((1024, 1024), (832, 1216), (1216, 832), (1344, 768), (768, 1344)),
+    "sd3": ((1024, 1024), (832, 1216), (1216, 832)),
+}
+
+
+def size_presets(family: str, native: tuple[int, int] | None) -> list[str]:
+    """Sizes to offer for a model: its own default first, then its family's common ones (``WxH``)."""
+    sizes: list[tuple[int, int]] = [native] if native else []
+    sizes += [size for size in SIZE_PRESETS.get(family, SIZE_PRESETS["sd"]) if size not in sizes]
+    if native and native[0] < 256:  # a small model (limner-tiny): small multiples of its own size
+        sizes = [native, (native[0] * 2, native[1] * 2), (native[0] * 4, native[1] * 4)]
+    return [f"{width}x{height}" for width, height in sizes]
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,7 @@ class JobSpec:
     preset: str | None = None
     init_image_id: str | None = None
     mask_image_id: str | None = None
+    preview: bool = True  # step previews in the progress events (shown while the job runs)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
@@ -48,7 +65,7 @@ class JobSpec:
         values = asdict(self)
         extra = values.pop("extra")
         values["loras"] = [{"ref": lora.ref, "weight": lora.weight} for lora in self.loras]
-        body = {key: value for key, value in values.items() if value not in (None, "", [])}
+        body = {key: value for key, value in values.items() if value is not False and value not in (None, "", [])}
         body.update(extra)
         return body
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from limner.ui import API_URL_ENV, DEFAULT_API_URL
-from limner.ui.api_types import User
+from limner.ui.api_types import Capabilities, User
 from limner.ui.client import LimnerClient
 from limner.ui.features import ServerFeatures
 
@@ -23,6 +23,7 @@ _API_URL = "api_url"
 _TOKEN = "token"
 _USER = "user"
 _FEATURES = "features"
+_CAPABILITIES = "capabilities"
 _NOTICE = "notice"
 _HANDOFF = "handoff:"
 
@@ -74,6 +75,17 @@ def features(refresh: bool = False) -> ServerFeatures:
     return value
 
 
+def capabilities(refresh: bool = False) -> Capabilities | None:
+    """What will run on the server (``GET /v1/capabilities``), read once per session unless refreshed.
+
+    ``None`` when the server is too old to say: pages then offer everything and let the server decide.
+    """
+    if refresh or _CAPABILITIES not in st.session_state:
+        st.session_state[_CAPABILITIES] = client().capabilities()
+    value = st.session_state[_CAPABILITIES]
+    return value if isinstance(value, Capabilities) else None
+
+
 def hand_off(name: str, value: Any) -> None:
     """Leave something for another page (e.g. Gallery -> Generate "reuse these settings")."""
     st.session_state[_HANDOFF + name] = value
@@ -96,3 +108,29 @@ def recall(key: str, kind: type[T]) -> T | None:
 
 def forget(key: str) -> None:
     st.session_state.pop(key, None)
+
+
+_KEPT = "kept:"
+
+
+def restore(*keys: str) -> None:
+    """Give form widgets back the values they had when the person left the page.
+
+    Streamlit drops a widget's state when a run does not draw it (another page was shown); the
+    pages copy their values aside with :func:`keep` and put them back here before drawing.
+    """
+    for key in keys:
+        if key not in st.session_state and _KEPT + key in st.session_state:
+            st.session_state[key] = st.session_state[_KEPT + key]
+
+
+def keep(*keys: str) -> None:
+    """Copy the widgets' current values aside (see :func:`restore`)."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[_KEPT + key] = st.session_state[key]
+
+
+def kept_keys() -> list[str]:
+    """Keys of the values kept aside (see :func:`keep`)."""
+    return [str(key)[len(_KEPT) :] for key in st.session_state if str(key).startswith(_KEPT)]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import streamlit as st
 
 from limner.ui import navigation, session
-from limner.ui.api_errors import ApiError
+from limner.ui.api_errors import ApiError, humane
 from limner.ui.api_types import JobEvent
 from limner.ui.client import LimnerClient, Upload
 from limner.ui.components.feedback import attempt, show_error
@@ -52,16 +53,24 @@ def start(key: str, spec: JobSpec) -> TrackedJob | None:
     return tracked
 
 
-def progress_label(event: JobEvent, queue_position: int | None = None) -> str:
+def progress_label(event: JobEvent, queue_position: int | None = None, finishing: str = "") -> str:
+    """What the job is doing now, in words; the phase after the last step has its own sentence."""
     if event.status == "queued":
-        return f"Queued (position {queue_position})" if queue_position else "Queued"
+        return f"Queued (position {queue_position})" if queue_position else "Queued: waiting for the worker"
     if event.status == "running":
-        return f"Step {event.step} of {event.total_steps}" if event.total_steps else "Starting"
+        if not event.total_steps:
+            return "Starting: loading the model (the first picture after a start takes longest)"
+        if event.step >= event.total_steps:
+            return finishing or f"Step {event.step} of {event.total_steps}: decoding and saving the pictures"
+        return f"Step {event.step} of {event.total_steps}"
     return event.status.capitalize()
 
 
-def follow(key: str) -> TrackedJob | None:
-    """Follow the job stored under ``key`` until it ends (progress bar, Cancel); return its final state."""
+def follow(key: str, finishing: str = "") -> TrackedJob | None:
+    """Follow the job stored under ``key`` until it ends (progress bar, previews, Cancel); return its final state.
+
+    ``finishing`` names what happens after the last step (a training saves its model).
+    """
     tracked = session.recall(key, TrackedJob)
     if tracked is None or tracked.finished:
         return tracked
@@ -75,9 +84,10 @@ def follow(key: str) -> TrackedJob | None:
     try:
         for event in client.follow(tracked.id):
             last = event
-            bar.progress(min(max(event.progress, 0.0), 1.0), text=progress_label(event))
+            bar.progress(min(max(event.progress, 0.0), 1.0), text=progress_label(event, finishing=finishing))
             if event.preview:
-                preview.image(base64.b64decode(event.preview), caption=f"step {event.step}", width=256)
+                caption = f"Preview, step {event.step} of {event.total_steps}"
+                preview.image(base64.b64decode(event.preview), caption=caption, width=256)
     except ApiError as error:
         if error.unauthenticated:
             raise
@@ -95,12 +105,20 @@ def follow(key: str) -> TrackedJob | None:
 def outcome(tracked: TrackedJob) -> None:
     """Say how a finished job ended (errors in the server's words)."""
     if tracked.status == "failed":
-        st.error(f"The job failed: {tracked.error or 'no reason given'}", icon=":material/error:")
+        reason = humane(tracked.error) if tracked.error else "The server gave no reason."
+        st.error(f"The job failed. {reason}", icon=":material/error:")
     elif tracked.status == "canceled":
         st.warning("The job was canceled.", icon=":material/cancel:")
 
 
-def show_results(key: str, tracked: TrackedJob, columns: int = 4) -> None:
+def picture_caption(seed: int | None, step: Any = None) -> str:
+    """``seed 42``; a training's validation picture by its step; never ``seed None``."""
+    if seed is not None:
+        return f"seed {seed}"
+    return f"validation picture, step {step}" if step is not None else "picture"
+
+
+def show_results(key: str, tracked: TrackedJob, columns: int = 4, reuse: bool = True) -> None:
     """The job's pictures in a grid, each with its seed, a download and "reuse these settings"."""
     outcome(tracked)
     if not tracked.image_ids:
@@ -114,15 +132,15 @@ def show_results(key: str, tracked: TrackedJob, columns: int = 4) -> None:
             continue
         seed = details.image.seed
         with grid[index % len(grid)]:
-            st.image(data, caption=f"seed {seed}", width="stretch")
+            st.image(data, caption=picture_caption(seed, details.parameters.get("step")), width="stretch")
             st.download_button(
                 "Download",
                 data,
-                file_name=f"{image_id}-{seed}.png",
+                file_name=f"{image_id}-{seed}.png" if seed is not None else f"{image_id}.png",
                 mime="image/png",
                 key=f"{key}:download:{image_id}",
                 icon=":material/download:",
             )
-            if st.button("Reuse these settings", key=f"{key}:reuse:{image_id}", icon=":material/replay:"):
+            if reuse and st.button("Reuse these settings", key=f"{key}:reuse:{image_id}", icon=":material/replay:"):
                 session.hand_off("generate", spec_from_parameters(details.parameters))
                 st.switch_page(navigation.GENERATE.path)

@@ -1,4 +1,10 @@
-"""Generate: prompt and settings in, pictures with their seeds out (txt2img, img2img, inpaint)."""
+"""Generate: prompt and settings in, pictures with their seeds out (txt2img, img2img, inpaint).
+
+No ``st.form`` here on purpose: the LoRA weight sliders, the size presets of the chosen model and
+the mask painter react as soon as something changes. What the person typed is kept aside
+(``session.keep``) so it is still there after a visit to another page, and every finished job goes
+into this session's history below the form.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +18,28 @@ from limner.ui import session
 from limner.ui.client import Upload
 from limner.ui.components import jobs
 from limner.ui.components.feedback import attempt
-from limner.ui.components.models import model_field
-from limner.ui.job_spec import (
-    SCHEDULERS,
-    JobSpec,
-    format_loras,
-    format_size,
-    parse_loras,
-    parse_size,
-    task_for_inputs,
-)
+from limner.ui.components.mask_painter import mask_painter
+from limner.ui.components.models import lora_picker, model_field, set_loras, size_field
+from limner.ui.components.offers import model_tasks_note
+from limner.ui.job_spec import SCHEDULERS, JobSpec, format_size, parse_size, task_for_inputs
 
 JOB_KEY = "gen.job"
 INIT_ID = "gen.init_id"
+HISTORY = "gen.history"
+SPEC = "gen.spec"  # the spec of the job being followed, for its history entry
+LORAS = "gen.loras"
 _DEFAULT = "(model default)"
-_DEFAULTS: dict[str, Any] = {"gen.count": 1, "gen.strength": 0.75}
+_DEFAULTS: dict[str, Any] = {"gen.count": 1, "gen.strength": 0.75, "gen.mask_mode": "none"}
+FORM_KEYS = (
+    "gen.prompt", "gen.negative", "gen.model", "gen.size", "gen.scheduler", "gen.steps", "gen.guidance",
+    "gen.seed", "gen.count", "gen.strength", "gen.mask_mode", LORAS,
+)  # fmt: skip
+MASK_MODES = {
+    "none": "No mask: change the whole picture (img2img)",
+    "paint": "Paint a mask (inpaint)",
+    "file": "Upload a mask file (inpaint)",
+}
+HISTORY_SIZE = 24
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,17 @@ class Inputs:
     init_id: str | None
     init_file: Upload | None
     mask_file: Upload | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One finished job of this session: what was asked and what came back."""
+
+    job_id: str
+    spec: JobSpec
+    image_ids: tuple[str, ...]
+    status: str
+    error: str | None = None
 
 
 def prefill(spec: JobSpec) -> None:
@@ -50,11 +74,12 @@ def prefill(spec: JobSpec) -> None:
         "gen.seed": spec.seed,
         "gen.scheduler": spec.scheduler or _DEFAULT,
         "gen.count": spec.num_images or 1,
-        "gen.loras": format_loras(spec.loras),
         "gen.strength": spec.strength or 0.75,
+        "gen.mask_mode": "paint" if spec.task == "inpaint" else "none",
     }
     for key, value in state.items():
         st.session_state[key] = value
+    set_loras(LORAS, spec.loras)
     if spec.init_image_id:
         st.session_state[INIT_ID] = spec.init_image_id
     else:
@@ -65,54 +90,92 @@ def _upload(file: Any) -> Upload | None:
     return Upload(file.name, file.getvalue()) if file is not None else None
 
 
+def pictures(init_id: str | None) -> tuple[Inputs, float, bytes | None]:
+    """Start picture, mask (painted or a file) and the latest result side by side; strength."""
+    client = session.client()
+    start: bytes | None = None
+    init_file = None
+    if init_id:
+        if st.button("Clear the start picture", icon=":material/close:", key="gen.clear_init"):
+            session.forget(INIT_ID)
+            st.rerun()
+        start = attempt(partial(client.image_bytes, init_id))
+    else:
+        init_file = st.file_uploader(
+            "Start picture (drop a file here)", type=["png", "jpg", "jpeg", "webp"], key="gen.init"
+        )
+        start = init_file.getvalue() if init_file is not None else None
+    strength = st.slider("Strength (how much to change)", 0.05, 1.0, step=0.05, key="gen.strength")
+    mode = st.radio("Mask", list(MASK_MODES), format_func=MASK_MODES.__getitem__, key="gen.mask_mode", horizontal=True)
+    picture, mask_column, result_column = st.columns(3)
+    painted: bytes | None = None
+    mask_file = None
+    with picture:
+        st.caption("Start picture" + (": paint over it" if mode == "paint" and start else ""))
+        if start is None:
+            st.info("Drop a start picture above to change it or repaint part of it.", icon=":material/image:")
+        elif mode == "paint":
+            painted = mask_painter(start, key="gen.painter")
+        else:
+            st.image(start, width="stretch")
+    with mask_column:
+        st.caption("Mask (white = repaint)")
+        if mode == "file":
+            mask_file = st.file_uploader("Mask file", type=["png", "jpg", "jpeg", "webp"], key="gen.mask")
+        mask_bytes = painted if mode == "paint" else (mask_file.getvalue() if mask_file is not None else None)
+        if mask_bytes is not None:
+            st.image(mask_bytes, width="stretch")
+        elif mode == "paint" and start is not None:
+            st.caption("Nothing painted yet.")
+    with result_column:
+        st.caption("Result")
+        latest = _latest_result()
+        if latest is not None:
+            data = attempt(partial(client.image_bytes, latest))
+            if data is not None:
+                st.image(data, width="stretch")
+    mask = Upload("painted-mask.png", painted) if painted is not None else _upload(mask_file)
+    return Inputs(init_id, _upload(init_file), mask if mode != "none" else None), float(strength), start
+
+
+def _latest_result() -> str | None:
+    history = session.recall(HISTORY, list) or []
+    for entry in history:
+        if isinstance(entry, HistoryEntry) and entry.image_ids:
+            return entry.image_ids[0]
+    return None
+
+
 def settings_form() -> tuple[bool, dict[str, Any]]:
-    """The form; returns whether it was submitted and the raw values."""
+    """The fields; returns whether Generate was clicked and the raw values."""
     init_id = session.recall(INIT_ID, str)
     for key, default in _DEFAULTS.items():  # defaults through state, so a prefill never fights a value=
         st.session_state.setdefault(key, default)
-    with st.form("generate"):
-        prompt = st.text_area("Prompt", key="gen.prompt", placeholder="an emoji of a red apple")
-        negative = st.text_area("Negative prompt", key="gen.negative", height=68, placeholder="blurry, text")
-        left, middle, right = st.columns(3)
-        model = model_field("Model", "gen.model", container=left)
-        size = middle.text_input("Size", key="gen.size", placeholder="model default, e.g. 512x512")
-        scheduler = right.selectbox("Scheduler", (_DEFAULT, *SCHEDULERS), key="gen.scheduler")
-        left, middle, right, last = st.columns(4)
-        steps = left.number_input("Steps", 1, 1000, value=None, key="gen.steps", placeholder="default")
-        guidance = middle.number_input(
-            "Guidance", 0.0, 50.0, value=None, step=0.5, key="gen.guidance", placeholder="default"
-        )
-        seed = right.number_input("Seed", 0, 2**32 - 1, value=None, key="gen.seed", placeholder="random")
-        count = last.number_input("Images", 1, 16, key="gen.count")
-        loras = st.text_area("LoRAs", key="gen.loras", height=68, placeholder="one per line: file-or-hub-id:0.8")
-        with st.expander("Start from a picture (img2img) or repaint part of it (inpaint)", expanded=bool(init_id)):
-            if init_id:
-                st.caption("Start picture from the gallery:")
-                data = attempt(partial(session.client().thumbnail, init_id))
-                if data is not None:
-                    st.image(data, width=160)
-                init_file = None
-            else:
-                init_file = st.file_uploader("Start picture", type=["png", "jpg", "jpeg", "webp"], key="gen.init")
-            strength = st.slider("Strength (how much to change)", 0.05, 1.0, step=0.05, key="gen.strength")
-            mask_file = st.file_uploader(
-                "Mask (white = repaint, black = keep)", type=["png", "jpg", "jpeg", "webp"], key="gen.mask"
-            )
-        submitted = st.form_submit_button("Generate", type="primary", icon=":material/brush:")
+    prompt = st.text_area("Prompt", key="gen.prompt", placeholder="an emoji of a red apple")
+    negative = st.text_area("Negative prompt", key="gen.negative", height=68, placeholder="blurry, text")
+    left, middle, right = st.columns(3)
+    model = model_field("Model", "gen.model", container=left)
+    size = size_field("Size", "gen.size", model, container=middle)
+    scheduler = right.selectbox("Scheduler", (_DEFAULT, *SCHEDULERS), key="gen.scheduler")
+    note = model_tasks_note(model)
+    if note:
+        st.caption(note)
+    left, middle, right, last = st.columns(4)
+    steps = left.number_input("Steps", 1, 1000, value=None, key="gen.steps", placeholder="default")
+    guidance = middle.number_input(
+        "Guidance", 0.0, 50.0, value=None, step=0.5, key="gen.guidance", placeholder="default"
+    )
+    seed = right.number_input("Seed", 0, 2**32 - 1, value=None, key="gen.seed", placeholder="random")
+    count = last.number_input("Images", 1, 16, key="gen.count")
+    loras = lora_picker(LORAS)
+    with st.expander("Start from a picture (img2img) or repaint part of it (inpaint)", expanded=True):
+        inputs, strength, _ = pictures(init_id)
+    submitted = st.button("Generate", type="primary", icon=":material/brush:", key="gen.submit")
     values = {
-        "prompt": prompt,
-        "negative": negative,
-        "model": model,
-        "size": size,
-        "scheduler": scheduler,
-        "steps": steps,
-        "guidance": guidance,
-        "seed": seed,
-        "count": count,
-        "loras": loras,
-        "strength": strength,
-        "inputs": Inputs(init_id, _upload(init_file), _upload(mask_file)),
-    }
+        "prompt": prompt, "negative": negative, "model": model, "size": size, "scheduler": scheduler,
+        "steps": steps, "guidance": guidance, "seed": seed, "count": count, "loras": loras,
+        "strength": strength, "inputs": inputs,
+    }  # fmt: skip
     return submitted, values
 
 
@@ -131,7 +194,7 @@ def build_spec(values: dict[str, Any], init_id: str | None, mask_id: str | None)
         seed=int(values["seed"]) if values["seed"] is not None else None,
         num_images=int(values["count"]),
         scheduler=None if values["scheduler"] == _DEFAULT else values["scheduler"],
-        loras=parse_loras(values["loras"]),
+        loras=tuple(values["loras"]),
         strength=float(values["strength"]) if task != "txt2img" else None,
         init_image_id=init_id,
         mask_image_id=mask_id,
@@ -146,6 +209,9 @@ def submit(values: dict[str, Any]) -> None:
     except ValueError as error:
         st.error(str(error))
         return
+    if inputs.mask_file is not None and inputs.init_id is None and inputs.init_file is None:
+        st.error("A mask needs a start picture: add one above, or remove the mask.")
+        return
     client = session.client()
     init_id = inputs.init_id or attempt(partial(jobs.upload_input, client, inputs.init_file, "init_image"))
     if inputs.init_file is not None and init_id is None:
@@ -153,10 +219,40 @@ def submit(values: dict[str, Any]) -> None:
     mask_id = attempt(partial(jobs.upload_input, client, inputs.mask_file, "mask_image"))
     if inputs.mask_file is not None and mask_id is None:
         return
-    if mask_id is not None and init_id is None:
-        st.error("A mask needs a start picture: add one above, or remove the mask.")
+    spec = build_spec(values, init_id, mask_id)
+    if jobs.start(JOB_KEY, spec) is not None:
+        session.remember(SPEC, spec)
+
+
+def record(tracked: jobs.TrackedJob) -> None:
+    """Put a finished job at the top of this session's history (once)."""
+    history = [entry for entry in session.recall(HISTORY, list) or [] if isinstance(entry, HistoryEntry)]
+    if any(entry.job_id == tracked.id for entry in history):
         return
-    jobs.start(JOB_KEY, build_spec(values, init_id, mask_id))
+    spec = session.recall(SPEC, JobSpec) or JobSpec()
+    entry = HistoryEntry(tracked.id, spec, tracked.image_ids, tracked.status, tracked.error)
+    session.remember(HISTORY, [entry, *history][:HISTORY_SIZE])
+
+
+def show_history() -> None:
+    """This session's jobs, newest first: thumbnails and "Reuse these settings" (results stay)."""
+    history = [entry for entry in session.recall(HISTORY, list) or [] if isinstance(entry, HistoryEntry)]
+    if not history:
+        return
+    st.subheader("This session's pictures")
+    client = session.client()
+    for entry in history:
+        with st.container(border=True, key=f"gen-history-{entry.job_id}"):
+            text, *thumbs = st.columns([3, 1, 1, 1, 1])
+            prompt = entry.spec.prompt or "(no prompt)"
+            text.markdown(f"**{prompt}**  \n{entry.spec.task} · {entry.status}")
+            if text.button("Reuse these settings", key=f"gen.history:reuse:{entry.job_id}", icon=":material/replay:"):
+                session.hand_off("generate", entry.spec)  # filled in at the top of the next run
+                st.rerun()
+            for column, image_id in zip(thumbs, entry.image_ids, strict=False):
+                data = attempt(partial(client.thumbnail, image_id))
+                if data is not None:
+                    column.image(data, width="stretch")
 
 
 def main() -> None:
@@ -164,17 +260,17 @@ def main() -> None:
     handed = session.take_hand_off("generate", JobSpec)
     if handed is not None:
         prefill(handed)
-        session.forget(JOB_KEY)
         st.toast("Settings loaded: change anything, then Generate.")
-    if session.recall(INIT_ID, str) and st.button("Clear the start picture", icon=":material/close:"):
-        session.forget(INIT_ID)
-        st.rerun()
+    session.restore(*FORM_KEYS, *[key for key in session.kept_keys() if key.startswith(f"{LORAS}:weight:")])
     submitted, values = settings_form()
+    session.keep(*FORM_KEYS, *[key for key in st.session_state if str(key).startswith(f"{LORAS}:weight:")])
     if submitted:
         submit(values)
     tracked = jobs.follow(JOB_KEY)
     if tracked is not None and tracked.finished:
+        record(tracked)
         jobs.show_results(JOB_KEY, tracked)
+    show_history()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ def sign_in_form(client: LimnerClient) -> None:
         token = client.login(username, password)
         user = LimnerClient(client.base_url, token).me()
     except ApiError as error:
-        show_error(error)
+        if error.unauthenticated:
+            st.error("The username or password is wrong. Check both and try again.", icon=":material/error:")
+        else:
+            show_error(error)
         return
     session.sign_in(token, user)
     st.rerun()
