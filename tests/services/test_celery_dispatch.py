@@ -6,6 +6,7 @@ against the Redis at 127.0.0.1:6379; it skips when Redis is absent and fails und
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -182,8 +183,9 @@ def test_two_celery_workers_share_jobs_each_run_once_and_survive_a_kill(
 ) -> None:
     """Two `limner worker` processes on one broker.
 
-    20 jobs, every message delivered twice: 20 runs, 20 images, both workers busy. Then kill -9 of
-    the worker running a long job: the other worker runs it within the heartbeat timeout, once.
+    20 jobs, every message delivered twice: 20 runs, 20 images, both workers busy. Then a long
+    job's steps reach this (API) process through Redis events, and kill -9 of the worker running
+    it: the other worker runs it within the heartbeat timeout, once.
     """
     from limner.services.jobs.celery_app import CeleryDispatcher, create_celery_app
 
@@ -207,6 +209,7 @@ def test_two_celery_workers_share_jobs_each_run_once_and_survive_a_kill(
             time.sleep(0.2)
 
         [long_job] = submit(api_side, 1, steps=150)
+        steps = asyncio.run(live_steps(api_side, long_job, 3))  # through Redis pub/sub, from the worker
         running = wait_running(api_side, long_job, 60)
         victim = workers[[_worker_id(data_dir, index) for index in range(2)].index(running.worker_id)]
         victim.send_signal(signal.SIGKILL)
@@ -220,6 +223,8 @@ def test_two_celery_workers_share_jobs_each_run_once_and_survive_a_kill(
     assert [job.status for job in jobs] == ["succeeded"] * 20, [(job.status, job.error_message) for job in jobs]
     assert {job.attempts for job in jobs} == {1}
     assert len({job.worker_id for job in jobs}) == 2  # both processes took jobs
+    assert len(steps) == 3
+    assert steps == sorted(steps)
     assert (retried.status, retried.attempts) == ("succeeded", 2), retried.error_message
     assert retried.worker_id != running.worker_id
     with api_side.sessions() as session:
@@ -234,6 +239,17 @@ def _worker_id(logs: Path, index: int) -> str:
     """The worker id a `limner worker` printed on start (its jobs' ``worker_id``)."""
     text = (logs / f"worker-{index}.log").read_text(errors="replace")
     return text.split("limner worker ", 1)[1].split(":", 1)[0]
+
+
+async def live_steps(services: Services, job_id: str, count: int) -> list[int]:
+    """The first ``count`` step numbers this (API) process's event bus hears of a job running elsewhere."""
+    steps: list[int] = []
+    async with services.events.subscribe(job_id) as events:
+        while len(steps) < count:
+            event = await asyncio.wait_for(events.get(), timeout=30)
+            if event.get("step"):
+                steps.append(event["step"])
+    return steps
 
 
 def wait_running(services: Services, job_id: str, timeout: float) -> Job:

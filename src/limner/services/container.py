@@ -148,6 +148,7 @@ class Services:
 
     def stop(self) -> None:
         self.worker.stop()
+        self.events.close()
         self.store.close()
 
     def _bootstrap_admin(self) -> None:
@@ -160,6 +161,18 @@ class Services:
                     session, settings.admin_username, settings.admin_password.get_secret_value(), Role.ADMIN
                 )
                 logger.info("created admin %s", settings.admin_username)
+
+
+def _event_bus(settings: Settings) -> EventBus:
+    """Redis pub/sub when configured (or when the broker is Redis), so SSE of any API process sees any worker."""
+    url = settings.events_url
+    if url is None and settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")):
+        url = settings.broker_url
+    if url is None:
+        return EventBus()
+    from limner.services.jobs.redis_events import RedisEventBus
+
+    return RedisEventBus(url)
 
 
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
@@ -184,7 +197,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_timeout_seconds),
         dispatch=dispatch,
     )
-    events = EventBus()
+    events = _event_bus(settings)
     worker = Worker(
         queue,
         store.sessions,

@@ -3,7 +3,8 @@
 Why this shape: the worker runs in plain threads, the API in an event loop. A subscriber owns an
 ``asyncio.Queue`` bound to its loop; ``publish`` hands each event over with
 ``call_soon_threadsafe``, so no thread ever touches another loop's queue directly. Events reach
-only subscribers in this process.
+only subscribers in this process; :class:`limner.services.jobs.redis_events.RedisEventBus` is the
+same interface across processes (chosen by settings, this one stays the default).
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ class EventBus:
 
     def publish(self, job_id: str, event: dict[str, Any]) -> None:
         """Deliver ``event`` to every listener of ``job_id``; slow listeners drop old progress events."""
+        self._deliver(job_id, event)
+
+    def close(self) -> None:
+        """Release connections (none in process)."""
+
+    def _on_subscribe(self) -> None:
+        """Called before a listener is added (a cross-process bus starts listening here)."""
+
+    def _deliver(self, job_id: str, event: dict[str, Any]) -> None:
+        """Hand ``event`` to this process's listeners of ``job_id``."""
         with self._lock:
             listeners = list(self._subscribers.get(job_id, ()))
         for loop, queue in listeners:
@@ -38,6 +49,7 @@ class EventBus:
 
     @asynccontextmanager
     async def subscribe(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        self._on_subscribe()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE_SIZE)
         entry = (asyncio.get_running_loop(), queue)
         with self._lock:
