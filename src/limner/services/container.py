@@ -29,7 +29,7 @@ from limner.services.jobs.generate import GenerateHandler, GenerationJobs
 from limner.services.jobs.queue import Dispatch, JobQueue
 from limner.services.jobs.submission import Submissions
 from limner.services.jobs.train import TrainHandler, TrainingJobs
-from limner.services.jobs.webhooks import WebhookSender
+from limner.services.jobs.webhooks import WebhookDeliveries, WebhookSender
 from limner.services.jobs.worker import Worker
 from limner.services.models import ModelRegistry
 from limner.services.store import Store, open_store
@@ -206,7 +206,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
             "train": TrainHandler(settings, store.models, lookup, store.gallery, store.sessions, store.trainings_dir),
         },
         events,
-        WebhookSender(settings.webhook_timeout_seconds, allow_private=settings.webhook_allow_private),
+        WebhookDeliveries(
+            WebhookSender(settings.webhook_timeout_seconds, allow_private=settings.webhook_allow_private)
+        ),
         threads=max(settings.workers, 1),
         heartbeat_interval=settings.job_heartbeat_interval_seconds,
         recover_interval=settings.job_recover_interval_seconds,

@@ -1,8 +1,16 @@
 """Completion webhooks, signed so the receiver can trust them, sent only to public addresses.
 
-The signature header is ``X-Limner-Signature: t=<unix time>,v1=<hex HMAC-SHA256>`` over
-``"<t>.<raw body>"`` with the job owner's webhook secret; receivers reject stale timestamps
-(replay) and compare signatures in constant time (see :func:`verify_signature`).
+Signatures follow Standard Webhooks (https://www.standardwebhooks.com), so receivers verify with
+stock libraries (``standardwebhooks.Webhook(secret)``): ``webhook-id`` (the same on every retry of
+one event, for de-duplication), ``webhook-timestamp`` (unix seconds) and ``webhook-signature:
+v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>">``. The key is the job owner's webhook
+secret as UTF-8 bytes; for libraries that take a ``whsec_`` string it is
+:func:`standard_secret` of it. The older ``X-Limner-Signature: t=<unix time>,v1=<hex HMAC-SHA256>``
+over ``"<t>.<raw body>"`` is still sent beside it (see :func:`verify_signature`).
+
+Why deliveries run in their own thread (:class:`WebhookDeliveries`): a receiver that is slow or
+down would otherwise hold the GPU worker for every retry; here the worker hands the event over
+and goes on, and the delivery thread retries with exponential backoff.
 
 Why the address rules: a webhook is a request the server makes to a URL any user chose, so
 without them a user could make the server POST to its own admin ports, the LAN, or a cloud
@@ -14,13 +22,18 @@ An admin setting turns both checks off for trusted networks.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import heapq
 import hmac
 import ipaddress
 import json
 import logging
+import random
 import socket
+import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +44,9 @@ import httpx
 from limner.core.errors import InvalidRequestError
 
 SIGNATURE_HEADER = "X-Limner-Signature"
+WEBHOOK_ID_HEADER = "webhook-id"
+WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
 DEFAULT_TOLERANCE_SECONDS = 300
 _ATTEMPTS = 3
 
@@ -140,6 +156,26 @@ def verify_signature(
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
+def standard_secret(secret: str) -> str:
+    """The owner's secret in the ``whsec_<base64>`` form Standard Webhooks libraries take."""
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
+def sign_standard(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: ``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``."""
+    digest = hmac.new(secret.encode(), f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def standard_headers(secret: str, message_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    sent_at = int(time.time()) if timestamp is None else timestamp
+    return {
+        WEBHOOK_ID_HEADER: message_id,
+        WEBHOOK_TIMESTAMP_HEADER: str(sent_at),
+        WEBHOOK_SIGNATURE_HEADER: sign_standard(secret, message_id, sent_at, body),
+    }
+
+
 @dataclass(frozen=True)
 class _Target:
     """Where to send: the URL to connect to, and what keeps the original host name visible to the receiver."""
@@ -164,31 +200,45 @@ class WebhookSender:
         self._allow_private = allow_private
         self._resolver = resolver
 
-    def send(self, url: str, secret: str, payload: dict[str, Any]) -> bool:
-        """POST the payload; retry a few times on network errors and 5xx. Never raises."""
-        body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    def send(self, url: str, secret: str, payload: dict[str, Any], message_id: str | None = None) -> bool:
+        """POST the payload; retry a few times on network errors and 5xx, here. Never raises.
+
+        For the worker, :class:`WebhookDeliveries` does the retrying in its own thread instead.
+        """
+        message_id = message_id or f"msg_{uuid.uuid4().hex}"
+        body = encode(payload)
         for attempt in range(_ATTEMPTS):
-            try:
-                target = self._target(url)
-            except InvalidRequestError as exc:
-                logger.warning("webhook %s not sent: %s", url, exc.message)
-                return False
-            except OSError as exc:  # the name did not resolve (now): retry like a network error
-                logger.warning("webhook %s attempt %d failed: %s", url, attempt + 1, exc)
-            else:
-                signature = sign(secret, int(time.time()), body)
-                headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature, **target.headers}
-                try:
-                    response = self._client.post(
-                        target.url, content=body, headers=headers, extensions=target.extensions
-                    )
-                except httpx.HTTPError as exc:
-                    logger.warning("webhook %s attempt %d failed: %s", url, attempt + 1, exc)
-                else:
-                    if response.status_code < 500:
-                        return response.is_success
-            time.sleep(0.5 * 2**attempt)
+            outcome = self.attempt(url, secret, body, message_id)
+            if outcome is not None:
+                return outcome
+            if attempt + 1 < _ATTEMPTS:
+                time.sleep(0.5 * 2**attempt)
         return False
+
+    def attempt(self, url: str, secret: str, body: bytes, message_id: str) -> bool | None:
+        """One POST: True delivered, False never worth retrying (refused URL, 4xx), None try again later."""
+        try:
+            target = self._target(url)
+        except InvalidRequestError as exc:
+            logger.warning("webhook %s not sent: %s", url, exc.message)
+            return False
+        except OSError as exc:  # the name did not resolve (now): retry like a network error
+            logger.warning("webhook %s failed: %s", url, exc)
+            return None
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+            **standard_headers(secret, message_id, body),
+            **target.headers,
+        }
+        try:
+            response = self._client.post(target.url, content=body, headers=headers, extensions=target.extensions)
+        except httpx.HTTPError as exc:
+            logger.warning("webhook %s failed: %s", url, exc)
+            return None
+        if response.status_code >= 500 or response.status_code == 429:
+            return None
+        return response.is_success
 
     def _target(self, url: str) -> _Target:
         """Check the URL and every address its host resolves to; connect to the first, by address.
@@ -214,3 +264,102 @@ class WebhookSender:
 
     def close(self) -> None:
         self._client.close()
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """The exact body bytes that are signed and sent."""
+    return json.dumps(payload, separators=(",", ":"), default=str).encode()
+
+
+@dataclass(order=True)
+class _Delivery:
+    due: float
+    sequence: int
+    url: str = field(compare=False)
+    secret: str = field(compare=False, repr=False)
+    body: bytes = field(compare=False)
+    message_id: str = field(compare=False)
+    attempts: int = field(default=0, compare=False)
+
+
+class WebhookDeliveries:
+    """Delivers webhooks from one thread of their own, retrying with exponential backoff and jitter.
+
+    ``submit`` returns at once: the worker thread that finished a job never waits for a receiver.
+    A failed attempt is scheduled again after ``first_delay * 2**n`` seconds (at most
+    ``max_delay``), up to ``max_attempts`` tries; meanwhile other deliveries go ahead. Every try
+    of one event carries the same ``webhook-id``. Pending deliveries live in memory: a worker that
+    is killed loses the ones not yet sent (the job row keeps the outcome, readable by the API).
+    """
+
+    def __init__(
+        self,
+        sender: WebhookSender,
+        *,
+        max_attempts: int = 6,
+        first_delay: float = 1.0,
+        max_delay: float = 300.0,
+    ) -> None:
+        self._sender = sender
+        self._max_attempts = max_attempts
+        self._first_delay = first_delay
+        self._max_delay = max_delay
+        self._pending: list[_Delivery] = []
+        self._changed = threading.Condition()
+        self._sequence = 0
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.delivered = 0
+        self.dropped = 0
+
+    def submit(self, url: str, secret: str, payload: dict[str, Any], message_id: str) -> None:
+        """Queue one event for ``url``; it is sent (and retried) from the delivery thread."""
+        with self._changed:
+            self._sequence += 1
+            heapq.heappush(self._pending, _Delivery(time.monotonic(), self._sequence, url, secret,
+                                                    encode(payload), message_id))  # fmt: skip
+            if self._thread is None or not self._thread.is_alive():
+                self._closing = False
+                self._thread = threading.Thread(target=self._run, name="webhook-deliveries", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is due within ``timeout`` seconds, then stop the thread (retries left are dropped)."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _next(self) -> _Delivery | None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                if self._pending and self._pending[0].due <= now:
+                    return heapq.heappop(self._pending)
+                if self._closing:
+                    self.dropped += len(self._pending)
+                    self._pending.clear()
+                    return None
+                wait = self._pending[0].due - now if self._pending else None
+                self._changed.wait(wait)
+
+    def _run(self) -> None:
+        while (delivery := self._next()) is not None:
+            delivery.attempts += 1
+            try:
+                outcome = self._sender.attempt(delivery.url, delivery.secret, delivery.body, delivery.message_id)
+            except Exception:  # a bug must not end deliveries for everyone
+                logger.exception("webhook %s failed", delivery.url)
+                outcome = None
+            if outcome is True:
+                self.delivered += 1
+            elif outcome is None and delivery.attempts < self._max_attempts:
+                delay = min(self._first_delay * 2 ** (delivery.attempts - 1), self._max_delay)
+                delivery.due = time.monotonic() + delay * random.uniform(0.8, 1.2)
+                with self._changed:
+                    heapq.heappush(self._pending, delivery)
+            else:
+                self.dropped += 1
+                logger.warning("webhook %s given up after %d attempt(s)", delivery.url, delivery.attempts)

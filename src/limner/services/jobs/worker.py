@@ -33,7 +33,7 @@ from limner.db.base import utcnow
 from limner.db.models import Job, JobStatus, User
 from limner.services.jobs.events import EventBus
 from limner.services.jobs.queue import JobQueue
-from limner.services.jobs.webhooks import WebhookSender
+from limner.services.jobs.webhooks import WebhookDeliveries
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Worker:
         sessions: sessionmaker[Session],
         handlers: Mapping[str, JobHandler],
         events: EventBus,
-        webhooks: WebhookSender | None = None,
+        webhooks: WebhookDeliveries | None = None,
         threads: int = 1,
         clock: Callable[[], datetime] = utcnow,
         *,
@@ -131,6 +131,8 @@ class Worker:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self._webhooks is not None:
+            self._webhooks.close()
 
     def cancel_running(self, job_id: str) -> None:
         """Stop a job this process runs without waiting for its next heartbeat."""
@@ -274,7 +276,8 @@ class Worker:
                 return
             secret = owner.webhook_secret
         payload = {"type": "job.finished", **job_event(job), "finished_at": job.finished_at}
-        self._webhooks.send(job.webhook_url, secret, payload)
+        # Handed to the delivery thread: this (GPU) thread takes the next job at once.
+        self._webhooks.submit(job.webhook_url, secret, payload, message_id=f"msg_{job.id}")
 
 
 class _Heartbeat:
