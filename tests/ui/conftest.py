@@ -17,7 +17,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from limner.ui import app_path
-from limner.ui.api_types import User
+from limner.ui.api_types import Capabilities, ModelCapabilities, Offer, User
 from limner.ui.features import ServerFeatures
 from limner.ui.navigation import PageSpec
 from tests.api.live_server import LiveServer
@@ -56,7 +56,11 @@ def studio(server: LiveServer, token: str, admin: User) -> AppFactory:
     """A signed-in AppTest session on a given page (or signed out with ``signed_in=False``)."""
 
     def make(
-        page: PageSpec | None = None, *, signed_in: bool = True, features: ServerFeatures | None = None
+        page: PageSpec | None = None,
+        *,
+        signed_in: bool = True,
+        features: ServerFeatures | None = None,
+        capabilities: Capabilities | None = None,
     ) -> AppTest:
         at = AppTest.from_file(str(app_path()), default_timeout=RUN_TIMEOUT)
         at.session_state["api_url"] = server.url
@@ -65,12 +69,26 @@ def studio(server: LiveServer, token: str, admin: User) -> AppFactory:
             at.session_state["user"] = admin
         if features is not None:
             at.session_state["features"] = features
+        if capabilities is not None:
+            at.session_state["capabilities"] = capabilities
         at.run()
         if page is not None:
             at.switch_page(page.path).run()
         return at
 
     return make
+
+
+EVERYTHING = Capabilities(
+    default_model="tiny",
+    models=(ModelCapabilities(name="tiny", tasks=("txt2img", "img2img", "inpaint"), default=True),),
+    tasks={"txt2img": True, "img2img": True, "inpaint": True, "edit": True, "character": True},
+    providers=("replicate",),
+    character_adapter=True,
+    presets=(Offer(name="cartoonize", task="edit"),),
+    styles=(Offer(name="watercolor"),),
+)
+"""A server that says it can do everything: pages draw every form (the server still decides at submit)."""
 
 
 def png(color: str = "orange", size: tuple[int, int] = (64, 64)) -> bytes:

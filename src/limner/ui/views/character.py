@@ -13,6 +13,7 @@ from limner.ui.client import LimnerClient, Upload
 from limner.ui.components import jobs
 from limner.ui.components.feedback import attempt, require, succeeded
 from limner.ui.components.models import model_field
+from limner.ui.components.offers import offered
 from limner.ui.features import CHARACTER_CREATE, CHARACTERS
 from limner.ui.job_spec import JobSpec, parse_size
 
@@ -50,9 +51,33 @@ def show_saved(client: LimnerClient, characters: list[dict[str, Any]]) -> None:
                 st.rerun()
 
 
+def style_options() -> tuple[list[str], list[str]]:
+    """Styles that will run here, and a line for each that will not (from the capabilities)."""
+    capabilities = session.capabilities()
+    if capabilities is None:
+        return list(STYLES), []
+    usable = [STYLES[0], *(offer.name for offer in capabilities.styles if offer.available)]
+    notes = [f"{offer.name}: {offer.reason}" for offer in capabilities.styles if not offer.available]
+    return usable, notes
+
+
+def providers() -> tuple[str, ...]:
+    """Local when an IP-Adapter is set up, Remote when the server has the provider for it."""
+    capabilities = session.capabilities()
+    if capabilities is None:
+        return (LOCAL, REMOTE)
+    local = capabilities.character_adapter or any("character" in model.tasks for model in capabilities.models)
+    options = ((LOCAL,) if local else ()) + ((REMOTE,) if "replicate" in capabilities.providers else ())
+    return options or (LOCAL,)
+
+
 def character_form(names: list[str]) -> tuple[bool, dict[str, Any]]:
     for key, default in _DEFAULTS.items():
         st.session_state.setdefault(key, default)
+    styles, style_notes = style_options()
+    choices = providers()
+    if st.session_state.get("char.provider") not in choices:
+        st.session_state["char.provider"] = choices[0]
     with st.form("character"):
         source = st.radio("Who", (_NEW, _SAVED), horizontal=True, key="char.source")
         files = st.file_uploader(
@@ -66,11 +91,12 @@ def character_form(names: list[str]) -> tuple[bool, dict[str, Any]]:
         saved = right.selectbox("Saved character", names or ["(none saved)"], key="char.saved")
         prompt = st.text_area("Scene", key="char.prompt", placeholder="reading a book on the beach")
         left, middle, right = st.columns(3)
-        style = left.selectbox("Style", STYLES, key="char.style", accept_new_options=True)
+        style = left.selectbox("Style", styles, key="char.style", accept_new_options=True,
+                               help=" ".join(style_notes) or None)  # fmt: skip
         scale = middle.slider("Reference strength", 0.0, 2.0, step=0.05, key="char.scale")
         seed = right.number_input("Seed", 0, 2**32 - 1, value=None, key="char.seed", placeholder="random")
         left, middle, right = st.columns(3)
-        provider = left.radio("Provider", (LOCAL, REMOTE), key="char.provider")
+        provider = left.radio("Provider", choices, key="char.provider")
         model = model_field(
             "Model", "char.model", "local: server default; remote: Replicate's InstantCharacter", middle
         )
@@ -168,16 +194,17 @@ def main() -> None:
     st.caption("One picture of a character and a sentence: the same character in a new scene, in a style you choose.")
     if not require(session.features(), CHARACTERS, what="Character generation needs saved characters on the server."):
         return
+    if not offered("character", "Character pictures"):
+        return
     client = session.client()
-    characters = saved_characters(client)
-    names = [str(character["name"]) for character in characters]
-    show_saved(client, characters)
+    names = [str(character["name"]) for character in saved_characters(client)]
     submitted, values = character_form(names)
     if submitted:
         submit(client, values, names)
     tracked = jobs.follow(JOB_KEY)
     if tracked is not None and tracked.finished:
         jobs.show_results(JOB_KEY, tracked)
+    show_saved(client, saved_characters(client))  # read after a save, so the new one is listed
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from limner.ui.client import Upload
 from limner.ui.components import jobs
 from limner.ui.components.feedback import attempt
 from limner.ui.components.models import model_field
+from limner.ui.components.offers import offered
 from limner.ui.job_spec import JobSpec
 
 JOB_KEY = "edit.job"
@@ -38,13 +39,43 @@ def source_picker() -> tuple[str | None, Upload | None]:
     return None, Upload(file.name, file.getvalue()) if file is not None else None
 
 
+def edit_presets() -> list[str]:
+    """Edit presets that will run here (from the capabilities); empty when the server cannot say."""
+    capabilities = session.capabilities()
+    if capabilities is None:
+        return []
+    return [offer.name for offer in capabilities.presets if offer.task == "edit" and offer.available]
+
+
+def _preselect_edit_model() -> None:
+    """When the server's default model cannot edit, start with one that can (a person may change it)."""
+    capabilities = session.capabilities()
+    default = capabilities.model(None) if capabilities is not None else None
+    if capabilities is None or st.session_state.get("edit.model") or (default and "edit" in default.tasks):
+        return
+    editors = [model.name for model in capabilities.models if "edit" in model.tasks and not model.default]
+    if editors:
+        st.session_state["edit.model"] = editors[0]
+
+
 def edit_form() -> tuple[bool, dict[str, Any]]:
     for key, default in _DEFAULTS.items():
         st.session_state.setdefault(key, default)
+    presets = edit_presets()
+    if presets and st.session_state.get("edit.preset") not in presets:
+        st.session_state["edit.preset"] = presets[0]
+    elif session.capabilities() is not None and not presets:
+        st.session_state["edit.mode"] = "Instruction"  # no preset will run here: an instruction with a model
+    _preselect_edit_model()
     with st.form("edit"):
         mode = st.radio("How", ("Preset", "Instruction"), horizontal=True, key="edit.mode")
         left, right = st.columns(2)
-        preset = left.text_input("Preset", key="edit.preset", help="A server preset, e.g. cartoonize.")
+        presets = edit_presets()
+        if presets:
+            preset = left.selectbox("Preset", presets, key="edit.preset", accept_new_options=True,
+                                    help="An edit preset of this server (a model and its instruction).")  # fmt: skip
+        else:
+            preset = left.text_input("Preset", key="edit.preset", help="A server preset, e.g. cartoonize.")
         instruction = right.text_input(
             "Instruction", key="edit.instruction", placeholder="Cartoonize the following image"
         )
@@ -75,7 +106,7 @@ def build_spec(values: dict[str, Any], source_id: str) -> JobSpec:
     return JobSpec(
         task="edit",
         prompt=values["instruction"].strip(),
-        preset=(values["preset"].strip() or None) if use_preset else None,
+        preset=(str(values["preset"] or "").strip() or None) if use_preset else None,
         model=values["model"],
         image_guidance_scale=float(values["image_guidance"]),
         guidance_scale=float(values["guidance"]) if values["guidance"] is not None else None,
@@ -125,6 +156,8 @@ def before_after() -> None:
 def main() -> None:
     st.title("Edit a photo")
     st.caption("InstructPix2Pix-style edits: the photo stays, the instruction changes it.")
+    if not offered("edit", "Editing a photo by instruction"):
+        return
     source_id, upload = source_picker()
     if source_id:
         data = attempt(partial(session.client().thumbnail, source_id))

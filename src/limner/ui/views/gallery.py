@@ -1,4 +1,9 @@
-"""Gallery: every picture of the signed-in person, newest first; filter, search, open, reuse, delete."""
+"""Gallery: the signed-in person's results, newest first; filter, search, a lightbox, reuse, send, delete.
+
+Uploads (start pictures, masks, training photos) are behind the Kind filter: by default the gallery
+shows what was made. A picture opens in a lightbox (``st.dialog``) with Previous/Next over the
+current page, its parameters, and buttons that send it to img2img, inpaint or Edit.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,11 @@ from limner.ui.components.images import thumbnail_grid
 from limner.ui.job_spec import TASKS, spec_from_parameters
 
 OPEN = "gal.open"
+PAGE_IDS = "gal.page_ids"  # the pictures of the current page, for Previous/Next in the lightbox
 CONFIRM_DELETE = "gal.confirm_delete"
 PAGE_SIZE = 24
 _ANY = "any"
+KINDS = {"output": "Results", "upload": "Uploads", "imported": "Imported", _ANY: "All"}
 
 
 def _start_of(day: date | None, later: int = 0) -> datetime | None:
@@ -32,7 +39,13 @@ def filters() -> ImageQuery:
         model_col, task_col, kind_col, since_col, until_col = st.columns(5)
         model = model_col.text_input("Model", key="gal.model", placeholder="any")
         task = task_col.selectbox("Task", (_ANY, *TASKS, "character"), key="gal.task")
-        kind = kind_col.selectbox("Kind", (_ANY, "output", "upload"), key="gal.kind")
+        kind = kind_col.selectbox(
+            "Kind",
+            tuple(KINDS),
+            format_func=KINDS.__getitem__,
+            key="gal.kind",
+            help="Results are made pictures; uploads are start pictures, masks and training photos.",
+        )
         since = since_col.date_input("From", value=None, key="gal.since")
         until = until_col.date_input("Until", value=None, key="gal.until")
     page = int(st.session_state.get("gal.page", 1))
@@ -65,15 +78,23 @@ def parameter_rows(details: ImageDetails) -> dict[str, str]:
         "Scheduler": params.get("scheduler") or request.get("scheduler"),
         "Strength": request.get("strength") if request.get("task") in ("img2img", "inpaint") else None,
         "LoRAs": ", ".join(f"{lo['ref']}:{lo.get('weight', 1)}" for lo in request.get("loras") or ()) or None,
+        "Kind": KINDS.get(image.kind, image.kind),
         "Created": image.created_at.strftime("%Y-%m-%d %H:%M:%S UTC") if image.created_at else None,
         "Id": image.id,
     }
     return {key: str(value) for key, value in rows.items() if value not in (None, "")}
 
 
+def _send_to_generate(details: ImageDetails, task: str) -> None:
+    spec = spec_from_parameters(details.parameters, keep_seed=False)
+    session.hand_off("generate", replace(spec, task=task, init_image_id=details.image.id, width=None, height=None))
+    session.forget(OPEN)
+    st.switch_page(navigation.GENERATE.path)
+
+
 def actions(details: ImageDetails, data: bytes) -> None:
     image = details.image
-    download, reuse, img2img, edit, delete, close = st.columns(6)
+    download, reuse, img2img, inpaint, edit, delete = st.columns(6)
     download.download_button(
         "Download", data, file_name=f"{image.id}.png", mime="image/png", icon=":material/download:", key="gal.download"
     )
@@ -85,22 +106,21 @@ def actions(details: ImageDetails, data: bytes) -> None:
         disabled=not details.parameters.get("request"),
     ):
         session.hand_off("generate", spec_from_parameters(details.parameters))
+        session.forget(OPEN)
         st.switch_page(navigation.GENERATE.path)
     if img2img.button("img2img", icon=":material/brush:", help="Start a new picture from this one", key="gal.img2img"):
-        spec = spec_from_parameters(details.parameters, keep_seed=False)
-        session.hand_off("generate", replace(spec, task="img2img", init_image_id=image.id, width=None, height=None))
-        st.switch_page(navigation.GENERATE.path)
+        _send_to_generate(details, "img2img")
+    if inpaint.button("Inpaint", icon=":material/format_paint:", help="Repaint part of it", key="gal.inpaint"):
+        _send_to_generate(details, "inpaint")
     if edit.button("Edit", icon=":material/auto_fix_high:", help="Open this picture in Edit", key="gal.edit"):
         session.hand_off("edit", image.id)
+        session.forget(OPEN)
         st.switch_page(navigation.EDIT.path)
     if delete.button("Delete", icon=":material/delete:", key="gal.delete"):
         session.remember(CONFIRM_DELETE, image.id)
-    if close.button("Close", icon=":material/close:", key="gal.close"):
-        session.forget(OPEN)
-        st.rerun()
     if session.recall(CONFIRM_DELETE, str) == image.id:
         st.warning("Delete this picture for good?")
-        yes, no, _ = st.columns((1, 1, 4))
+        yes, no, _ = st.columns((1, 1, 2))
         confirmed = yes.button("Yes, delete", type="primary", key="gal.delete_yes")
         if confirmed and succeeded(partial(session.client().delete_image, image.id)):
             session.forget(CONFIRM_DELETE)
@@ -112,30 +132,61 @@ def actions(details: ImageDetails, data: bytes) -> None:
             st.rerun()
 
 
+def _neighbours(image_id: str) -> tuple[str | None, str | None]:
+    ids = session.recall(PAGE_IDS, list) or []
+    if image_id not in ids:
+        return None, None
+    index = ids.index(image_id)
+    return (ids[index - 1] if index > 0 else None), (ids[index + 1] if index + 1 < len(ids) else None)
+
+
+def _go(image_id: str) -> None:
+    session.remember(OPEN, image_id)
+    session.forget(CONFIRM_DELETE)
+
+
+def _closed() -> None:
+    session.forget(OPEN)
+    session.forget(CONFIRM_DELETE)
+
+
 def opened(image_id: str) -> None:
-    """One picture in full: the image, its parameters, and what can be done with it."""
+    """One picture in full: the image, Previous/Next, its parameters, and what can be done with it."""
     client = session.client()
     details = attempt(partial(client.details, image_id))
     data = attempt(partial(client.image_bytes, image_id))
     if details is None or data is None:
         session.forget(OPEN)
         return
-    with st.container(border=True):
-        picture, info = st.columns((1, 1))
-        picture.image(data, width="stretch")
-        with info:
-            st.subheader("Parameters")
-            st.table(pd.DataFrame({"Value": parameter_rows(details)}))
-            with st.expander("Everything stored with the picture (JSON)"):
-                st.json(details.parameters)
-        actions(details, data)
+    previous, following = _neighbours(image_id)
+    back, position, forward = st.columns((1, 2, 1))
+    back.button("Previous", icon=":material/chevron_left:", key="gal.previous", disabled=previous is None,
+                on_click=_go, args=(previous,))  # fmt: skip
+    ids = session.recall(PAGE_IDS, list) or []
+    if image_id in ids:
+        position.caption(f"Picture {ids.index(image_id) + 1} of {len(ids)} on this page")
+    forward.button("Next", icon=":material/chevron_right:", key="gal.next", disabled=following is None,
+                   on_click=_go, args=(following,))  # fmt: skip
+    picture, info = st.columns((1, 1))
+    picture.image(data, width="stretch")
+    with info:
+        st.subheader("Parameters")
+        st.table(pd.DataFrame({"Value": parameter_rows(details)}))
+        with st.expander("Everything stored with the picture (JSON)"):
+            st.json(details.parameters)
+    actions(details, data)
+
+
+@st.dialog("Picture", width="large", on_dismiss=_closed)
+def lightbox() -> None:
+    open_id = session.recall(OPEN, str)
+    if open_id:
+        opened(open_id)
 
 
 def main() -> None:
     st.title("Gallery")
-    open_id = session.recall(OPEN, str)
-    if open_id:
-        opened(open_id)
+    st.session_state.setdefault("gal.kind", "output")
     query = filters()
     page = attempt(partial(session.client().images, query))
     if page is None:
@@ -144,16 +195,18 @@ def main() -> None:
         st.session_state["gal.page"] = 1
         st.rerun()
     pages = max(1, -(-page.total // PAGE_SIZE))
-    st.caption(f"{page.total} picture{'s' if page.total != 1 else ''}, newest first")
+    shown = "picture" if query.kind != "upload" else "upload"
+    st.caption(f"{page.total} {shown}{'s' if page.total != 1 else ''}, newest first")
     if not page.items:
         st.info("No pictures match.")
+    session.remember(PAGE_IDS, [image.id for image in page.items])
     clicked = thumbnail_grid(page.items, key="gal", columns=6, open_label="Open")
     if clicked:
-        session.remember(OPEN, clicked)
-        session.forget(CONFIRM_DELETE)
-        st.rerun()
+        _go(clicked)
     if pages > 1:
         st.number_input("Page", 1, pages, key="gal.page")
+    if session.recall(OPEN, str):
+        lightbox()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from limner.ui.components.feedback import attempt, require, succeeded
 from limner.ui.features import MODEL_IMPORT, MODEL_INSTALL, MODELS, TRAINING_LIST, TRAININGS
 
 TRAINING_JOB = "models.training_job"
+NOTICE = "models.notice"
 _MODEL_COLUMNS = ("name", "kind", "architecture", "base_model", "reference", "size_bytes", "created_at")
 _RUN_COLUMNS = ("id", "status", "progress", "model", "created_at", "finished_at")
 
@@ -40,7 +41,7 @@ def admin_forms(client: LimnerClient, names: list[str]) -> None:
                 with st.spinner(f"Installing {hub_id.strip()} (downloading the weights can take a while)..."):
                     done = attempt(partial(client.post_json, MODEL_INSTALL.path, body))
                 if done is not None:
-                    st.success(f"Installed as {done.get('name', hub_id)}.")
+                    changed(f"Installed as {done.get('name', hub_id)}.")
     with imports:
         if require(features, MODEL_IMPORT):
             with st.form("import"):
@@ -54,9 +55,10 @@ def admin_forms(client: LimnerClient, names: list[str]) -> None:
                     "name": name.strip(),
                     **({"base_model": base.strip()} if base.strip() else {}),
                 }
-                done = attempt(partial(client.post_json, MODEL_IMPORT.path, body))
+                with st.spinner("Importing: checking the weights files and copying them..."):
+                    done = attempt(partial(client.post_json, MODEL_IMPORT.path, body))
                 if done is not None:
-                    st.success(f"Imported as {done.get('name', name)}.")
+                    changed(f"Imported as {done.get('name', name)}.")
     with remove:
         if not names:
             st.caption("Nothing to remove.")
@@ -65,11 +67,22 @@ def admin_forms(client: LimnerClient, names: list[str]) -> None:
         if st.button("Remove", key="models.remove_go", icon=":material/delete:") and succeeded(
             partial(client.delete, f"{MODELS.path}/{name}")
         ):
-            st.rerun()
+            changed(f"Removed {name}.")
+
+
+def changed(notice: str) -> None:
+    """After an install, import or removal: say so above a list read again (and fresh capabilities)."""
+    session.remember(NOTICE, notice)
+    session.capabilities(refresh=True)
+    st.rerun()
 
 
 def registry(client: LimnerClient, admin: bool) -> None:
     st.header("Models")
+    notice = session.recall(NOTICE, str)
+    if notice:
+        session.forget(NOTICE)
+        st.success(notice)
     if not require(
         session.features(), MODELS, what="Generation still works with any model reference the server can load."
     ):
@@ -146,10 +159,13 @@ def training(client: LimnerClient) -> None:
     if not require(features, TRAININGS):
         return
     training_form(client)
-    tracked = jobs.follow(TRAINING_JOB)
+    tracked = jobs.follow(TRAINING_JOB, finishing="Saving the trained model and registering it (this takes a while)")
     if tracked is not None and tracked.finished:
+        if tracked.status == "succeeded" and session.recall(f"{TRAINING_JOB}:announced", str) != tracked.id:
+            session.remember(f"{TRAINING_JOB}:announced", tracked.id)
+            changed("Training finished: the new model is in the list above.")
         st.caption("Validation pictures of the run:" if tracked.image_ids else "")
-        jobs.show_results(TRAINING_JOB, tracked)
+        jobs.show_results(TRAINING_JOB, tracked, reuse=False)
     if features.has(TRAINING_LIST):
         runs = rows_of(attempt(partial(client.get_json, TRAINING_LIST.path)), _RUN_COLUMNS)
         if runs:
