@@ -12,6 +12,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach the network
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 torch.set_num_threads(1)  # stable timings and bit-exact outputs on a shared CPU
+os.environ.setdefault("LIMNER_THREADS", "1")  # what engines set too
+os.environ.setdefault("LIMNER_BACKEND", "torch")  # PyTorch pixels everywhere; OpenVINO tests ask for it
 
 from limner.config import Settings  # noqa: E402
 from limner.engines.local.engine import LocalEngine  # noqa: E402

@@ -6,6 +6,7 @@ own, so a test or a second server in the same process can run with different set
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +53,21 @@ class Settings(BaseSettings):
         default=None,
         description="IP-Adapter for character requests (hub 'owner/repo/sub/file.safetensors' or a local file); "
         "default: h94/IP-Adapter's SD 1.5 or SDXL adapter, chosen by the model.",
+    )
+    backend: Literal["auto", "torch", "openvino"] = Field(
+        default="auto",
+        description="How the UNet runs on the CPU: openvino (extra limner[openvino]), torch, or auto (OpenVINO "
+        "when installed and the device is the CPU).",
+    )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Compute threads of each worker thread (torch and OpenVINO); default: the CPU cores divided "
+        "by LIMNER_WORKERS, so concurrent jobs do not oversubscribe the cores.",
+    )
+    openvino_cache_dir: Path | None = Field(
+        default=None, description="Where converted OpenVINO models are kept (default: ~/.cache/limner/openvino)."
     )
     hf_variant: str | None = Field(
         default=None, description="Weights variant to prefer when downloading (e.g. fp16 on CUDA)."
@@ -159,6 +175,12 @@ class Settings(BaseSettings):
     def provider_base_url(self, provider: RemoteProvider) -> str:
         base_url: str = getattr(self, provider.base_url_setting)
         return base_url
+
+    def compute_threads(self) -> int:
+        """Threads for one job's math: the cores shared by the worker threads of this process."""
+        if self.threads is not None:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
     def request_limits(self) -> RequestLimits:
         return RequestLimits(

@@ -36,6 +36,8 @@ from limner.engines.local.ip_adapter import (
 from limner.engines.local.loading import load_pipeline
 from limner.engines.local.model_refs import ModelSource, resolve_lora, resolve_model
 from limner.engines.local.model_slot import ModelSlot
+from limner.engines.local.openvino_unet import OpenVinoUNet, OpenVinoUNets, default_cache_dir, openvino_available
+from limner.engines.local.openvino_unet import supports as supports_openvino
 from limner.engines.local.previews import latent_preview
 from limner.engines.local.schedulers import make_scheduler, scheduler_label
 from limner.engines.local.tasks import accepted_arguments, task_pipeline
@@ -71,6 +73,10 @@ class LocalEngine:
         self._aliases = aliases or _no_aliases
         self._placement = placement or choose_placement(settings.device, settings.dtype)
         self._cache = ModelCache(settings.max_loaded_models, self._load)
+        threads = settings.compute_threads()
+        if self._placement.device.type == "cpu":
+            torch.set_num_threads(threads)  # the cores shared by this process's worker threads
+        self._openvino = self._openvino_unets(threads)
 
     @property
     def placement(self) -> Placement:
@@ -142,6 +148,31 @@ class LocalEngine:
         slot, _ = self._cache.get(self._resolve_model(model))
         return slot
 
+    @property
+    def backend(self) -> str:
+        """``openvino`` when the UNet runs on OpenVINO where it can, else ``torch``."""
+        return "openvino" if self._openvino is not None else "torch"
+
+    def _openvino_unets(self, threads: int) -> OpenVinoUNets | None:
+        backend = self._settings.backend
+        on_cpu = self._placement.device.type == "cpu"
+        if backend == "torch" or (backend == "auto" and not (on_cpu and openvino_available())):
+            return None
+        if not openvino_available():
+            raise InvalidRequestError(
+                "the openvino backend needs the OpenVINO runtime: pip install 'limner[openvino]'", param="backend"
+            )
+        if not on_cpu:
+            raise InvalidRequestError("the openvino backend runs on the CPU; set the device to cpu", param="backend")
+        cache_dir = self._settings.openvino_cache_dir or default_cache_dir()
+        return OpenVinoUNets(cache_dir, threads)
+
+    def _accelerated(self, pipeline: Any, base: Any, plan: Plan, adapter: AdapterSource | None) -> Any:
+        """The task pipeline with its UNet on OpenVINO, where that computes the same thing."""
+        if self._openvino is None or plan.loras or adapter is not None or not supports_openvino(base.unet):
+            return pipeline
+        return type(pipeline).from_pipe(pipeline, unet=self._openvino.for_unet(base.unet))
+
     def _resolve_model(self, model: str | None) -> ModelSource:
         reference = model or self._settings.default_model
         return resolve_model(self._aliases(reference) or reference)
@@ -166,7 +197,7 @@ class LocalEngine:
             adapter = resolve_adapter(default_adapter(slot.pipeline))
         with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None) as base:
             scheduler = make_scheduler(base.scheduler, request.scheduler)
-            pipeline = task_pipeline(base, request.task, scheduler, slot.name)
+            pipeline = self._accelerated(task_pipeline(base, request.task, scheduler, slot.name), base, plan, adapter)
             arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel)
             computed: dict[str, ReferenceEmbedding] = {}
             if adapter is not None:
@@ -202,7 +233,7 @@ class LocalEngine:
                 width=image.width,
                 height=image.height,
                 model_name=slot.name,
-                pipeline=type(pipeline).__name__,
+                pipeline=type(pipeline).__name__ + (" (OpenVINO UNet)" if _on_openvino(pipeline) else ""),
                 scheduler=scheduler_label(scheduler),
                 timings=timings,
                 limner_version=__version__,
@@ -263,6 +294,10 @@ def _resized(image: Image.Image, size: tuple[int, int] | None, mode: str) -> Ima
     if size is not None and converted.size != size:
         converted = converted.resize(size, Image.Resampling.LANCZOS)
     return converted
+
+
+def _on_openvino(pipeline: Any) -> bool:
+    return isinstance(getattr(pipeline, "unet", None), OpenVinoUNet)
 
 
 def _no_aliases(_: str) -> str | None:

@@ -1,0 +1,75 @@
+"""The OpenVINO backend: the UNet converted once (kept on disk), same pictures as PyTorch within float tolerance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from limner.config import Settings
+from limner.core.errors import InvalidRequestError
+from limner.core.requests import GenerationRequest, LoraSpec
+from limner.engines.base import TaskInputs
+from limner.engines.local import engine as engine_module
+from limner.engines.local.engine import LocalEngine
+from limner.engines.local.openvino_unet import OpenVinoUNets, openvino_available
+
+pytestmark = pytest.mark.skipif(not openvino_available(), reason="the openvino package (limner[openvino]) is absent")
+
+
+def settings_for(model: Path, cache: Path, backend: str) -> Settings:
+    return Settings(default_model=str(model), device="cpu", backend=backend, openvino_cache_dir=cache,
+                    _env_file=None)  # type: ignore[call-arg, arg-type]  # fmt: skip
+
+
+def pixels(engine: LocalEngine, inputs: TaskInputs | None = None, **fields: object) -> tuple[np.ndarray, str]:
+    request = GenerationRequest.model_validate({"prompt": "a red fox", "steps": 3, "seed": 5, "width": 64,
+                                                "height": 64, **fields})  # fmt: skip
+    image = engine.run(request, inputs).images[0]
+    return np.asarray(image.image, dtype=np.float64), image.record.pipeline
+
+
+def test_openvino_draws_what_pytorch_draws_and_says_so(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    torch_pixels, torch_pipeline = pixels(LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "torch")))
+    engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
+    assert engine.backend == "openvino"
+    ov_pixels, ov_pipeline = pixels(engine)
+    assert ov_pipeline == f"{torch_pipeline} (OpenVINO UNet)"
+    assert np.abs(ov_pixels - torch_pixels).mean() <= 1.0  # mean difference within 1/255
+    start = TaskInputs(init_image=Image.new("RGB", (64, 64), "orange"))
+    _, img2img_pipeline = pixels(engine, start, task="img2img", init_image="in.png")  # another task, same UNet
+    assert "OpenVINO" in img2img_pipeline
+
+
+def test_a_conversion_is_kept_on_disk_and_reused(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pixels(LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino")))
+    assert len(list(tmp_path.glob("*/*/unet.xml"))) == 1  # one model, one size
+
+    def no_conversion(*_: object) -> None:
+        raise AssertionError("converted again")
+
+    engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
+    pixels(engine, width=32, height=32)  # another size: its own conversion
+    assert len(list(tmp_path.glob("*/*/unet.xml"))) == 2
+    monkeypatch.setattr(OpenVinoUNets, "_convert", no_conversion)
+    _, pipeline = pixels(LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino")))
+    assert "OpenVINO" in pipeline
+
+
+def test_a_lora_runs_on_pytorch(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
+    _, pipeline = pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]))])
+    assert "OpenVINO" not in pipeline
+
+
+def test_asking_for_openvino_without_it_says_how_to_install(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "openvino_available", lambda: False)
+    with pytest.raises(InvalidRequestError, match=r"limner\[openvino\]"):
+        LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
+    assert LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "auto")).backend == "torch"
