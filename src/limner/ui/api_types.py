@@ -74,6 +74,7 @@ class Job(ApiModel):
     result_image_ids: Ids = ()
     error: ErrorText = None
     request: Annotated[dict[str, Any], _or({})] = {}
+    training: Annotated[dict[str, Any], _or({})] = {}
     created_at: Moment = None
 
     @property

@@ -24,13 +24,14 @@ GENERATE = PageSpec("views/generate.py", "Generate", ":material/brush:", "genera
 EDIT = PageSpec("views/edit.py", "Edit", ":material/auto_fix_high:", "edit")
 CHARACTER = PageSpec("views/character.py", "Character", ":material/face:", "character")
 PROMPT_LAB = PageSpec("views/prompt_lab.py", "Prompt lab / Batch", ":material/lightbulb:", "prompt-lab")
+QUEUE = PageSpec("views/queue.py", "Queue", ":material/pending_actions:", "queue")
 GALLERY = PageSpec("views/gallery.py", "Gallery", ":material/photo_library:", "gallery")
 MODELS = PageSpec("views/models.py", "Models & training", ":material/model_training:", "models")
 ARCHITECTURE = PageSpec("views/architecture.py", "Architecture", ":material/schema:", "architecture")
 
 MENU: dict[str, tuple[PageSpec, ...]] = {
     "Create": (HOME, GENERATE, EDIT, CHARACTER, PROMPT_LAB),
-    "Library": (GALLERY, MODELS),
+    "Library": (GALLERY, QUEUE, MODELS),
     "Learn": (ARCHITECTURE,),
 }
 # Pages a signed-out visitor may see; any other page shows the sign-in form in its place, so a
