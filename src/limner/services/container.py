@@ -163,16 +163,33 @@ class Services:
                 logger.info("created admin %s", settings.admin_username)
 
 
+def _shared_redis_url(settings: Settings) -> str | None:
+    """The Redis that processes share events and rate limits through: LIMNER_EVENTS_URL, else a Redis broker."""
+    if settings.events_url:
+        return settings.events_url
+    if settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")):
+        return settings.broker_url
+    return None
+
+
 def _event_bus(settings: Settings) -> EventBus:
     """Redis pub/sub when configured (or when the broker is Redis), so SSE of any API process sees any worker."""
-    url = settings.events_url
-    if url is None and settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")):
-        url = settings.broker_url
+    url = _shared_redis_url(settings)
     if url is None:
         return EventBus()
     from limner.services.jobs.redis_events import RedisEventBus
 
     return RedisEventBus(url)
+
+
+def _window(settings: Settings, name: str, limit: int, window: float) -> SlidingWindow:
+    """A rate-limit window shared by all API processes through Redis when there is one, else this process's."""
+    url = _shared_redis_url(settings)
+    if url is None:
+        return SlidingWindow(limit, window)
+    from limner.services.jobs.redis_window import RedisSlidingWindow
+
+    return RedisSlidingWindow(url, name, limit, window)
 
 
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
@@ -213,7 +230,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         heartbeat_interval=settings.job_heartbeat_interval_seconds,
         recover_interval=settings.job_recover_interval_seconds,
     )
-    submissions = Submissions(queue, SlidingWindow(settings.jobs_per_minute, 60.0), settings.jobs_per_minute)
+    submissions = Submissions(
+        queue, _window(settings, "jobs", settings.jobs_per_minute, 60.0), settings.jobs_per_minute
+    )
     return Services(
         store=store,
         generation=generation,
@@ -225,5 +244,5 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         training_jobs=TrainingJobs(settings, generation, submissions, store.models, store.trainings_dir),
         events=events,
         worker=worker,
-        login_failures=SlidingWindow(settings.login_max_failures, settings.login_window_seconds),
+        login_failures=_window(settings, "login", settings.login_max_failures, settings.login_window_seconds),
     )
