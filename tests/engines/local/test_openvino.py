@@ -36,7 +36,7 @@ def test_openvino_draws_what_pytorch_draws_and_says_so(tiny_models: dict[str, Pa
     engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
     assert engine.backend == "openvino"
     ov_pixels, ov_pipeline = pixels(engine)
-    assert ov_pipeline == f"{torch_pipeline} (OpenVINO UNet)"
+    assert ov_pipeline == f"{torch_pipeline} (OpenVINO unet, vae)"
     assert np.abs(ov_pixels - torch_pixels).mean() <= 1.0  # mean difference within 1/255
     start = TaskInputs(init_image=Image.new("RGB", (64, 64), "orange"))
     _, img2img_pipeline = pixels(engine, start, task="img2img", init_image="in.png")  # another task, same UNet
@@ -48,6 +48,7 @@ def test_a_conversion_is_kept_on_disk_and_reused(
 ) -> None:
     pixels(LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino")))
     assert len(list(tmp_path.glob("*/*/unet.xml"))) == 1  # one model, one size
+    assert len(list(tmp_path.glob("*/*/vae-decoder.xml"))) == 1
 
     def no_conversion(*_: object) -> None:
         raise AssertionError("converted again")
@@ -63,7 +64,7 @@ def test_a_conversion_is_kept_on_disk_and_reused(
 def test_a_lora_runs_on_pytorch(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
     _, pipeline = pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]))])
-    assert "OpenVINO" not in pipeline
+    assert pipeline.endswith("(OpenVINO vae)")  # the LoRA patches the PyTorch UNet; decoding is unaffected
 
 
 def test_asking_for_openvino_without_it_says_how_to_install(

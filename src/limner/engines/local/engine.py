@@ -36,8 +36,15 @@ from limner.engines.local.ip_adapter import (
 from limner.engines.local.loading import load_pipeline
 from limner.engines.local.model_refs import ModelSource, resolve_lora, resolve_model
 from limner.engines.local.model_slot import ModelSlot
-from limner.engines.local.openvino_unet import OpenVinoUNet, OpenVinoUNets, default_cache_dir, openvino_available
+from limner.engines.local.openvino_unet import (
+    OpenVinoUNet,
+    OpenVinoUNets,
+    OpenVinoVAE,
+    default_cache_dir,
+    openvino_available,
+)
 from limner.engines.local.openvino_unet import supports as supports_openvino
+from limner.engines.local.openvino_unet import supports_vae as supports_openvino_vae
 from limner.engines.local.previews import latent_preview
 from limner.engines.local.schedulers import make_scheduler, scheduler_label
 from limner.engines.local.tasks import accepted_arguments, task_pipeline
@@ -168,10 +175,22 @@ class LocalEngine:
         return OpenVinoUNets(cache_dir, threads)
 
     def _accelerated(self, pipeline: Any, base: Any, plan: Plan, adapter: AdapterSource | None) -> Any:
-        """The task pipeline with its UNet on OpenVINO, where that computes the same thing."""
-        if self._openvino is None or plan.loras or adapter is not None or not supports_openvino(base.unet):
+        """The task pipeline with its UNet and VAE decoder on OpenVINO, where that computes the same thing.
+
+        The VAE always can; the UNet not while LoRAs or an IP-Adapter patch the PyTorch one.
+        """
+        if self._openvino is None:
             return pipeline
-        return type(pipeline).from_pipe(pipeline, unet=self._openvino.for_unet(base.unet))
+        parts: dict[str, Any] = {}
+        if not plan.loras and adapter is None and supports_openvino(base.unet):
+            parts["unet"] = self._openvino.for_unet(base.unet)
+        if supports_openvino_vae(getattr(base, "vae", None)):
+            parts["vae"] = self._openvino.for_vae(base.vae)
+        if not parts:
+            return pipeline
+        accelerated = type(pipeline).from_pipe(pipeline, **parts)
+        accelerated.set_progress_bar_config(disable=True)
+        return accelerated
 
     def _resolve_model(self, model: str | None) -> ModelSource:
         reference = model or self._settings.default_model
@@ -233,7 +252,7 @@ class LocalEngine:
                 width=image.width,
                 height=image.height,
                 model_name=slot.name,
-                pipeline=type(pipeline).__name__ + (" (OpenVINO UNet)" if _on_openvino(pipeline) else ""),
+                pipeline=type(pipeline).__name__ + _openvino_label(pipeline),
                 scheduler=scheduler_label(scheduler),
                 timings=timings,
                 limner_version=__version__,
@@ -296,8 +315,11 @@ def _resized(image: Image.Image, size: tuple[int, int] | None, mode: str) -> Ima
     return converted
 
 
-def _on_openvino(pipeline: Any) -> bool:
-    return isinstance(getattr(pipeline, "unet", None), OpenVinoUNet)
+def _openvino_label(pipeline: Any) -> str:
+    """`` (OpenVINO unet, vae)``: which modules ran on OpenVINO; empty when none did."""
+    parts = [name for name, kind in (("unet", OpenVinoUNet), ("vae", OpenVinoVAE))
+             if isinstance(getattr(pipeline, name, None), kind)]  # fmt: skip
+    return f" (OpenVINO {', '.join(parts)})" if parts else ""
 
 
 def _no_aliases(_: str) -> str | None:
