@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         description="Redis URL for job progress events across processes; default: LIMNER_BROKER_URL when it "
         "is redis://, else in-process events only.",
     )
+    job_redispatch_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="With a broker: a job still queued this long after its last message is sent again (a broker "
+        "that lost messages loses no job; a duplicate message is a no-op).",
+    )
     celery_visibility_timeout_seconds: int = Field(
         default=24 * 3600,
         ge=60,

@@ -221,3 +221,29 @@ def test_newly_queued_jobs_are_dispatched(sessions: sessionmaker[Session]) -> No
     assert queue.claim("w2") is not None
     assert queue.recover(all_running=True) == (1, 0)
     assert sent == [(job.id, "generate")] * 3
+
+
+def test_queued_jobs_whose_message_was_lost_are_dispatched_again(sessions: sessionmaker[Session]) -> None:
+    """A publish that failed (broker down) or a message the broker lost (restart) is sent again later."""
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    broker_up = [False]
+    sent: list[str] = []
+
+    def dispatch(job_id: str, kind: str) -> None:
+        if not broker_up[0]:
+            raise ConnectionError("broker down")
+        sent.append(job_id)
+
+    user = make_user(sessions)
+    queue = make_queue(sessions, clock=lambda: now[0], dispatch=dispatch, redispatch_after=timedelta(minutes=5))
+    job = enqueue(queue, sessions, user)  # stored, its message not sent
+    broker_up[0] = True
+    assert queue.redispatch() == 0  # too early to call it lost
+    now[0] += timedelta(minutes=6)
+    assert (queue.redispatch(), sent) == (1, [job.id])
+    assert queue.redispatch() == 0  # just sent
+    now[0] += timedelta(minutes=6)  # still queued: the broker restarted and lost it
+    assert queue.redispatch() == 1
+    assert queue.claim_by_id(job.id, "w") is not None
+    now[0] += timedelta(minutes=6)
+    assert queue.redispatch() == 0  # a running job is never sent again

@@ -213,6 +213,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         max_attempts=settings.job_max_attempts,
         heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_timeout_seconds),
         dispatch=dispatch,
+        redispatch_after=timedelta(seconds=settings.job_redispatch_seconds),
     )
     events = _event_bus(settings)
     worker = Worker(

@@ -77,14 +77,20 @@ class JobQueue:
         heartbeat_timeout: timedelta,
         clock: Callable[[], datetime] | None = None,
         dispatch: Dispatch | None = None,
+        redispatch_after: timedelta = timedelta(minutes=5),
     ) -> None:
-        """``clock`` replaces the database's clock (tests); ``dispatch`` hears of every newly queued job."""
+        """``clock`` replaces the database's clock (tests); ``dispatch`` hears of every newly queued job.
+
+        ``redispatch_after``: a job still queued this long after its last message is sent again
+        (:meth:`redispatch`), so a broker that lost messages loses no job.
+        """
         self._sessions = sessions
         self._max_queued = max_queued
         self._max_attempts = max_attempts
         self._heartbeat_timeout = heartbeat_timeout
         self._clock = clock
         self._dispatch = dispatch
+        self._redispatch_after = redispatch_after
         bind = sessions.kw.get("bind")
         self._server_clock = clock is None and bind is not None and bind.dialect.name == "postgresql"
         self.wakeup = threading.Event()
@@ -110,11 +116,46 @@ class JobQueue:
         self.wakeup.set()
         if self._dispatch is None:
             return
+        sent = []
         for job_id, kind in jobs:
             try:
                 self._dispatch(job_id, kind)
-            except Exception:  # the row is committed; the sweeper sends it again
+            except Exception:  # the row is committed; redispatch() sends it again later
                 logger.exception("could not dispatch job %s", job_id)
+            else:
+                sent.append(job_id)
+        if sent:
+            with self._sessions() as session:
+                session.execute(update(Job).where(Job.id.in_(sent)).values(dispatched_at=self._now()))
+                session.commit()
+
+    def redispatch(self, limit: int = 500) -> int:
+        """Send again the queued jobs whose last message is older than ``redispatch_after`` (or never went out).
+
+        Why: the broker may lose messages (a restart without persistence, a failed publish while it
+        was down). The table still says "queued", so the message is sent again; if the first one
+        does arrive after all, the second claim finds the job taken and does nothing.
+        """
+        if self._dispatch is None:
+            return 0
+        cutoff = self._now() - self._redispatch_after
+        with self._sessions() as session:
+            waiting = [
+                (str(job_id), str(kind))
+                for job_id, kind in session.execute(
+                    select(Job.id, Job.kind)
+                    .where(
+                        Job.status == JobStatus.QUEUED.value,
+                        func.coalesce(Job.dispatched_at, Job.created_at) < cutoff,
+                    )
+                    .order_by(Job.created_at)
+                    .limit(limit)
+                )
+            ]
+        if waiting:
+            logger.warning("sending %d queued job(s) to the broker again", len(waiting))
+        self._queued(waiting)
+        return len(waiting)
 
     # -- producers -------------------------------------------------------------------------
 

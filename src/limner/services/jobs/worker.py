@@ -159,10 +159,11 @@ class Worker:
         return True
 
     def _sweep(self) -> None:
-        """Re-queue (or fail) jobs of workers that stopped heart-beating, every ``recover_interval``."""
+        """Every ``recover_interval``: take back jobs of silent workers, and resend lost broker messages."""
         while not self._stop.is_set():
             try:
                 requeued, failed = self._queue.recover()
+                self._queue.redispatch()  # a broker's lost messages (nothing without a broker)
             except Exception:  # the database may be away for a moment; try again next round
                 logger.exception("recovering stale jobs failed")
             else:
