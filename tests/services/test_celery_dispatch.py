@@ -261,3 +261,33 @@ def wait_running(services: Services, job_id: str, timeout: float) -> Job:
                 return job
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not start in {timeout}s")
+
+
+AMQP_URL = os.environ.get("LIMNER_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+@pytest.mark.parametrize("broker_url", [REDIS_URL, AMQP_URL], ids=["redis", "rabbitmq"])
+def test_messages_carry_only_the_job_id_on_the_queue_of_its_kind(broker_url: str) -> None:
+    """Redis and RabbitMQ take the same settings: a train job's message is on limner.train, holding its id."""
+    kombu = pytest.importorskip("kombu")
+    from limner.services.jobs.celery_app import CeleryDispatcher, create_celery_app
+
+    with kombu.Connection(broker_url, connect_timeout=2) as connection:
+        try:
+            connection.ensure_connection(max_retries=1)
+            reachable = True
+        except Exception:
+            reachable = False
+        require("RabbitMQ" if broker_url.startswith("amqp") else "Redis", reachable, broker_url)
+        inbox = connection.SimpleQueue("limner.train")
+        inbox.clear()
+        settings = Settings(broker_url=broker_url, _env_file=None)  # type: ignore[call-arg]
+        app = create_celery_app(settings)
+        job_id = f"job-{time.monotonic_ns()}"
+        CeleryDispatcher(app)(job_id, "train")
+        message = inbox.get(timeout=10)
+        args, kwargs, _ = message.decode()
+        message.ack()
+        inbox.close()
+        app.close()
+    assert (message.headers["task"], args, kwargs) == ("limner.run_job", [job_id], {})
