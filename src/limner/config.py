@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         description="Compute threads of each worker thread (torch and OpenVINO); default: the CPU cores divided "
         "by LIMNER_WORKERS, so concurrent jobs do not oversubscribe the cores.",
     )
+    batch_max_size: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Most compatible jobs run as one pipeline call when several worker threads run at once "
+        "(LIMNER_WORKERS > 1); 1 turns batching off.",
+    )
+    batch_wait_seconds: float = Field(
+        default=0.05, ge=0, le=5, description="How long the first job of a batch waits for compatible ones."
+    )
     openvino_cache_dir: Path | None = Field(
         default=None, description="Where converted OpenVINO models are kept (default: ~/.cache/limner/openvino)."
     )
@@ -123,6 +133,11 @@ class Settings(BaseSettings):
         default=None,
         description="Redis URL for job progress events across processes; default: LIMNER_BROKER_URL when it "
         "is redis://, else in-process events only.",
+    )
+    model_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description="With a broker: generations of these models go to their own Celery queue, JSON "
+        '{"model name": "queue"} (workers that keep the model loaded, or a GPU class, listen there).',
     )
     job_redispatch_seconds: int = Field(
         default=300,

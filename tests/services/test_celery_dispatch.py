@@ -291,3 +291,17 @@ def test_messages_carry_only_the_job_id_on_the_queue_of_its_kind(broker_url: str
         inbox.close()
         app.close()
     assert (message.headers["task"], args, kwargs) == ("limner.run_job", [job_id], {})
+
+
+def test_generations_of_a_routed_model_go_to_its_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LIMNER_MODEL_QUEUES sends one model's generations to the workers that listen for it; training stays put."""
+    pytest.importorskip("celery")
+    from limner.services.jobs.celery_app import CeleryDispatcher, create_celery_app
+
+    monkeypatch.setenv("LIMNER_MODEL_QUEUES", '{"sdxl-base": "limner.gpu48"}')
+    settings = Settings(broker_url="redis://127.0.0.1:6379/15", _env_file=None)  # type: ignore[call-arg]
+    dispatcher = CeleryDispatcher(create_celery_app(settings), settings.model_queues)
+    assert dispatcher.queue_for("generate", "sdxl-base") == "limner.gpu48"
+    assert dispatcher.queue_for("generate", "limner-tiny") == "limner.generate"
+    assert dispatcher.queue_for("generate", None) == "limner.generate"
+    assert dispatcher.queue_for("train", "sdxl-base") == "limner.train"

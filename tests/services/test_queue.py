@@ -212,15 +212,15 @@ def test_claim_by_id_takes_a_job_once(sessions: sessionmaker[Session]) -> None:
 
 def test_newly_queued_jobs_are_dispatched(sessions: sessionmaker[Session]) -> None:
     """New, released and recovered jobs reach the dispatcher (how a broker learns of them)."""
-    sent: list[tuple[str, str]] = []
+    sent: list[tuple[str, str, str | None]] = []
     user = make_user(sessions)
-    queue = make_queue(sessions, dispatch=lambda job_id, kind: sent.append((job_id, kind)))
+    queue = make_queue(sessions, dispatch=lambda job_id, kind, model: sent.append((job_id, kind, model)))
     job = enqueue(queue, sessions, user)
     assert queue.claim("w1") is not None
     assert queue.release(job.id, "w1") is not None
     assert queue.claim("w2") is not None
     assert queue.recover(all_running=True) == (1, 0)
-    assert sent == [(job.id, "generate")] * 3
+    assert sent == [(job.id, "generate", None)] * 3
 
 
 def test_queued_jobs_whose_message_was_lost_are_dispatched_again(sessions: sessionmaker[Session]) -> None:
@@ -229,7 +229,7 @@ def test_queued_jobs_whose_message_was_lost_are_dispatched_again(sessions: sessi
     broker_up = [False]
     sent: list[str] = []
 
-    def dispatch(job_id: str, kind: str) -> None:
+    def dispatch(job_id: str, kind: str, model: str | None) -> None:
         if not broker_up[0]:
             raise ConnectionError("broker down")
         sent.append(job_id)

@@ -21,6 +21,7 @@ from limner.engines.base import Engine
 from limner.services.auth.throttle import SlidingWindow
 from limner.services.auth.tokens import Tokens
 from limner.services.batches import Batches
+from limner.services.batching import Batchable, BatchingEngine
 from limner.services.characters import Characters
 from limner.services.gallery import Gallery
 from limner.services.generation import GenerationService, registered_aliases
@@ -200,13 +201,20 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     if engine is None:
         from limner.engines.router import build_engine
 
-        engine = build_engine(settings, aliases=registered_aliases(lookup))
+        router = build_engine(settings, aliases=registered_aliases(lookup))
+        engine = router
+        local = router.local
+        if settings.workers > 1 and settings.batch_max_size > 1 and isinstance(local, Batchable):
+            # Several worker threads: compatible jobs they run at the same time share one pipeline call.
+            engine = BatchingEngine(
+                router, local, max_size=settings.batch_max_size, wait_seconds=settings.batch_wait_seconds
+            )
     generation = GenerationService(settings, engine, lookup)
     dispatch: Dispatch | None = None
     if settings.broker_url:  # Celery is imported only here, and only when a broker is configured
         from limner.services.jobs.celery_app import CeleryDispatcher, create_celery_app
 
-        dispatch = CeleryDispatcher(create_celery_app(settings))
+        dispatch = CeleryDispatcher(create_celery_app(settings), settings.model_queues)
     queue = JobQueue(
         store.sessions,
         max_queued=settings.max_queue_size,

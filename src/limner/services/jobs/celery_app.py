@@ -27,7 +27,11 @@ Delivery settings, chosen against Celery's known pitfalls with long tasks:
 - Results are not stored in Celery (``task_ignore_result``): they are in the job row.
 
 Queues by job kind: ``limner.generate`` and ``limner.train``, so a training box and a
-generation box can each listen to their own kind (``limner worker --queues limner.train``).
+generation box can each listen to their own kind (``limner worker --queues limner.train``). By
+model: ``LIMNER_MODEL_QUEUES='{"sdxl-base": "limner.gpu48"}'`` sends that model's generations to
+their own queue, for the workers that keep it loaded or have the GPU memory it needs (GPU classes:
+``limner worker --queues limner.gpu48,limner.generate`` on the big cards, plain
+``--queues limner.generate`` on the rest).
 To watch workers, run Flower against the same broker (``celery --broker $LIMNER_BROKER_URL flower``):
 ``limner worker`` sends task events (``--task-events``) for it.
 
@@ -37,7 +41,7 @@ This module is imported only when ``LIMNER_BROKER_URL`` is set; without it limne
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from celery import Celery
@@ -89,13 +93,24 @@ def create_celery_app(settings: Settings, run_job: Callable[[str], object] | Non
 
 
 class CeleryDispatcher:
-    """Sends one message per newly queued job to its kind's queue; the message carries only the id."""
+    """Sends one message per newly queued job to its queue; the message carries only the id.
 
-    def __init__(self, app: Celery) -> None:
+    The queue is the kind's (``limner.generate``, ``limner.train``), or for a generation whose
+    model ``model_queues`` names, that model's queue: workers that keep that model loaded (or
+    have the GPU it needs) listen there, so its jobs go to them and no other worker loads it.
+    """
+
+    def __init__(self, app: Celery, model_queues: Mapping[str, str] | None = None) -> None:
         self._app = app
+        self._model_queues = dict(model_queues or {})
 
-    def __call__(self, job_id: str, kind: str) -> None:
-        self._app.send_task(TASK_NAME, args=[job_id], queue=queue_name(kind))
+    def queue_for(self, kind: str, model: str | None) -> str:
+        if kind == "generate" and model is not None and model in self._model_queues:
+            return self._model_queues[model]
+        return queue_name(kind)
+
+    def __call__(self, job_id: str, kind: str, model: str | None = None) -> None:
+        self._app.send_task(TASK_NAME, args=[job_id], queue=self.queue_for(kind, model))
 
 
 def run_worker(

@@ -37,8 +37,10 @@ from limner.db.models import Job, JobStatus, User
 
 QUEUE_FULL_RETRY_SECONDS = 30
 
-Dispatch = Callable[[str, str], None]
-"""Told ``(job_id, kind)`` after a job became queued and was committed (e.g. sends a Celery message)."""
+Dispatch = Callable[[str, str, str | None], None]
+"""Told ``(job_id, kind, model)`` after a job became queued and was committed (e.g. sends a Celery message)."""
+
+Queued = tuple[str, str, str | None]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ class JobQueue:
         """A Python datetime for values computed here (creation time, deadlines)."""
         return self._clock() if self._clock is not None else utcnow()
 
-    def _queued(self, jobs: list[tuple[str, str]]) -> None:
+    def _queued(self, jobs: list[Queued]) -> None:
         """Wake local claimers and tell the dispatcher; a failed dispatch leaves the job queued in the table."""
         if not jobs:
             return
@@ -117,9 +119,9 @@ class JobQueue:
         if self._dispatch is None:
             return
         sent = []
-        for job_id, kind in jobs:
+        for job_id, kind, model in jobs:
             try:
-                self._dispatch(job_id, kind)
+                self._dispatch(job_id, kind, model)
             except Exception:  # the row is committed; redispatch() sends it again later
                 logger.exception("could not dispatch job %s", job_id)
             else:
@@ -141,9 +143,9 @@ class JobQueue:
         cutoff = self._now() - self._redispatch_after
         with self._sessions() as session:
             waiting = [
-                (str(job_id), str(kind))
-                for job_id, kind in session.execute(
-                    select(Job.id, Job.kind)
+                (str(job_id), str(kind), model)
+                for job_id, kind, model in session.execute(
+                    select(Job.id, Job.kind, Job.model)
                     .where(
                         Job.status == JobStatus.QUEUED.value,
                         func.coalesce(Job.dispatched_at, Job.created_at) < cutoff,
@@ -194,7 +196,7 @@ class JobQueue:
                 if existing is not None:
                     return existing, False
             raise
-        self._queued([(job.id, job.kind)])
+        self._queued([(job.id, job.kind, job.model)])
         return job, True
 
     def find_idempotent(self, session: Session, owner: User, key: str) -> Job | None:
@@ -382,7 +384,7 @@ class JobQueue:
                 return None
             job = session.get(Job, job_id)
         if job is not None:
-            self._queued([(job.id, job.kind)])
+            self._queued([(job.id, job.kind, job.model)])
         return job
 
     def recover(self, *, all_running: bool = False) -> tuple[int, int]:
@@ -410,12 +412,12 @@ class JobQueue:
                 )
             )
             requeued = [
-                (str(job_id), str(kind))
-                for job_id, kind in session.execute(
+                (str(job_id), str(kind), model)
+                for job_id, kind, model in session.execute(
                     update(Job)
                     .where(stale, Job.attempts < self._max_attempts)
                     .values(status=JobStatus.QUEUED.value, worker_id=None, step=0, progress=0.0)
-                    .returning(Job.id, Job.kind)
+                    .returning(Job.id, Job.kind, Job.model)
                 )
             ]
             session.commit()
