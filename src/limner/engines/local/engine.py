@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -64,6 +64,16 @@ class Plan:
     loras: list[tuple[ModelSource, float]]
     size: tuple[int, int] | None
     ip_adapter: AdapterSource | None = None  # None with references: the model's default, chosen after load
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """How a pipeline call ran, for the records of its images."""
+
+    model_name: str
+    pipeline: str
+    scheduler: str
+    timings: Timings
 
 
 class LocalEngine:
@@ -235,33 +245,110 @@ class LocalEngine:
                 raise GenerationCanceledError("generation canceled") from None
             inference_seconds = time.perf_counter() - started
 
-        resolved = request.model_copy(
-            update={"model": request.model or self._settings.default_model, "seed": base_seed}
-        )
         timings = Timings(load_s=round(load_seconds, 4), inference_s=round(inference_seconds, 4))
         pictures = list(output.images)
         if request.task is Task.INPAINT and "mask_image" in arguments and "image" in arguments:
             # Keep the unmasked area exactly: the VAE round trip would otherwise shift it slightly.
             pictures = [Image.composite(picture, arguments["image"], arguments["mask_image"]) for picture in pictures]
+        ran = _Ran(slot.name, type(pipeline).__name__ + _openvino_label(pipeline), scheduler_label(scheduler), timings)
+        images = self._images(request, base_seed, seeds, pictures, ran, adapter, len(inputs.reference_images))
+        return GenerationResult(images=images, reference_embeddings=computed)
+
+    def _images(
+        self,
+        request: GenerationRequest,
+        base_seed: int,
+        seeds: list[int],
+        pictures: list[Image.Image],
+        ran: _Ran,
+        adapter: AdapterSource | None = None,
+        reference_count: int = 0,
+    ) -> list[GeneratedImage]:
+        """Each picture with its full record (the request as run: model and seed resolved)."""
+        resolved = request.model_copy(
+            update={"model": request.model or self._settings.default_model, "seed": base_seed}
+        )
         images: list[GeneratedImage] = []
         for index, (image, seed) in enumerate(zip(pictures, seeds, strict=True)):
             record = ImageRecord(
-                request=resolved,
-                seed=seed,
-                index=index,
-                width=image.width,
-                height=image.height,
-                model_name=slot.name,
-                pipeline=type(pipeline).__name__ + _openvino_label(pipeline),
-                scheduler=scheduler_label(scheduler),
-                timings=timings,
-                limner_version=__version__,
-                ip_adapter=adapter.key if adapter else None,
-                character=request.character,
-                reference_count=len(inputs.reference_images) if adapter else 0,
-            )
+                request=resolved, seed=seed, index=index, width=image.width, height=image.height,
+                model_name=ran.model_name, pipeline=ran.pipeline, scheduler=ran.scheduler, timings=ran.timings,
+                limner_version=__version__, ip_adapter=adapter.key if adapter else None,
+                character=request.character, reference_count=reference_count if adapter else 0,
+            )  # fmt: skip
             images.append(GeneratedImage(image=image, record=record))
-        return GenerationResult(images=images, reference_embeddings=computed)
+        return images
+
+    def batch_key(self, request: GenerationRequest) -> tuple[Any, ...] | None:
+        """What requests must share to run as one pipeline call (None: this one runs alone).
+
+        Text-to-image without references: the same model, size, steps, guidance, sampler and LoRA set;
+        prompts, negative prompts, seeds and image counts may differ.
+        """
+        if request.task is not Task.TXT2IMG or request.uses_references or request.width is None:
+            return None
+        loras = tuple((spec.ref, spec.weight) for spec in request.loras)
+        model = request.model or self._settings.default_model
+        return (model, request.width, request.height, request.steps, request.guidance_scale, request.scheduler, loras)
+
+    def run_together(
+        self,
+        requests: list[GenerationRequest],
+        progress: list[ProgressCallback],
+        cancels: list[CancelToken],
+    ) -> list[GenerationResult | GenerationCanceledError]:
+        """Requests of one :meth:`batch_key` in one pipeline call; each gets what it would get alone.
+
+        One generator per image keeps image i of a request equal to its solo run (within float
+        tolerance of the batched kernels). Progress goes to every request; a request canceled meanwhile
+        gets a canceled error while the others finish (the call stops only when all are canceled).
+        """
+        if len({self.batch_key(request) for request in requests}) != 1 or self.batch_key(requests[0]) is None:
+            raise ValueError("run_together takes requests of one batch key")
+        plans = [self.plan(request, TaskInputs()) for request in requests]
+        load_started = time.perf_counter()
+        slot, _ = self._cache.get(plans[0].model)
+        load_seconds = time.perf_counter() - load_started
+        base_seeds = [r.seed if r.seed is not None else secrets.randbelow(MAX_SEED + 1) for r in requests]
+        seeds = [request.seeds(base) for request, base in zip(requests, base_seeds, strict=True)]
+        everyone = CancelToken()
+
+        def on_progress(event: ProgressEvent) -> None:
+            for callback in progress:
+                callback(event)
+            if all(cancel.canceled for cancel in cancels):
+                everyone.cancel()
+
+        first = plans[0]
+        with slot.using(first.loras, None) as base:
+            scheduler = make_scheduler(base.scheduler, first.request.scheduler)
+            pipeline = self._accelerated(task_pipeline(base, Task.TXT2IMG, scheduler, slot.name), base, first, None)
+            merged = first.request.model_copy(update={"preview": any(r.preview for r in requests)})
+            flat_seeds = [seed for request_seeds in seeds for seed in request_seeds]
+            arguments = self._call_arguments(pipeline, replace(first, request=merged), TaskInputs(), flat_seeds,
+                                             on_progress, everyone)  # fmt: skip
+            arguments["prompt"] = [r.prompt for r in requests for _ in range(r.num_images)]
+            negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
+            arguments["negative_prompt"] = negatives if any(negatives) else None
+            arguments["num_images_per_prompt"] = 1
+            started = time.perf_counter()
+            try:
+                with torch.inference_mode():
+                    output = pipeline(**arguments)
+            except _StopRequestedError:
+                raise GenerationCanceledError("generation canceled") from None
+            inference_seconds = time.perf_counter() - started
+        timings = Timings(load_s=round(load_seconds, 4), inference_s=round(inference_seconds, 4))
+        ran = _Ran(slot.name, type(pipeline).__name__ + _openvino_label(pipeline), scheduler_label(scheduler), timings)
+        pictures = list(output.images)
+        results: list[GenerationResult | GenerationCanceledError] = []
+        for request, base_seed, request_seeds, cancel in zip(requests, base_seeds, seeds, cancels, strict=True):
+            mine, pictures = pictures[: request.num_images], pictures[request.num_images :]
+            if cancel.canceled:
+                results.append(GenerationCanceledError("generation canceled"))
+            else:
+                results.append(GenerationResult(images=self._images(request, base_seed, request_seeds, mine, ran)))
+        return results
 
     def _call_arguments(
         self,
