@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,7 @@ def worker_env(data_dir: Path, model: Path, broker_url: str) -> dict[str, str]:
         "LIMNER_JOB_HEARTBEAT_TIMEOUT_SECONDS": "5",
         "LIMNER_JOB_HEARTBEAT_INTERVAL_SECONDS": "1",
         "LIMNER_JOB_RECOVER_INTERVAL_SECONDS": "1",
+        "LIMNER_JOB_REDISPATCH_SECONDS": "30",
         "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",
     }
@@ -183,7 +185,8 @@ def test_two_celery_workers_share_jobs_each_run_once_and_survive_a_kill(
 ) -> None:
     """Two `limner worker` processes on one broker.
 
-    20 jobs, every message delivered twice: 20 runs, 20 images, both workers busy. Then a long
+    20 jobs, every message delivered twice: 20 runs, 20 images, both workers busy. A queued job
+    whose message was lost is sent again by the workers' sweeper and runs. Then a long
     job's steps reach this (API) process through Redis events, and kill -9 of the worker running
     it: the other worker runs it within the heartbeat timeout, once.
     """
@@ -208,6 +211,11 @@ def test_two_celery_workers_share_jobs_each_run_once_and_survive_a_kill(
             assert time.monotonic() < deadline, "duplicate messages were not consumed"
             time.sleep(0.2)
 
+        lost = lost_message_job(api_side, jobs[0])  # queued in the table, its message gone with the broker
+        started = time.monotonic()
+        [recovered] = wait_all_finished(api_side, [lost], 30)
+        print(f"a job whose message was lost ran {time.monotonic() - started:.1f}s later")
+
         [long_job] = submit(api_side, 1, steps=150)
         steps = asyncio.run(live_steps(api_side, long_job, 3))  # through Redis pub/sub, from the worker
         running = wait_running(api_side, long_job, 60)
@@ -223,13 +231,14 @@ def test_two_celery_workers_share_jobs_each_run_once_and_survive_a_kill(
     assert [job.status for job in jobs] == ["succeeded"] * 20, [(job.status, job.error_message) for job in jobs]
     assert {job.attempts for job in jobs} == {1}
     assert len({job.worker_id for job in jobs}) == 2  # both processes took jobs
+    assert (recovered.status, recovered.attempts) == ("succeeded", 1)
     assert len(steps) == 3
     assert steps == sorted(steps)
     assert (retried.status, retried.attempts) == ("succeeded", 2), retried.error_message
     assert retried.worker_id != running.worker_id
     with api_side.sessions() as session:
-        images = list(session.scalars(sa.select(Image).where(Image.job_id.in_([*ids, long_job]))))
-    assert sorted(image.job_id for image in images) == sorted([*ids, long_job])  # one image per job
+        images = list(session.scalars(sa.select(Image).where(Image.job_id.in_([*ids, lost, long_job]))))
+    assert sorted(image.job_id for image in images) == sorted([*ids, lost, long_job])  # one image per job
     written = {path.stem for path in (data_dir / "files" / "images").glob("*.png")}
     assert written == {image.id for image in images}  # no second file for any job
     assert [process.returncode for process in workers if process is not victim] == [0]
@@ -239,6 +248,16 @@ def _worker_id(logs: Path, index: int) -> str:
     """The worker id a `limner worker` printed on start (its jobs' ``worker_id``)."""
     text = (logs / f"worker-{index}.log").read_text(errors="replace")
     return text.split("limner worker ", 1)[1].split(":", 1)[0]
+
+
+def lost_message_job(services: Services, like: Job) -> str:
+    """A job queued a minute ago whose broker message never arrived (a broker restart without persistence)."""
+    with services.sessions() as session:
+        job = Job(owner_id=like.owner_id, kind=like.kind, task=like.task, model=like.model, payload=like.payload,
+                  total_steps=like.total_steps, created_at=datetime.now(UTC) - timedelta(minutes=1))  # fmt: skip
+        session.add(job)
+        session.commit()
+        return job.id
 
 
 async def live_steps(services: Services, job_id: str, count: int) -> list[int]:
