@@ -237,13 +237,7 @@ class LocalEngine:
                     computed[adapter.key] = embedding
                 classifier_free = request.guidance_scale > 1 and base.unet.config.time_cond_proj_dim is None
                 arguments["ip_adapter_image_embeds"] = embeds_argument(embedding, classifier_free, base)
-            started = time.perf_counter()
-            try:
-                with torch.inference_mode():
-                    output = pipeline(**arguments)
-            except _StopRequestedError:
-                raise GenerationCanceledError("generation canceled") from None
-            inference_seconds = time.perf_counter() - started
+            output, inference_seconds = _call(pipeline, arguments)
 
         timings = Timings(load_s=round(load_seconds, 4), inference_s=round(inference_seconds, 4))
         pictures = list(output.images)
@@ -331,13 +325,7 @@ class LocalEngine:
             negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
             arguments["negative_prompt"] = negatives if any(negatives) else None
             arguments["num_images_per_prompt"] = 1
-            started = time.perf_counter()
-            try:
-                with torch.inference_mode():
-                    output = pipeline(**arguments)
-            except _StopRequestedError:
-                raise GenerationCanceledError("generation canceled") from None
-            inference_seconds = time.perf_counter() - started
+            output, inference_seconds = _call(pipeline, arguments)
         timings = Timings(load_s=round(load_seconds, 4), inference_s=round(inference_seconds, 4))
         ran = _Ran(slot.name, type(pipeline).__name__ + _openvino_label(pipeline), scheduler_label(scheduler), timings)
         pictures = list(output.images)
@@ -400,6 +388,17 @@ def _resized(image: Image.Image, size: tuple[int, int] | None, mode: str) -> Ima
     if size is not None and converted.size != size:
         converted = converted.resize(size, Image.Resampling.LANCZOS)
     return converted
+
+
+def _call(pipeline: Any, arguments: dict[str, Any]) -> tuple[Any, float]:
+    """Run the pipeline; its output and the seconds it took (a stop asked for in a step callback is a cancel)."""
+    started = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            output = pipeline(**arguments)
+    except _StopRequestedError:
+        raise GenerationCanceledError("generation canceled") from None
+    return output, time.perf_counter() - started
 
 
 def _openvino_label(pipeline: Any) -> str:

@@ -79,21 +79,15 @@ class _TracedUNet(torch.nn.Module):
         return self.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False)[0]
 
 
-class OpenVinoUNet(torch.nn.Module):
-    """Stands in for ``UNet2DConditionModel`` in a diffusers pipeline; runs compiled OpenVINO models.
+class _StandIn(torch.nn.Module):
+    """A parameterless module that answers like the PyTorch one it replaces (``config``, ``dtype``,
+    ``device``), so pipelines and ``from_pipe`` accept it; it keeps the original for what it delegates."""
 
-    It is an ``nn.Module`` without parameters so that pipelines treat it like the UNet (``.config``,
-    ``.dtype``, ``.device``) and ``from_pipe`` accepts it. The UNet's graph depends on the latent size
-    (its up-sampling path is traced for one size), so there is one compiled model per size, converted
-    on the first step at that size; the batch size stays free. Compiled models are safe to call from
-    several threads: each call makes its own infer request.
-    """
-
-    def __init__(self, unets: OpenVinoUNets, unet: Any) -> None:
+    def __init__(self, models: OpenVinoUNets, original: Any) -> None:
         super().__init__()
-        self._unets = unets
-        self._unet = [unet]  # in a list: a registered submodule would make the UNet's weights ours
-        self.config = unet.config
+        self._models = models
+        self._original = [original]  # in a list: a registered submodule would make its weights ours
+        self.config = original.config
 
     @property
     def dtype(self) -> torch.dtype:
@@ -102,6 +96,17 @@ class OpenVinoUNet(torch.nn.Module):
     @property
     def device(self) -> torch.device:
         return torch.device("cpu")
+
+
+class OpenVinoUNet(_StandIn):
+    """Stands in for ``UNet2DConditionModel`` in a diffusers pipeline; runs compiled OpenVINO models.
+
+    It is an ``nn.Module`` without parameters so that pipelines treat it like the UNet (``.config``,
+    ``.dtype``, ``.device``) and ``from_pipe`` accepts it. The UNet's graph depends on the latent size
+    (its up-sampling path is traced for one size), so there is one compiled model per size, converted
+    on the first step at that size; the batch size stays free. Compiled models are safe to call from
+    several threads: each call makes its own infer request.
+    """
 
     def forward(
         self,
@@ -117,7 +122,7 @@ class OpenVinoUNet(torch.nn.Module):
         steps = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)
         if steps.numel() == 1:
             steps = steps.expand(sample.shape[0])
-        compiled = self._unets.compiled(self._unet[0], (int(sample.shape[-2]), int(sample.shape[-1])), "unet")
+        compiled = self._models.compiled(self._original[0], (int(sample.shape[-2]), int(sample.shape[-1])), "unet")
         result = compiled([sample.float().numpy(), steps.numpy(), encoder_hidden_states.float().numpy()])
         output = torch.from_numpy(np.asarray(result[0]))
         if return_dict:
@@ -208,29 +213,15 @@ class _TracedDecoder(torch.nn.Module):
         return self.vae.decode(latents, return_dict=False)[0]
 
 
-class OpenVinoVAE(torch.nn.Module):
+class OpenVinoVAE(_StandIn):
     """Stands in for ``AutoencoderKL``: ``decode`` runs on OpenVINO (one compiled model per latent size),
     ``encode`` on the PyTorch VAE (it runs once per image; decoding is where the time goes)."""
 
-    def __init__(self, models: OpenVinoUNets, vae: Any) -> None:
-        super().__init__()
-        self._models = models
-        self._vae = [vae]  # in a list: a registered submodule would make the VAE's weights ours
-        self.config = vae.config
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return torch.float32
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device("cpu")
-
     def encode(self, *args: Any, **kwargs: Any) -> Any:
-        return self._vae[0].encode(*args, **kwargs)
+        return self._original[0].encode(*args, **kwargs)
 
     def decode(self, latents: torch.Tensor, return_dict: bool = True, generator: Any = None) -> Any:
-        vae = self._vae[0]
+        vae = self._original[0]
         compiled = self._models.compiled(vae, (int(latents.shape[-2]), int(latents.shape[-1])), "vae-decoder")
         # One latent per call: the decoder was traced at batch 1, and decoding one at a time bounds memory.
         pictures = [torch.from_numpy(np.asarray(compiled([latent[None].float().numpy()])[0])) for latent in latents]
