@@ -16,7 +16,7 @@ import streamlit as st
 
 from limner.ui import session
 from limner.ui.client import Upload
-from limner.ui.components import jobs
+from limner.ui.components import history, jobs
 from limner.ui.components.feedback import attempt
 from limner.ui.components.mask_painter import mask_painter
 from limner.ui.components.models import lora_picker, model_field, set_loras, size_field
@@ -25,7 +25,6 @@ from limner.ui.job_spec import SCHEDULERS, JobSpec, format_size, parse_size, tas
 
 JOB_KEY = "gen.job"
 INIT_ID = "gen.init_id"
-HISTORY = "gen.history"
 SPEC = "gen.spec"  # the spec of the job being followed, for its history entry
 LORAS = "gen.loras"
 _DEFAULT = "(model default)"
@@ -39,7 +38,6 @@ MASK_MODES = {
     "paint": "Paint a mask (inpaint)",
     "file": "Upload a mask file (inpaint)",
 }
-HISTORY_SIZE = 24
 
 
 @dataclass(frozen=True)
@@ -49,17 +47,6 @@ class Inputs:
     init_id: str | None
     init_file: Upload | None
     mask_file: Upload | None
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One finished job of this session: what was asked and what came back."""
-
-    job_id: str
-    spec: JobSpec
-    image_ids: tuple[str, ...]
-    status: str
-    error: str | None = None
 
 
 def prefill(spec: JobSpec) -> None:
@@ -90,7 +77,7 @@ def _upload(file: Any) -> Upload | None:
     return Upload(file.name, file.getvalue()) if file is not None else None
 
 
-def pictures(init_id: str | None) -> tuple[Inputs, float, bytes | None]:
+def pictures(init_id: str | None) -> tuple[Inputs, float, Any]:
     """Start picture, mask (painted or a file) and the latest result side by side; strength."""
     client = session.client()
     start: bytes | None = None
@@ -129,21 +116,17 @@ def pictures(init_id: str | None) -> tuple[Inputs, float, bytes | None]:
             st.caption("Nothing painted yet.")
     with result_column:
         st.caption("Result")
-        latest = _latest_result()
-        if latest is not None:
-            data = attempt(partial(client.image_bytes, latest))
-            if data is not None:
-                st.image(data, width="stretch")
+        result = st.empty()  # filled at the end of the run, once the job being followed has ended
     mask = Upload("painted-mask.png", painted) if painted is not None else _upload(mask_file)
-    return Inputs(init_id, _upload(init_file), mask if mode != "none" else None), float(strength), start
+    return Inputs(init_id, _upload(init_file), mask if mode != "none" else None), float(strength), result
 
 
-def _latest_result() -> str | None:
-    history = session.recall(HISTORY, list) or []
-    for entry in history:
-        if isinstance(entry, HistoryEntry) and entry.image_ids:
-            return entry.image_ids[0]
-    return None
+def show_latest(place: Any) -> None:
+    latest = history.latest_picture()
+    if latest is not None:
+        data = attempt(partial(session.client().image_bytes, latest))
+        if data is not None:
+            place.image(data, width="stretch")
 
 
 def settings_form() -> tuple[bool, dict[str, Any]]:
@@ -169,12 +152,12 @@ def settings_form() -> tuple[bool, dict[str, Any]]:
     count = last.number_input("Images", 1, 16, key="gen.count")
     loras = lora_picker(LORAS)
     with st.expander("Start from a picture (img2img) or repaint part of it (inpaint)", expanded=True):
-        inputs, strength, _ = pictures(init_id)
+        inputs, strength, result = pictures(init_id)
     submitted = st.button("Generate", type="primary", icon=":material/brush:", key="gen.submit")
     values = {
         "prompt": prompt, "negative": negative, "model": model, "size": size, "scheduler": scheduler,
         "steps": steps, "guidance": guidance, "seed": seed, "count": count, "loras": loras,
-        "strength": strength, "inputs": inputs,
+        "strength": strength, "inputs": inputs, "result": result,
     }  # fmt: skip
     return submitted, values
 
@@ -224,24 +207,14 @@ def submit(values: dict[str, Any]) -> None:
         session.remember(SPEC, spec)
 
 
-def record(tracked: jobs.TrackedJob) -> None:
-    """Put a finished job at the top of this session's history (once)."""
-    history = [entry for entry in session.recall(HISTORY, list) or [] if isinstance(entry, HistoryEntry)]
-    if any(entry.job_id == tracked.id for entry in history):
-        return
-    spec = session.recall(SPEC, JobSpec) or JobSpec()
-    entry = HistoryEntry(tracked.id, spec, tracked.image_ids, tracked.status, tracked.error)
-    session.remember(HISTORY, [entry, *history][:HISTORY_SIZE])
-
-
 def show_history() -> None:
     """This session's jobs, newest first: thumbnails and "Reuse these settings" (results stay)."""
-    history = [entry for entry in session.recall(HISTORY, list) or [] if isinstance(entry, HistoryEntry)]
-    if not history:
+    entries = history.entries()
+    if not entries:
         return
     st.subheader("This session's pictures")
     client = session.client()
-    for entry in history:
+    for entry in entries:
         with st.container(border=True, key=f"gen-history-{entry.job_id}"):
             text, *thumbs = st.columns([3, 1, 1, 1, 1])
             prompt = entry.spec.prompt or "(no prompt)"
@@ -268,8 +241,9 @@ def main() -> None:
         submit(values)
     tracked = jobs.follow(JOB_KEY)
     if tracked is not None and tracked.finished:
-        record(tracked)
+        history.record(tracked, session.recall(SPEC, JobSpec) or JobSpec())
         jobs.show_results(JOB_KEY, tracked)
+    show_latest(values["result"])
     show_history()
 
 

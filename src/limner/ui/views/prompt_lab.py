@@ -8,7 +8,6 @@ server batch does) and packs the zip itself, so the page works everywhere.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -16,6 +15,7 @@ import streamlit as st
 
 from limner.ui import session
 from limner.ui.api_errors import ApiError
+from limner.ui.batch_state import Batch, BatchItem
 from limner.ui.batch_zip import BatchEntry, BatchPicture, build_zip, folder_name
 from limner.ui.client import LimnerClient
 from limner.ui.components.feedback import attempt, require
@@ -28,33 +28,6 @@ BATCH = "lab.batch"
 ZIP = "lab.zip"
 COLUMNS = ("title", "prompt", "negative_prompt")
 POLL_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    title: str
-    prompt: str
-    negative_prompt: str
-    job_id: str | None  # None: the server refused this item
-    status: str = "queued"
-    error: str | None = None
-    image_ids: tuple[str, ...] = ()
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("succeeded", "failed", "canceled", "rejected")
-
-
-@dataclass(frozen=True)
-class Batch:
-    title: str
-    items: tuple[BatchItem, ...]
-    server_id: str | None = None  # set when the server runs the batch (``/v1/batches``)
-    download_url: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return all(item.finished for item in self.items)
 
 
 def ideas_from(answer: Any) -> list[dict[str, str]]:
@@ -85,6 +58,7 @@ def ideation() -> None:
 
 def ideas_form() -> None:
     """Ask the server for ideas to edit before running them."""
+    st.markdown("**Draft ideas, edit them, then run**: the ideas land in the table below; nothing is drawn yet.")
     with st.form("ideas"):
         left, middle, right = st.columns((3, 1, 1))
         theme = left.text_input("Theme", key="lab.ideas_theme", placeholder="cyberpunk city")
@@ -106,6 +80,7 @@ def ideas_form() -> None:
 
 def theme_batch_form() -> None:
     """The server writes ``count`` ideas about a theme (with its LLM, or offline) and queues them at once."""
+    st.markdown("**Or write and draw in one go**: the server writes the ideas and draws them at once, unseen.")
     with st.form("theme_batch"):
         left, middle, right = st.columns((3, 1, 1))
         theme = left.text_input("Theme", key="lab.theme", placeholder="cyberpunk city")
@@ -291,6 +266,20 @@ def follow_batch() -> Batch | None:
     return batch
 
 
+def batch_pictures(batch: Batch) -> None:
+    """The batch's pictures, a row per prompt, so a finished batch is seen, not only counted."""
+    client = session.client()
+    for item in batch.items:
+        if not item.image_ids:
+            continue
+        st.markdown(f"**{item.title or item.prompt}**")
+        row = st.columns(6)
+        for column, image_id in zip(row, item.image_ids, strict=False):
+            data = attempt(partial(client.thumbnail, image_id))
+            if data is not None:
+                column.image(data, width="stretch")
+
+
 def collect(client: LimnerClient, batch: Batch) -> list[BatchEntry]:
     entries = []
     for item in batch.items:
@@ -338,6 +327,7 @@ def main() -> None:
     batch = follow_batch()
     if batch is not None and batch.finished:
         download(batch)
+        batch_pictures(batch)
 
 
 if __name__ == "__main__":

@@ -42,13 +42,13 @@ function build(host, data, key, setStateValue) {
   const mctx = mask.getContext("2d");
   mctx.fillStyle = "#000";
   mctx.fillRect(0, 0, mask.width, mask.height);
-  const displayWidth = Math.min(data.size || 512, host.clientWidth || data.size || 512);
-  const scale = displayWidth / data.width;
+  // The stage is as wide as the column allows (up to data.size px) and keeps the picture's shape;
+  // the canvas covers the picture exactly, and brush sizes are in screen pixels.
+  root.querySelector(".lm-stage").style.width = `min(100%, ${data.size || 512}px)`;
   view.width = data.width;
   view.height = data.height;
-  view.style.width = img.style.width = `${displayWidth}px`;
-  view.style.height = img.style.height = `${data.height * scale}px`;
   img.src = data.image;
+  const scale = () => view.getBoundingClientRect().width / data.width || 1;
   const vctx = view.getContext("2d");
   const state = { key, tool: "brush", setStateValue, cleanup: null, drawing: false, last: null };
 
@@ -75,7 +75,7 @@ function build(host, data, key, setStateValue) {
   }
   function stroke(from, to) {
     mctx.strokeStyle = mctx.fillStyle = state.tool === "eraser" ? "#000" : "#fff";
-    mctx.lineWidth = Number(range.value) / scale;
+    mctx.lineWidth = Number(range.value) / scale();
     mctx.lineCap = mctx.lineJoin = "round";
     mctx.beginPath();
     mctx.moveTo(from[0], from[1]);
