@@ -62,3 +62,31 @@ def test_images_users_and_details() -> None:
     user = User.model_validate({"id": "u1", "username": "ann", "role": "admin", "email": "x"})
     assert user.is_admin
     assert not User.model_validate({"id": "u2", "username": "bob"}).is_admin
+
+
+def test_capabilities_say_what_runs_and_why_not() -> None:
+    from limner.ui.api_types import Capabilities
+
+    answer = Capabilities.model_validate(
+        {
+            "default_model": "limner-tiny",
+            "models": [
+                {"name": "limner-tiny", "tasks": ["txt2img", "img2img", "inpaint"], "default": True, "width": 64},
+                {"name": "dogs", "kind": "lora", "tasks": ["txt2img"], "base_model": "limner-tiny"},
+                {"name": "cartoons", "tasks": ["edit"], "new_field": 1},
+            ],
+            "tasks": {"txt2img": True, "edit": True, "character": False},
+            "missing": [{"capability": "character", "reason": "No IP-Adapter here."}],
+            "loras": ["dogs"],
+            "presets": None,
+        }
+    )
+    assert answer.can("edit")
+    assert not answer.can("character")
+    assert answer.can("something new")  # not said: the server decides
+    assert answer.why_not("character") == "No IP-Adapter here."
+    assert answer.base_models == ("cartoons",)  # LoRAs go to the LoRA picker
+    default = answer.model(None)
+    assert default is not None
+    assert default.width == 64
+    assert answer.presets == ()
