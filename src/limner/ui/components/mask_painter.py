@@ -68,7 +68,12 @@ def mask_from_data_url(url: object, size: tuple[int, int]) -> bytes | None:
 def mask_painter(picture: bytes, key: str, width: int = DISPLAY_WIDTH) -> bytes | None:
     """Draw the painter over ``picture``; return the mask painted so far (PNG bytes) or ``None``."""
     url, picture_width, picture_height = picture_data_url(picture)
-    result = _renderer()(
+    try:
+        renderer = _renderer()
+    except OSError:  # an installation without the component's files (package data left out)
+        st.info("The mask painter is missing from this installation: upload a mask file instead.")
+        return None
+    result = renderer(
         key=key,
         data={"image": url, "width": picture_width, "height": picture_height, "size": width},
         default={"mask": None},

@@ -65,7 +65,7 @@ def main() -> None:
     if status is not None:
         server_status(status, session.features())
     st.subheader("Your latest pictures")
-    page = attempt(lambda: client.images(ImageQuery(limit=8)))
+    page = attempt(lambda: client.images(ImageQuery(kind="output", limit=8)))  # results, not uploads
     if page is not None and page.items:
         thumbnail_grid(page.items, key="home", columns=8)
     elif page is not None:
