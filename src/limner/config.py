@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     batch_wait_seconds: float = Field(
         default=0.05, ge=0, le=5, description="How long the first job of a batch waits for compatible ones."
     )
+    decode: Literal["full", "fast"] = Field(
+        default="full", description="fast: decode with a tiny autoencoder (TAESD family) unless a request says full."
+    )
+    tiny_vae: str | None = Field(
+        default=None, description="The tiny autoencoder for fast decoding (hub id or folder); default: by family."
+    )
     openvino_cache_dir: Path | None = Field(
         default=None, description="Where converted OpenVINO models are kept (default: ~/.cache/limner/openvino)."
     )

@@ -13,6 +13,7 @@ from limner.core.requests import (
     MAX_SEED,
     MAX_SIDE,
     MIN_SIDE,
+    DecodeMode,
     ImageRef,
     LoraSpec,
     SchedulerName,
@@ -57,6 +58,7 @@ class JobCreate(BaseModel):
     ip_adapter_scale: Annotated[float | None, Field(ge=0, le=2)] = None
     style: Annotated[str | None, Field(max_length=64)] = None
     preview: bool = Field(default=False, description="Send a small base64 PNG preview with each progress event")
+    decode: DecodeMode | None = Field(default=None, description="fast: a tiny autoencoder decodes (quicker, softer)")
     webhook_url: HttpUrl | None = None
     deadline_seconds: Annotated[float | None, Field(gt=0, le=7 * 24 * 3600)] = None
 

@@ -52,7 +52,7 @@ def _generate(
         fields = request_fields(
             task=task, prompt=prompt, negative=options.negative, model=options.model, size=options.size,
             steps=options.steps, guidance=options.guidance, seed=options.seed, num_images=options.num_images,
-            scheduler=options.scheduler, loras=options.lora, **extra,
+            scheduler=options.scheduler, loras=options.lora, decode=options.decode, **extra,
         )  # fmt: skip
         paths = run_and_save(settings, fields, options.preset, options.out, Console(stderr=True),
                              init_image=init_image, mask_image=mask_image, references=references)  # fmt: skip

@@ -35,6 +35,13 @@ def scheduler_name(value: str) -> str:
     return value
 
 
+def decode_mode(value: str) -> str:
+    """``full`` or ``fast`` (see :class:`~limner.core.requests.DecodeMode`)."""
+    if value not in ("full", "fast"):
+        raise typer.BadParameter(f"{value!r} is not full or fast")
+    return value
+
+
 PromptArg = Annotated[str, typer.Argument(help="What to draw.")]
 ImageArg = Annotated[Path, typer.Argument(help="Input picture (PNG, JPEG or WebP).")]
 NegativeOpt = Annotated[str | None, typer.Option("--negative", "-N", help="What to avoid.")]
@@ -56,6 +63,11 @@ LoraOpt = Annotated[
     typer.Option("--lora", help="LoRA as REF or REF:WEIGHT (.safetensors only); repeatable."),
 ]
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Apply a preset (see `limner presets`).")]
+DecodeOpt = Annotated[
+    str | None,
+    typer.Option("--decode", metavar="full|fast", parser=decode_mode,
+                 help="fast: decode with a tiny autoencoder (TAESD family), quicker and a little softer."),
+]  # fmt: skip
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default: LIMNER_OUTPUT_DIR).")]
 StyleOpt = Annotated[str | None, typer.Option("--style", help="A style preset (see `limner styles`).")]
 CharacterOpt = Annotated[str | None, typer.Option("--character", help="A saved character (see `limner characters`).")]
@@ -85,6 +97,7 @@ class GenerationOptions:
     scheduler: SchedulerOpt = None
     lora: LoraOpt = None
     preset: PresetOpt = None
+    decode: DecodeOpt = None
     out: OutOpt = None
 
 

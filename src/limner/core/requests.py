@@ -55,6 +55,13 @@ class SchedulerName(StrEnum):
     PNDM = "pndm"
 
 
+class DecodeMode(StrEnum):
+    """How latents become pixels: the model's own VAE, or a tiny autoencoder that mimics it (faster)."""
+
+    FULL = "full"
+    FAST = "fast"
+
+
 class LoraSpec(BaseModel):
     """One LoRA to apply: a reference (file, folder or hub id) and its weight."""
 
@@ -158,6 +165,7 @@ class GenerationRequest(BaseModel):
     mask_image: ImageRef | None = None
     preset: Annotated[str | None, Field(max_length=128)] = None
     preview: bool = False
+    decode: DecodeMode | None = None  # None: the server's setting (full unless configured)
     reference_images: Annotated[list[ImageRef], Field(max_length=MAX_REFERENCES)] = Field(default_factory=list)
     reference_weights: Annotated[
         list[Annotated[float, Field(gt=0, le=100)]] | None, Field(max_length=MAX_REFERENCES)

@@ -226,3 +226,18 @@ def _attention_width(unet: UNet2DConditionModel, processor_name: str) -> int:
     for part in processor_name.removesuffix(".processor").split("."):
         module = getattr(module, part) if not part.isdigit() else module[int(part)]
     return int(module.to_q.out_features)
+
+
+def build_tiny_taesd(out_dir: Path, seed: int = 3) -> Path:
+    """A tiny random ``AutoencoderTiny`` in the latent space of :func:`tiny_vae` (4 channels, 8x), saved as a folder."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed)
+    tiny = AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+    )
+    tiny.save_pretrained(out_dir, safe_serialization=True)  # type: ignore[attr-defined]
+    return out_dir

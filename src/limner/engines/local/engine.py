@@ -21,7 +21,7 @@ from limner.config import Settings
 from limner.core.errors import GenerationCanceledError, InvalidRequestError
 from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from limner.core.records import GeneratedImage, GenerationResult, ImageRecord, Timings
-from limner.core.requests import MAX_SEED, GenerationRequest, Task
+from limner.core.requests import MAX_SEED, DecodeMode, GenerationRequest, Task
 from limner.engines.base import TaskInputs
 from limner.engines.local.cache import ModelCache
 from limner.engines.local.device import Placement, choose_placement
@@ -48,6 +48,7 @@ from limner.engines.local.openvino_unet import supports_vae as supports_openvino
 from limner.engines.local.previews import latent_preview
 from limner.engines.local.schedulers import make_scheduler, scheduler_label
 from limner.engines.local.tasks import accepted_arguments, task_pipeline
+from limner.engines.local.tiny_vae import TinyVaes
 from limner.imaging.inputs import fit_size
 
 
@@ -94,6 +95,7 @@ class LocalEngine:
         if self._placement.device.type == "cpu":
             torch.set_num_threads(threads)  # the cores shared by this process's worker threads
         self._openvino = self._openvino_unets(threads)
+        self._tiny_vaes = TinyVaes(self._placement, settings.tiny_vae)
 
     @property
     def placement(self) -> Placement:
@@ -202,6 +204,15 @@ class LocalEngine:
         accelerated.set_progress_bar_config(disable=True)
         return accelerated
 
+    def _decoding(self, pipeline: Any, base: Any, request: GenerationRequest, model_name: str) -> Any:
+        """The pipeline with a tiny autoencoder in place of its VAE when the request asks for fast decoding."""
+        mode = request.decode or DecodeMode(self._settings.decode)
+        if mode is DecodeMode.FULL:
+            return pipeline
+        fast = type(pipeline).from_pipe(pipeline, vae=self._tiny_vaes.for_pipeline(base, model_name))
+        fast.set_progress_bar_config(disable=True)
+        return fast
+
     def _resolve_model(self, model: str | None) -> ModelSource:
         reference = model or self._settings.default_model
         return resolve_model(self._aliases(reference) or reference)
@@ -227,6 +238,7 @@ class LocalEngine:
         with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None) as base:
             scheduler = make_scheduler(base.scheduler, request.scheduler)
             pipeline = self._accelerated(task_pipeline(base, request.task, scheduler, slot.name), base, plan, adapter)
+            pipeline = self._decoding(pipeline, base, request, slot.name)
             arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel)
             computed: dict[str, ReferenceEmbedding] = {}
             if adapter is not None:
@@ -283,7 +295,9 @@ class LocalEngine:
             return None
         loras = tuple((spec.ref, spec.weight) for spec in request.loras)
         model = request.model or self._settings.default_model
-        return (model, request.width, request.height, request.steps, request.guidance_scale, request.scheduler, loras)
+        decode = request.decode or DecodeMode(self._settings.decode)
+        return (model, request.width, request.height, request.steps, request.guidance_scale, request.scheduler, loras,
+                decode)  # fmt: skip
 
     def run_together(
         self,
@@ -317,6 +331,7 @@ class LocalEngine:
         with slot.using(first.loras, None) as base:
             scheduler = make_scheduler(base.scheduler, first.request.scheduler)
             pipeline = self._accelerated(task_pipeline(base, Task.TXT2IMG, scheduler, slot.name), base, first, None)
+            pipeline = self._decoding(pipeline, base, first.request, slot.name)
             merged = first.request.model_copy(update={"preview": any(r.preview for r in requests)})
             flat_seeds = [seed for request_seeds in seeds for seed in request_seeds]
             arguments = self._call_arguments(pipeline, replace(first, request=merged), TaskInputs(), flat_seeds,
@@ -402,10 +417,13 @@ def _call(pipeline: Any, arguments: dict[str, Any]) -> tuple[Any, float]:
 
 
 def _openvino_label(pipeline: Any) -> str:
-    """`` (OpenVINO unet, vae)``: which modules ran on OpenVINO; empty when none did."""
+    """`` (OpenVINO unet, vae)``, `` (tiny VAE)``: what ran in place of the model's own modules."""
     parts = [name for name, kind in (("unet", OpenVinoUNet), ("vae", OpenVinoVAE))
              if isinstance(getattr(pipeline, name, None), kind)]  # fmt: skip
-    return f" (OpenVINO {', '.join(parts)})" if parts else ""
+    label = f" (OpenVINO {', '.join(parts)})" if parts else ""
+    if type(getattr(pipeline, "vae", None)).__name__ == "AutoencoderTiny":
+        label += " (tiny VAE)"
+    return label
 
 
 def _no_aliases(_: str) -> str | None:
