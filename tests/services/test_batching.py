@@ -94,3 +94,14 @@ def test_jobs_that_cannot_share_a_call_run_alone(engine: CountingEngine) -> None
                            [CancelToken(), CancelToken()], [[], []])  # fmt: skip
     assert engine.together == []
     assert all(isinstance(result, GenerationResult) for result in results)
+
+
+def test_each_job_of_a_batch_sees_its_own_step_previews(engine: CountingEngine) -> None:
+    requests = [request("a red fox", 1, preview=True), request("a blue whale", 2, preview=True)]
+    events: list[list[ProgressEvent]] = [[], []]
+    concurrently(BatchingEngine(engine, engine, max_size=2, wait_seconds=5.0), requests,
+                 [CancelToken(), CancelToken()], events)  # fmt: skip
+    assert engine.together == [2]
+    last = [stream[-1].preview for stream in events]
+    assert all(preview is not None for preview in last)
+    assert last[0].tobytes() != last[1].tobytes()  # type: ignore[union-attr]

@@ -57,7 +57,9 @@ class JobCreate(BaseModel):
     ip_adapter: Annotated[str | None, Field(min_length=1, max_length=512)] = None
     ip_adapter_scale: Annotated[float | None, Field(ge=0, le=2)] = None
     style: Annotated[str | None, Field(max_length=64)] = None
-    preview: bool = Field(default=False, description="Send a small base64 PNG preview with each progress event")
+    preview: bool = Field(
+        default=True, description="Send a small base64 PNG preview with each progress event (cheap: no VAE decode)"
+    )
     decode: DecodeMode | None = Field(default=None, description="fast: a tiny autoencoder decodes (quicker, softer)")
     webhook_url: HttpUrl | None = None
     deadline_seconds: Annotated[float | None, Field(gt=0, le=7 * 24 * 3600)] = None

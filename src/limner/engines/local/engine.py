@@ -321,11 +321,12 @@ class LocalEngine:
         seeds = [request.seeds(base) for request, base in zip(requests, base_seeds, strict=True)]
         everyone = CancelToken()
 
-        def on_progress(event: ProgressEvent) -> None:
-            for callback in progress:
-                callback(event)
+        def cancel_when_all_canceled(_: ProgressEvent) -> None:
             if all(cancel.canceled for cancel in cancels):
                 everyone.cancel()
+
+        offsets = [sum(r.num_images for r in requests[:index]) for index in range(len(requests))]
+        listeners = [*zip(offsets, progress, strict=True), (0, cancel_when_all_canceled)]
 
         first = plans[0]
         with slot.using(first.loras, None) as base:
@@ -335,7 +336,7 @@ class LocalEngine:
             merged = first.request.model_copy(update={"preview": any(r.preview for r in requests)})
             flat_seeds = [seed for request_seeds in seeds for seed in request_seeds]
             arguments = self._call_arguments(pipeline, replace(first, request=merged), TaskInputs(), flat_seeds,
-                                             on_progress, everyone)  # fmt: skip
+                                             listeners, everyone)  # fmt: skip
             arguments["prompt"] = [r.prompt for r in requests for _ in range(r.num_images)]
             negatives = [r.negative_prompt for r in requests for _ in range(r.num_images)]
             arguments["negative_prompt"] = negatives if any(negatives) else None
@@ -359,15 +360,20 @@ class LocalEngine:
         plan: Plan,
         inputs: TaskInputs,
         seeds: list[int],
-        progress: ProgressCallback,
+        progress: ProgressCallback | list[tuple[int, ProgressCallback]],
         cancel: CancelToken,
     ) -> dict[str, Any]:
+        """The pipeline's arguments. ``progress`` may be one callback, or (first image index, callback)
+        pairs of a batched run, each told its own step preview."""
         request = plan.request
         total = request.steps
+        listeners = progress if isinstance(progress, list) else [(0, progress)]
 
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            preview = latent_preview(tensors["latents"]) if request.preview and "latents" in tensors else None
-            progress(ProgressEvent(step=min(step + 1, total), total_steps=total, preview=preview))
+            latents = tensors.get("latents") if request.preview else None
+            for first_image, listener in listeners:
+                preview = latent_preview(latents[first_image:]) if latents is not None else None
+                listener(ProgressEvent(step=min(step + 1, total), total_steps=total, preview=preview))
             if cancel.canceled:
                 pipe._interrupt = True
                 raise _StopRequestedError
