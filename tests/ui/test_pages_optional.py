@@ -191,7 +191,7 @@ def test_character_page_explains_why_characters_are_unavailable(studio: AppFacto
     assert_clean(at)
     assert "char.prompt" not in at.session_state  # no form to fill in vain
     text = " ".join(item.value for item in at.markdown)
-    assert "Character pictures is not available on this server." in text
+    assert "Making character pictures is not available on this server." in text
     assert "IP-Adapter" in text
     assert "LIMNER_" not in text
 

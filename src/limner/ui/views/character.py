@@ -194,7 +194,7 @@ def main() -> None:
     st.caption("One picture of a character and a sentence: the same character in a new scene, in a style you choose.")
     if not require(session.features(), CHARACTERS, what="Character generation needs saved characters on the server."):
         return
-    if not offered("character", "Character pictures"):
+    if not offered("character", "Making character pictures"):
         return
     client = session.client()
     names = [str(character["name"]) for character in saved_characters(client)]

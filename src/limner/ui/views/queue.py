@@ -18,7 +18,13 @@ from limner.ui.views.gallery import OPEN
 
 REFRESH_SECONDS = 2.0
 RECENT = 15
-_ICONS = {"running": "⏳", "queued": "🕒", "succeeded": "✅", "failed": "⚠️", "canceled": "⛔"}
+_ICONS = {
+    "running": ":material/progress_activity:",
+    "queued": ":material/schedule:",
+    "succeeded": ":material/check_circle:",
+    "failed": ":material/error:",
+    "canceled": ":material/cancel:",
+}  # Material icons: the browser needs no emoji font
 
 
 def describe(job: Job) -> str:
@@ -35,8 +41,9 @@ def row(job: Job) -> None:
         text, actions = st.columns((4, 1))
         when = job.created_at.strftime("%H:%M:%S") if job.created_at else ""
         text.markdown(f"{_ICONS.get(job.status, '')} {describe(job)}  \n{job.status.capitalize()} · {when}")
-        if job.status == "running" and job.total_steps:
-            text.progress(min(max(job.progress, 0.0), 1.0), text=f"Step {job.step} of {job.total_steps}")
+        if job.status == "running":
+            label = f"Step {job.step} of {job.total_steps}" if job.step else "Starting: loading the model"
+            text.progress(min(max(job.progress, 0.0), 1.0), text=label)
         elif job.status == "queued" and job.queue_position:
             text.caption(f"Position {job.queue_position} in the queue")
         if job.status == "failed" and job.error:
