@@ -247,3 +247,20 @@ def test_queued_jobs_whose_message_was_lost_are_dispatched_again(sessions: sessi
     assert queue.claim_by_id(job.id, "w") is not None
     now[0] += timedelta(minutes=6)
     assert queue.redispatch() == 0  # a running job is never sent again
+
+
+def test_finished_jobs_are_counted_as_they_finish(sessions: sessionmaker[Session]) -> None:
+    from limner.db.models import JobCounter
+
+    user = make_user(sessions)
+    queue = make_queue(sessions)
+    for outcome in (JobStatus.SUCCEEDED, JobStatus.SUCCEEDED, JobStatus.FAILED):
+        enqueue(queue, sessions, user)
+        job = queue.claim("w")
+        assert job is not None
+        assert queue.finish(job.id, "w", outcome, error_code="x" if outcome is JobStatus.FAILED else None) is not None
+    assert queue.finish(job.id, "w", JobStatus.SUCCEEDED) is None  # a second report of one job counts nothing
+    with sessions() as session:
+        counters = {row.status: row.finished for row in session.query(JobCounter).all()}
+    assert counters["succeeded"] == 2
+    assert counters["failed"] == 1

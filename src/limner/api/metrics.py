@@ -1,8 +1,9 @@
-"""Prometheus metrics, read from the queue table at scrape time.
+"""Prometheus metrics, read from the database at scrape time.
 
 Why a custom collector with its own registry: the numbers (queue depth, jobs by status, job
 durations) live in the database, so every API process reports the same truth, and each app owns
-its registry instead of sharing prometheus_client's global one.
+its registry instead of sharing prometheus_client's global one. A scrape runs one grouped count and
+reads the job counters (kept as jobs finish); it never reads finished jobs one by one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamil
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from limner.db.models import Job, JobStatus
+from limner.db.models import Job, JobCounter, JobStatus
 from limner.services.container import Services
 
 
@@ -25,11 +26,7 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         with self._services.sessions() as session:
             counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).tuples().all())
-            finished = session.execute(
-                select(Job.status, Job.started_at, Job.finished_at).where(
-                    Job.finished_at.is_not(None), Job.started_at.is_not(None)
-                )
-            ).all()
+            counters = {counter.status: counter for counter in session.scalars(select(JobCounter)).all()}
         depth = GaugeMetricFamily("limner_queue_depth", "Jobs waiting in the queue")
         depth.add_metric([], counts.get(JobStatus.QUEUED.value, 0))
         yield depth
@@ -39,12 +36,9 @@ class QueueCollector(Collector):
         yield by_status
         durations = SummaryMetricFamily("limner_job_duration_seconds", "Run time of finished jobs", labels=["status"])
         for job_status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED):
-            seconds = [
-                (finished_at - started_at).total_seconds()
-                for status, started_at, finished_at in finished
-                if status == job_status.value and started_at is not None and finished_at is not None
-            ]
-            durations.add_metric([job_status.value], count_value=len(seconds), sum_value=sum(seconds))
+            counter = counters.get(job_status.value)
+            count, total = (counter.finished, counter.seconds) if counter is not None else (0, 0.0)
+            durations.add_metric([job_status.value], count_value=count, sum_value=total)
         yield durations
         failures = GaugeMetricFamily("limner_job_failures", "Failed jobs")
         failures.add_metric([], counts.get(JobStatus.FAILED.value, 0))

@@ -138,6 +138,17 @@ class Job(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # last broker message
 
 
+class JobCounter(Base):
+    """Jobs that ran to an end, by final status, and their summed run time: kept as jobs finish, so
+    metrics read a few rows instead of every finished job."""
+
+    __tablename__ = "job_counters"
+
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    finished: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class Image(Base):
     __tablename__ = "images"
     __table_args__ = (

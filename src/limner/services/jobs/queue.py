@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from limner.core.errors import ConflictError, NotFoundError, QueueFullError
 from limner.core.jobs import GenerateJob, JobKind, TrainJob
 from limner.db.base import utcnow
-from limner.db.models import Job, JobStatus, User
+from limner.db.models import Job, JobCounter, JobStatus, User
 
 QUEUE_FULL_RETRY_SECONDS = 30
 
@@ -356,7 +356,32 @@ class JobQueue:
                 )
             )
             session.commit()
-            return session.get(Job, job_id) if updated else None
+            if not updated:
+                return None
+            job = session.get(Job, job_id)
+            if job is not None:
+                self._count_finished(session, job)
+            return job
+
+    def _count_finished(self, session: Session, job: Job) -> None:
+        """Add a finished job to its status's counter (read by /metrics instead of every job row)."""
+        if job.started_at is None or job.finished_at is None:
+            return
+        seconds = max(0.0, (job.finished_at - job.started_at).total_seconds())
+        counted = _rowcount(
+            session.execute(
+                update(JobCounter)
+                .where(JobCounter.status == job.status)
+                .values(finished=JobCounter.finished + 1, seconds=JobCounter.seconds + seconds)
+            )
+        )
+        if not counted:
+            session.add(JobCounter(status=job.status, finished=1, seconds=seconds))
+        try:
+            session.commit()
+        except IntegrityError:  # another process added the row first: count again on it
+            session.rollback()
+            self._count_finished(session, job)
 
     def release(self, job_id: str, worker_id: str) -> Job | None:
         """Give a job this worker is stopping for back to the queue, its attempt not counted.
