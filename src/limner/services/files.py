@@ -1,4 +1,4 @@
-"""Where image files live: any fsspec filesystem (a local folder by default, S3-compatible later).
+"""Where image files live: any fsspec filesystem (a local folder by default; ``s3://`` with limner[s3]).
 
 Why keys and not paths: callers pass generated keys (``images/<id>.png``); a key is checked to be
 a plain relative name, so no user input ever becomes a path.
@@ -18,9 +18,14 @@ class FileStore:
     """Put, get and delete blobs by key under one root URL."""
 
     def __init__(self, root_url: str) -> None:
-        self._fs, root = url_to_fs(root_url)
+        try:
+            self._fs, root = url_to_fs(root_url)
+        except ImportError as exc:  # e.g. s3:// without s3fs
+            raise ImportError(f"{root_url.split(':', 1)[0]}:// file stores need an extra: pip install 'limner[s3]' "
+                              f"({exc})") from exc  # fmt: skip
         self._root = root.rstrip("/")
-        if isinstance(self._fs, fsspec.implementations.local.LocalFileSystem):
+        self._local = isinstance(self._fs, fsspec.implementations.local.LocalFileSystem)
+        if self._local:
             self._fs.makedirs(self._root, exist_ok=True)
 
     def _path(self, key: str) -> str:
@@ -29,8 +34,12 @@ class FileStore:
         return f"{self._root}/{key}"
 
     def put(self, key: str, data: bytes) -> None:
-        """Write atomically on local disks (temp file + rename), so readers never see half a file."""
+        """Write so that readers never see half a file: one PUT on an object store (atomic there), a
+        temporary file and a rename on a local disk."""
         path = self._path(key)
+        if not self._local:
+            self._fs.pipe_file(path, data)
+            return
         parent = path.rsplit("/", 1)[0]
         self._fs.makedirs(parent, exist_ok=True)
         temporary = f"{path}.partial"
