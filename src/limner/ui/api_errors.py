@@ -55,9 +55,7 @@ _BY_KIND = {
         "The server hit a problem it did not expect. Try again; if it keeps happening, tell an administrator."
     ),
 }
-_ABOUT_AN_INPUT = frozenset(
-    {"unsupported_image_format", "unsupported_media_type", "image_too_large", "model_not_found", "unsupported_task"}
-)
+_ABOUT_AN_INPUT = frozenset({"unsupported_image_format", "unsupported_media_type", "image_too_large"})
 # Request fields as a person knows them from the forms.
 FIELD_LABELS = {
     "prompt": "Prompt",
