@@ -35,7 +35,9 @@ def source_picker() -> tuple[str | None, Upload | None]:
             session.forget(SOURCE_ID)
             st.rerun()
         return source_id, None
-    file = st.file_uploader("Photo to edit", type=["png", "jpg", "jpeg", "webp"], key="edit.file")
+    file = st.file_uploader("Photo to edit (drop a file here)", type=["png", "jpg", "jpeg", "webp"], key="edit.file")
+    if file is not None:
+        st.image(file.getvalue(), width=160, caption=file.name)  # a thumbnail, not only a file name
     return None, Upload(file.name, file.getvalue()) if file is not None else None
 
 
