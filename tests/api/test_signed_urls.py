@@ -25,6 +25,7 @@ def test_links_expire_and_bind_the_image_id() -> None:
     assert not links.valid("img2", expires, signature)
     assert not links.valid("img1", expires + 1, signature)
     assert not links.valid("img1", expires, signature.upper())
+    assert not links.valid("img1", expires, "é" + signature[1:])  # any text, not only hex, is refused
     now[0] = expires + 1
     assert not links.valid("img1", expires, signature)
     other_server = ImageLinks(derive_key("another secret"), lifetime_seconds=3600, clock=lambda: 0)

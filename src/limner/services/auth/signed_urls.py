@@ -41,4 +41,5 @@ class ImageLinks:
         """True for an unexpired link this server signed (compared in constant time)."""
         if expires < self._clock():
             return False
-        return hmac.compare_digest(self.signature(image_id, expires), signature)
+        # As bytes: compare_digest refuses str with non-ASCII characters (a forged link may carry any).
+        return hmac.compare_digest(self.signature(image_id, expires).encode(), signature.encode())
