@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 import weakref
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,9 @@ class OpenVinoUNets:
                 torch.tensor([10.0, 10.0]),
                 torch.randn(2, 77, width if isinstance(width, int) else width[0]),
             )
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer's notes on Python-side branches are expected: the graph is traced per size.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             model = openvino.convert_model(traced.eval(), example_input=example)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.xml")
