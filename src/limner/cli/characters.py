@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from limner.db.models import User
     from limner.services.characters import Characters
 
-characters_app = typer.Typer(help="Saved characters: reference pictures usable by name (--character).",
-                             no_args_is_help=True)  # fmt: skip
+characters_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Saved characters: reference pictures usable by name (--character).",
+    no_args_is_help=True,
+)
 
 PicturesArg = Annotated[list[Path], typer.Argument(help="Reference pictures (PNG, JPEG or WebP).")]
 

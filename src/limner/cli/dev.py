@@ -10,7 +10,7 @@ import typer
 from limner.cli.errors import user_errors
 from limner.core.errors import InvalidRequestError
 
-dev_app = typer.Typer(help="Developer tools (tiny test models).", no_args_is_help=True)
+dev_app = typer.Typer(rich_markup_mode=None, help="Developer tools (tiny test models).", no_args_is_help=True)
 
 
 @dev_app.command("tiny-model")

@@ -31,6 +31,7 @@ QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY"
 def build_app() -> typer.Typer:
     """The ``limner`` app: its commands in the order ``--help`` lists them, then its groups."""
     app = typer.Typer(
+        rich_markup_mode=None,
         name="limner",
         help="Self-hosted image generation: text-to-image, img2img, inpaint and instruction edits.",
         no_args_is_help=True,

@@ -11,8 +11,11 @@ from rich.table import Table
 
 from limner.cli.errors import user_errors
 
-models_app = typer.Typer(help="Registered models: friendly names usable with --model and --lora.",
-                         no_args_is_help=True)  # fmt: skip
+models_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Registered models: friendly names usable with --model and --lora.",
+    no_args_is_help=True,
+)
 
 
 def _size(size: int) -> str:

@@ -36,6 +36,7 @@ ExamplesOpt = Annotated[
 ]
 
 prompts_app = typer.Typer(
+    rich_markup_mode=None,
     help="Prompt ideas (title, description, tags, prompt) from an LLM, or offline without one.",
     no_args_is_help=True,
 )

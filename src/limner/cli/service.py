@@ -16,8 +16,10 @@ from rich.console import Console
 
 from limner.cli.errors import user_errors
 
-users_app = typer.Typer(help="Accounts of the service (stored in its database).", no_args_is_help=True)
-gallery_app = typer.Typer(help="The service's gallery.", no_args_is_help=True)
+users_app = typer.Typer(
+    rich_markup_mode=None, help="Accounts of the service (stored in its database).", no_args_is_help=True
+)
+gallery_app = typer.Typer(rich_markup_mode=None, help="The service's gallery.", no_args_is_help=True)
 
 
 def serve(

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from limner.cli.errors import user_errors
 
-train_app = typer.Typer(help="Train limner's own models.", no_args_is_help=True)
+train_app = typer.Typer(rich_markup_mode=None, help="Train limner's own models.", no_args_is_help=True)
 
 
 @train_app.callback()
