@@ -203,6 +203,10 @@ class Settings(BaseSettings):
         base_url: str = getattr(self, provider.base_url_setting)
         return base_url
 
+    def has_store(self) -> bool:
+        """True when this installation has a database (a CLI lookup must not create one)."""
+        return self.database_url is not None or (self.data_dir / "limner.db").is_file()
+
     def compute_threads(self) -> int:
         """Threads for one job's math: the cores shared by the worker threads of this process."""
         if self.threads is not None:

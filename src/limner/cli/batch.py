@@ -89,7 +89,7 @@ def batch(
         if not only_prompts:
             from limner.cli.generation import local_generation
 
-            generation = local_generation(settings)
+            generation = local_generation(settings, one_shot=False)
             _probe(generation, options)  # a missing key or impossible size stops us before any idea is paid for
         origin = _IdeaSource(count, theme, from_csv, idea_seed, offline, data, tuple(examples or ()))
         what = origin.identity(new)

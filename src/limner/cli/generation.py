@@ -21,7 +21,13 @@ from limner.core.requests import GenerationRequest, ImageRef, LoraSpec, parse_si
 from limner.engines.base import TaskInputs
 from limner.imaging.inputs import open_image_file
 from limner.imaging.png import save_png
-from limner.services.generation import GenerationService, ModelLookup, RegisteredName, registered_aliases
+from limner.services.generation import (
+    GenerationService,
+    ModelLookup,
+    RegisteredName,
+    could_be_registered,
+    registered_aliases,
+)
 
 
 def request_fields(
@@ -113,10 +119,17 @@ class LocalFiles:
         return self._opened[key]
 
 
-def local_generation(settings: Settings) -> GenerationService:
-    """The generation service for CLI commands: local engine, remote providers, the local model registry."""
+def local_generation(settings: Settings, *, one_shot: bool = True) -> GenerationService:
+    """The generation service for CLI commands: local engine, remote providers, the local model registry.
+
+    A one-shot command (``limner generate``) runs ``LIMNER_BACKEND=auto`` on PyTorch: compiling the
+    OpenVINO models costs more than it saves on one call. Commands that make many images (``limner
+    batch``) and the server keep ``auto``'s choice; ``LIMNER_BACKEND=openvino`` always uses it.
+    """
     from limner.engines.router import build_engine
 
+    if one_shot and settings.backend == "auto":
+        settings = settings.model_copy(update={"backend": "torch"})
     lookup = _local_lookup(settings)
     return GenerationService(settings, build_engine(settings, aliases=registered_aliases(lookup)), lookup)
 
@@ -127,6 +140,8 @@ def _local_lookup(settings: Settings) -> ModelLookup:
     stored: list[ModelLookup] = []
 
     def lookup(name: str) -> RegisteredName | None:
+        if not could_be_registered(name) or not settings.has_store():
+            return None
         if not stored:
             from limner.services.store import local_model_lookup
 

@@ -52,6 +52,14 @@ class RegisteredName:
 
 ModelLookup = Callable[[str], RegisteredName | None]
 
+REGISTERED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def could_be_registered(name: str) -> bool:
+    """Whether ``name`` has the form of a registered model's name (not a path, hub id or built-in)."""
+    return name not in BUILTIN_MODELS and REGISTERED_NAME.match(name) is not None
+
+
 _HUB_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HUB_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*\.safetensors$")
 REFUSED_REFERENCE = (

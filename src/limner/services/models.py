@@ -8,7 +8,6 @@ change at the source cannot break a registered model.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,9 @@ from limner.core.errors import (
 from limner.db.models import ModelKind, ModelVisibility, RegisteredModel, User
 from limner.engines.local.model_refs import BUILTIN_MODELS, PICKLE_SUFFIXES
 from limner.engines.local.weights_info import describe_weights
-from limner.services.generation import ModelLookup, RegisteredName
+from limner.services.generation import REGISTERED_NAME, ModelLookup, RegisteredName
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MODEL_NAME = REGISTERED_NAME
 HUB_WEIGHT_PATTERNS = ["*.safetensors", "*.json", "*.txt", "*.model", "*.md"]
 
 

@@ -80,18 +80,13 @@ def local_store(settings: Settings) -> Iterator[Store]:
         store.close()
 
 
-def store_exists(settings: Settings) -> bool:
-    """True when this installation has stored anything (a CLI lookup must not create a database)."""
-    return settings.database_url is not None or (Path(settings.data_dir) / "limner.db").is_file()
-
-
 def local_model_lookup(settings: Settings) -> ModelLookup:
     """Registered names of the local store, each looked up once when first asked; none while no store exists."""
     found: dict[str, RegisteredName | None] = {}
 
     def lookup(name: str) -> RegisteredName | None:
         if name not in found:
-            if not store_exists(settings):
+            if not settings.has_store():
                 return None
             with local_store(settings) as store:
                 found[name] = store.model_lookup()(name)
