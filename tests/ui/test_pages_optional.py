@@ -200,7 +200,8 @@ def test_character_page_with_the_servers_characters(studio: AppFactory) -> None:
     at = studio(navigation.CHARACTER, capabilities=EVERYTHING)
     assert_clean(at)
     assert at.session_state["features"].has(CHARACTERS)  # the page without them is tested with BARE above
-    at.file_uploader(key="char.files").upload("ref.png", png("red"), "image/png")
+    at.file_uploader(key="char.files").upload("ref.png", png("red"), "image/png").run()
+    assert at.get("image"), "a dropped reference picture shows as a thumbnail before the form is sent"
     at.text_area(key="char.prompt").input("reading on a beach")
     at.button(key="FormSubmitter:character-Create").click().run()
     assert_clean(at)

@@ -78,14 +78,18 @@ def character_form(names: list[str]) -> tuple[bool, dict[str, Any]]:
     choices = providers()
     if st.session_state.get("char.provider") not in choices:
         st.session_state["char.provider"] = choices[0]
+    # The pictures sit outside the form so their thumbnails show as soon as they are dropped.
+    files = st.file_uploader(
+        "Reference pictures (1-8; drop files here)",
+        type=["png", "jpg", "jpeg", "webp"],
+        accept_multiple_files=True,
+        key="char.files",
+    )
+    if files:
+        for column, file in zip(st.columns(min(len(files), 8)), files[:8], strict=False):
+            column.image(file.getvalue(), width=96, caption=file.name)
     with st.form("character"):
         source = st.radio("Who", (_NEW, _SAVED), horizontal=True, key="char.source")
-        files = st.file_uploader(
-            "Reference pictures (1-8)",
-            type=["png", "jpg", "jpeg", "webp"],
-            accept_multiple_files=True,
-            key="char.files",
-        )
         left, right = st.columns(2)
         save_name = left.text_input("Save as a character named", key="char.save_name", placeholder="optional")
         saved = right.selectbox("Saved character", names or ["(none saved)"], key="char.saved")
