@@ -25,11 +25,10 @@ from limner.core.errors import (
     first_line,
 )
 from limner.db.models import ModelKind, ModelVisibility, RegisteredModel, User
-from limner.engines.local.model_refs import BUILTIN_MODELS, PICKLE_SUFFIXES
+from limner.engines.local.model_refs import PICKLE_SUFFIXES
 from limner.engines.local.weights_info import describe_weights
-from limner.services.generation import REGISTERED_NAME, ModelLookup, RegisteredName
+from limner.services.generation import ModelLookup, RegisteredName, could_be_registered
 
-MODEL_NAME = REGISTERED_NAME
 HUB_WEIGHT_PATTERNS = ["*.safetensors", "*.json", "*.txt", "*.model", "*.md"]
 
 
@@ -179,7 +178,7 @@ class ModelRegistry:
 
     def check_name(self, session: Session, name: str) -> None:
         """Refuse a malformed, built-in or taken name (before a long job that would register it)."""
-        if not MODEL_NAME.match(name) or name in BUILTIN_MODELS:
+        if not could_be_registered(name):
             raise InvalidRequestError("1-64 letters, digits, '_', '.' or '-', not a built-in name", param="name")
         if self.find(session, name) is not None:
             raise ConflictError(f"a model named {name!r} is already registered", param="name")
@@ -193,7 +192,7 @@ def registry_lookup(registry: ModelRegistry, sessions: sessionmaker[Session]) ->
     """The generation service's view of the registry: a registered name -> its weights (and base)."""
 
     def lookup(name: str) -> RegisteredName | None:
-        if "/" in name or not MODEL_NAME.match(name):
+        if not could_be_registered(name):
             return None
         with sessions() as session:
             model = registry.find(session, name)

@@ -186,32 +186,23 @@ class LocalEngine:
         cache_dir = self._settings.openvino_cache_dir or default_cache_dir()
         return OpenVinoUNets(cache_dir, threads)
 
-    def _accelerated(self, pipeline: Any, base: Any, plan: Plan, adapter: AdapterSource | None) -> Any:
-        """The task pipeline with its UNet and VAE decoder on OpenVINO, where that computes the same thing.
-
-        The VAE always can; the UNet not while LoRAs or an IP-Adapter patch the PyTorch one.
-        """
-        if self._openvino is None:
-            return pipeline
+    def _with_modules(self, pipeline: Any, base: Any, plan: Plan, adapter: AdapterSource | None, model: str) -> Any:
+        """The task pipeline with modules swapped in, in one ``from_pipe``: a tiny autoencoder when the
+        request decodes fast; else the VAE decoder on OpenVINO; the UNet on OpenVINO unless LoRAs or an
+        IP-Adapter patch the PyTorch one."""
         parts: dict[str, Any] = {}
-        if not plan.loras and adapter is None and supports_openvino(base.unet):
-            parts["unet"] = self._openvino.for_unet(base.unet)
-        if supports_openvino_vae(getattr(base, "vae", None)):
-            parts["vae"] = self._openvino.for_vae(base.vae)
+        if (plan.request.decode or DecodeMode(self._settings.decode)) != DecodeMode.FULL:
+            parts["vae"] = self._tiny_vaes.for_pipeline(base, model)
+        if self._openvino is not None:
+            if not plan.loras and adapter is None and supports_openvino(base.unet):
+                parts["unet"] = self._openvino.for_unet(base.unet)
+            if "vae" not in parts and supports_openvino_vae(getattr(base, "vae", None)):
+                parts["vae"] = self._openvino.for_vae(base.vae)
         if not parts:
             return pipeline
-        accelerated = type(pipeline).from_pipe(pipeline, **parts)
-        accelerated.set_progress_bar_config(disable=True)
-        return accelerated
-
-    def _decoding(self, pipeline: Any, base: Any, request: GenerationRequest, model_name: str) -> Any:
-        """The pipeline with a tiny autoencoder in place of its VAE when the request asks for fast decoding."""
-        mode = request.decode or DecodeMode(self._settings.decode)
-        if mode is DecodeMode.FULL:
-            return pipeline
-        fast = type(pipeline).from_pipe(pipeline, vae=self._tiny_vaes.for_pipeline(base, model_name))
-        fast.set_progress_bar_config(disable=True)
-        return fast
+        swapped = type(pipeline).from_pipe(pipeline, **parts)
+        swapped.set_progress_bar_config(disable=True)
+        return swapped
 
     def _resolve_model(self, model: str | None) -> ModelSource:
         reference = model or self._settings.default_model
@@ -237,8 +228,8 @@ class LocalEngine:
             adapter = resolve_adapter(default_adapter(slot.pipeline))
         with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None) as base:
             scheduler = make_scheduler(base.scheduler, request.scheduler)
-            pipeline = self._accelerated(task_pipeline(base, request.task, scheduler, slot.name), base, plan, adapter)
-            pipeline = self._decoding(pipeline, base, request, slot.name)
+            task = task_pipeline(base, request.task, scheduler, slot.name)
+            pipeline = self._with_modules(task, base, plan, adapter, slot.name)
             arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel)
             computed: dict[str, ReferenceEmbedding] = {}
             if adapter is not None:
@@ -331,8 +322,8 @@ class LocalEngine:
         first = plans[0]
         with slot.using(first.loras, None) as base:
             scheduler = make_scheduler(base.scheduler, first.request.scheduler)
-            pipeline = self._accelerated(task_pipeline(base, Task.TXT2IMG, scheduler, slot.name), base, first, None)
-            pipeline = self._decoding(pipeline, base, first.request, slot.name)
+            task = task_pipeline(base, Task.TXT2IMG, scheduler, slot.name)
+            pipeline = self._with_modules(task, base, first, None, slot.name)
             merged = first.request.model_copy(update={"preview": any(r.preview for r in requests)})
             flat_seeds = [seed for request_seeds in seeds for seed in request_seeds]
             arguments = self._call_arguments(pipeline, replace(first, request=merged), TaskInputs(), flat_seeds,

@@ -146,19 +146,20 @@ class OpenVinoUNets:
 
     def for_unet(self, unet: Any) -> OpenVinoUNet:
         """The stand-in for ``unet``; its weights are hashed now, its sizes converted when first used."""
-        with self._lock:
-            if unet not in self._keys:
-                self._keys[unet] = weights_key(unet)
-                self._compiled[unet] = {}
+        self._register(unet)
         return OpenVinoUNet(self, unet)
 
     def for_vae(self, vae: Any) -> OpenVinoVAE:
         """The stand-in for ``vae``: decoding on OpenVINO, encoding (img2img, inpaint) on PyTorch."""
-        with self._lock:
-            if vae not in self._keys:
-                self._keys[vae] = weights_key(vae)
-                self._compiled[vae] = {}
+        self._register(vae)
         return OpenVinoVAE(self, vae)
+
+    def _register(self, module: Any) -> None:
+        """Hash a module's weights once (the key of its conversions on disk)."""
+        with self._lock:
+            if module not in self._keys:
+                self._keys[module] = weights_key(module)
+                self._compiled[module] = {}
 
     def compiled(self, module: Any, latent_size: tuple[int, int], part: str = "unet") -> Any:
         """The compiled ``part`` of ``module`` for latents of ``latent_size`` (converted, or read from disk)."""
