@@ -24,7 +24,7 @@ from limner.services.batches import Batches
 from limner.services.batching import Batchable, BatchingEngine
 from limner.services.characters import Characters
 from limner.services.gallery import Gallery
-from limner.services.generation import GenerationService, registered_aliases
+from limner.services.generation import GenerationService
 from limner.services.jobs.events import EventBus
 from limner.services.jobs.generate import GenerateHandler, GenerationJobs
 from limner.services.jobs.queue import Dispatch, JobQueue
@@ -201,7 +201,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     if engine is None:
         from limner.engines.router import build_engine
 
-        router = build_engine(settings, aliases=registered_aliases(lookup))
+        router = build_engine(settings, aliases=store.engine_aliases())
         engine = router
         local = router.local
         if settings.workers > 1 and settings.batch_max_size > 1 and isinstance(local, Batchable):
@@ -229,7 +229,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         store.sessions,
         {
             "generate": GenerateHandler(generation, store.gallery, store.characters),
-            "train": TrainHandler(settings, store.models, lookup, store.gallery, store.sessions, store.trainings_dir),
+            "train": TrainHandler(
+                settings, store.models, lookup, store.gallery, store.sessions, store.trainings_dir, store.files
+            ),
         },
         events,
         WebhookDeliveries(
@@ -250,7 +252,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         queue=queue,
         submissions=submissions,
         generation_jobs=GenerationJobs(generation, store.gallery, store.characters, store.sessions, submissions),
-        training_jobs=TrainingJobs(settings, generation, submissions, store.models, store.trainings_dir),
+        training_jobs=TrainingJobs(settings, generation, submissions, store.models, store.trainings_dir, store.files),
         events=events,
         worker=worker,
         login_failures=_window(settings, "login", settings.login_max_failures, settings.login_window_seconds),

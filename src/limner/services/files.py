@@ -11,7 +11,7 @@ import re
 import fsspec
 from fsspec.core import url_to_fs
 
-_KEY = re.compile(r"^[a-z]+/[A-Za-z0-9_-]+\.(png|webp|safetensors)$")
+_KEY = re.compile(r"^[a-z]+/[A-Za-z0-9_-]+\.(png|webp|safetensors|zip)$")
 
 
 class FileStore:

@@ -44,6 +44,8 @@ class RegisteredName:
     base_model: str | None = None
     owner_id: str | None = None
     shared: bool = True
+    files_key: str | None = None  # the weights packed in the shared file store (for machines without them)
+    files_path: str | None = None  # the reference inside that packed folder
 
     def visible_to(self, user_id: str | None) -> bool:
         """Shared models are everyone's; a private one is its owner's (``user_id`` None: no restriction)."""
@@ -244,11 +246,19 @@ class GenerationService:
         return {**fields, "model": name}
 
 
-def registered_aliases(lookup: ModelLookup) -> Callable[[str], str | None]:
-    """The engine's view of the registry: a registered name -> its weights reference."""
+def registered_aliases(
+    lookup: ModelLookup, local_copy: Callable[[RegisteredName], str] | None = None
+) -> Callable[[str], str | None]:
+    """The engine's view of the registry: a registered name -> its weights reference.
+
+    ``local_copy`` turns an entry into a reference this machine can load (unpacking the weights from
+    the shared file store where another machine trained or imported them).
+    """
 
     def alias(name: str) -> str | None:
         entry = lookup(name)
-        return entry.reference if entry is not None else None
+        if entry is None:
+            return None
+        return local_copy(entry) if local_copy is not None else entry.reference
 
     return alias

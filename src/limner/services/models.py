@@ -24,17 +24,26 @@ from limner.core.errors import (
     PermissionDeniedError,
     first_line,
 )
-from limner.db.models import ModelKind, ModelVisibility, RegisteredModel, User
+from limner.db.models import ModelKind, ModelVisibility, RegisteredModel, User, new_id
 from limner.engines.local.model_refs import PICKLE_SUFFIXES
 from limner.engines.local.weights_info import describe_weights
 from limner.services.generation import ModelLookup, RegisteredName, could_be_registered
+from limner.services.model_files import FILES_KEY, FILES_PATH, ModelFiles
 
 HUB_WEIGHT_PATTERNS = ["*.safetensors", "*.json", "*.txt", "*.model", "*.md"]
 
 
 class ModelRegistry:
-    def __init__(self, models_dir: Path) -> None:
+    """Registered names and the folder of managed weights; with ``files``, managed weights are also packed
+    into the shared file store so that workers on other machines can use them."""
+
+    def __init__(self, models_dir: Path, files: ModelFiles | None = None) -> None:
         self._models_dir = Path(models_dir)
+        self._files = files
+
+    @property
+    def files(self) -> ModelFiles | None:
+        return self._files
 
     def list_models(self, session: Session, viewer: User | None = None) -> list[RegisteredModel]:
         """Every model (the CLI, admins), or the shared ones and the viewer's own."""
@@ -83,18 +92,27 @@ class ModelRegistry:
         visibility: ModelVisibility = ModelVisibility.SHARED,
     ) -> RegisteredModel:
         self.check_name(session, name)
+        model_id = new_id()
+        details = dict(details or {})
+        if managed_path is not None and self._files is not None:
+            details |= self._files.publish(model_id, Path(managed_path), Path(reference))
         model = RegisteredModel(
-            name=name, kind=kind.value, reference=reference, base_model=base_model, architecture=architecture,
-            managed_path=str(managed_path) if managed_path else None, size_bytes=size_bytes, details=details or {},
-            created_by=created_by, visibility=visibility.value,
+            id=model_id, name=name, kind=kind.value, reference=reference, base_model=base_model,
+            architecture=architecture, managed_path=str(managed_path) if managed_path else None,
+            size_bytes=size_bytes, details=details, created_by=created_by, visibility=visibility.value,
         )  # fmt: skip
         session.add(model)
         try:
             session.commit()
         except IntegrityError as exc:
             session.rollback()
+            self._delete_files(details)
             raise ConflictError(f"a model named {name!r} is already registered", param="name") from exc
         return model
+
+    def _delete_files(self, details: dict[str, Any]) -> None:
+        if self._files is not None and details.get(FILES_KEY):
+            self._files.delete(str(details[FILES_KEY]))
 
     def import_path(
         self,
@@ -168,8 +186,10 @@ class ModelRegistry:
         """Delete a model and its managed files: its owner or an admin (``viewer`` None: the local CLI)."""
         model = self._owned(session, name, viewer)
         managed = Path(model.managed_path) if model.managed_path else None
+        details = dict(model.details or {})
         session.delete(model)
         session.commit()
+        self._delete_files(details)
         if managed is not None and managed.resolve().is_relative_to(self._models_dir.resolve()):
             shutil.rmtree(managed, ignore_errors=True)
 
@@ -200,9 +220,11 @@ def registry_lookup(registry: ModelRegistry, sessions: sessionmaker[Session]) ->
                 return None
             is_lora = model.kind == ModelKind.LORA.value
             shared = model.visibility == ModelVisibility.SHARED.value
+            details = model.details or {}
             return RegisteredName(
                 model.name, model.reference, is_lora=is_lora, base_model=model.base_model,
-                owner_id=model.created_by, shared=shared,
+                owner_id=model.created_by, shared=shared, files_key=details.get(FILES_KEY),
+                files_path=details.get(FILES_PATH),
             )  # fmt: skip
 
     return lookup

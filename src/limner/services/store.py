@@ -7,7 +7,7 @@ no signing secret written to disk, no queue, no worker, no engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,8 @@ from limner.services.auth.passwords import Passwords
 from limner.services.characters import Characters
 from limner.services.files import FileStore
 from limner.services.gallery import Gallery
-from limner.services.generation import ModelLookup, RegisteredName
+from limner.services.generation import ModelLookup, RegisteredName, registered_aliases
+from limner.services.model_files import ModelFiles
 from limner.services.models import ModelRegistry, registry_lookup
 from limner.services.users import Users
 
@@ -47,6 +48,11 @@ class Store:
     def model_lookup(self) -> ModelLookup:
         return registry_lookup(self.models, self.sessions)
 
+    def engine_aliases(self) -> Callable[[str], str | None]:
+        """Registered name -> weights this machine can load (unpacked from the file store when trained elsewhere)."""
+        files = self.models.files
+        return registered_aliases(self.model_lookup(), files.local_reference if files is not None else None)
+
     def close(self) -> None:
         self.db.dispose()
 
@@ -57,6 +63,7 @@ def open_store(settings: Settings) -> Store:
     db = make_engine(settings.resolved_database_url())
     upgrade_to_head(db)
     files = FileStore(settings.resolved_files_url())
+    models_dir = Path(settings.data_dir) / "models"
     gallery = Gallery(files, max_upload_bytes=settings.max_input_image_bytes, max_pixels=settings.max_pixels)
     return Store(
         settings=settings,
@@ -64,7 +71,7 @@ def open_store(settings: Settings) -> Store:
         sessions=make_session_factory(db),
         files=files,
         gallery=gallery,
-        models=ModelRegistry(Path(settings.data_dir) / "models"),
+        models=ModelRegistry(models_dir, ModelFiles(files, models_dir)),
         characters=Characters(gallery, files),
         users=Users(Passwords()),
     )

@@ -68,7 +68,9 @@ def train_and_register(
     """
     subject = check_dataset(settings, run.dataset, run.config)
     entry = lookup(run.base)
-    weights = entry.reference if entry is not None and not entry.is_lora else run.base
+    weights = run.base
+    if entry is not None and not entry.is_lora:
+        weights = registry.files.local_reference(entry) if registry.files is not None else entry.reference
     result = run_dreambooth(
         weights,
         subject,

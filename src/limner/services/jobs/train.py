@@ -3,6 +3,11 @@
 Why in the same queue as generation: one durable, cancellable, observable mechanism for all long
 work. A training run loads its own copy of the base model, so it never touches the weights the
 generation engine is serving; a retried job resumes from its checkpoints.
+
+Why through the file store: the worker that trains may be another machine than the API process that
+took the upload. The uploaded zip is kept in the shared file store under the run's id; a worker
+without the unpacked pictures unpacks them from there, and the registered result is packed back
+into the file store by the model registry (see ``services/model_files.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from limner.core.jobs import TrainingSpec, TrainJob, parse_payload
 from limner.db.models import Job, User, new_id
 from limner.finetune.config import DreamBoothConfig
 from limner.finetune.dataset import extract_zip
+from limner.services.files import FileStore
 from limner.services.gallery import Gallery
 from limner.services.generation import GenerationService, ModelLookup, api_access
 from limner.services.jobs.queue import NewJob
@@ -38,6 +44,7 @@ class TrainHandler:
         gallery: Gallery,
         sessions: sessionmaker[Session],
         trainings_dir: Path,
+        files: FileStore,
     ) -> None:
         self._settings = settings
         self._registry = registry
@@ -45,6 +52,7 @@ class TrainHandler:
         self._gallery = gallery
         self._sessions = sessions
         self._trainings_dir = trainings_dir
+        self._files = files
 
     def run_dir(self, run: str) -> Path:
         """A run's folder (dataset, checkpoints, export); ``run`` is a generated id, never user input."""
@@ -70,13 +78,32 @@ class TrainHandler:
                 raise NotFoundError("the training's owner no longer exists")
         run = TrainingRun(
             name=spec.name, base=spec.base, config=DreamBoothConfig.model_validate(spec.config),
-            dataset=run_dir / "dataset", work_dir=run_dir / "work", created_by=job.owner_id,
+            dataset=self._dataset(spec.run, run_dir), work_dir=run_dir / "work", created_by=job.owner_id,
         )  # fmt: skip
         train_and_register(
             self._settings, self._registry, self._lookup, self._sessions, run,
             progress=context.progress, cancel=context.cancel, on_validation=on_validation,
         )  # fmt: skip
+        self._files.delete(dataset_key(spec.run))
         return image_ids
+
+    def _dataset(self, run: str, run_dir: Path) -> Path:
+        """The run's pictures: unpacked here already (the API's machine), else from the file store."""
+        folder = run_dir / "dataset"
+        if not folder.is_dir():
+            key = dataset_key(run)
+            if not self._files.exists(key):
+                raise NotFoundError("the training's pictures are gone from the file store")
+            staging = run_dir / "dataset.zip"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            staging.write_bytes(self._files.get(key))
+            extract_zip(staging, folder, max_total_bytes=self._settings.max_request_bytes * 40)
+        return folder
+
+
+def dataset_key(run: str) -> str:
+    """The file-store key of a training run's uploaded zip (``run`` is a generated id)."""
+    return f"trainings/{run}.zip"
 
 
 class TrainingJobs:
@@ -93,12 +120,14 @@ class TrainingJobs:
         submissions: Submissions,
         registry: ModelRegistry,
         trainings_dir: Path,
+        files: FileStore,
     ) -> None:
         self._settings = settings
         self._generation = generation
         self._submissions = submissions
         self._registry = registry
         self._trainings_dir = trainings_dir
+        self._files = files
 
     def queue(
         self, session: Session, user: User, name: str, base: str | None, config: DreamBoothConfig, archive: bytes
@@ -119,8 +148,10 @@ class TrainingJobs:
             check_dataset(self._settings, run_dir / "dataset", config)
             # The base actually trained on: the server's default model when none was named.
             spec = TrainingSpec(name=name, base=str(request.model), config=config.model_dump(mode="json"), run=run)
+            self._files.put(dataset_key(run), archive)  # for a worker on another machine
             job, _ = self._submissions.submit(session, user, NewJob(TrainJob(request=request, training=spec)))
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
+            self._files.delete(dataset_key(run))
             raise
         return job
