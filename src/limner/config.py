@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     tiny_vae: str | None = Field(
         default=None, description="The tiny autoencoder for fast decoding (hub id or folder); default: by family."
     )
+    depth_model: str | None = Field(
+        default=None,
+        description="Depth estimator for depth controls (transformers depth-estimation model: hub id such as "
+        "Intel/dpt-hybrid-midas, or a folder; safetensors only). Unset: depth controls take ready depth maps (none).",
+    )
     openvino_cache_dir: Path | None = Field(
         default=None, description="Where converted OpenVINO models are kept (default: ~/.cache/limner/openvino)."
     )

@@ -75,6 +75,8 @@ class GenerationResult:
 
     images: list[GeneratedImage] = field(default_factory=list)
     reference_embeddings: dict[str, Any] = field(default_factory=dict)
+    control_images: list[Any] = field(default_factory=list)
+    """The preprocessed control pictures (edges, depth ...) as the ControlNets saw them, one per control."""
 
     @property
     def seeds(self) -> list[int]:

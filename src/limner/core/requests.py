@@ -21,6 +21,7 @@ MAX_SIDE = 8192
 MAX_IMAGES_PER_REQUEST = 16
 MAX_LORAS = 8
 MAX_REFERENCES = 8
+MAX_CONTROLS = 4
 
 
 class Task(StrEnum):
@@ -128,6 +129,59 @@ class ImageRef(BaseModel):
         return self.image_id or str(self.path).rsplit("/", 1)[-1]
 
 
+class ControlType(StrEnum):
+    """How a control picture is turned into the ControlNet's / T2I-Adapter's input (its preprocessor)."""
+
+    CANNY = "canny"  # OpenCV Canny edges
+    SCRIBBLE = "scribble"  # thick, simplified white strokes on black, like a hand sketch
+    LINEART = "lineart"  # thin white lines on black, the lineart ControlNet's convention
+    NONE = "none"  # the picture is already a control image (an edge map, depth map, pose skeleton ...)
+    DEPTH = "depth"  # a depth map from a depth-estimation model (a setting)
+    POSE = "pose"  # needs an OpenPose detector, which limner does not bundle
+
+
+class ControlSpec(BaseModel):
+    """One control: a picture, how it is preprocessed, and the ControlNet or T2I-Adapter that reads it.
+
+    ``start`` and ``end`` are fractions of the denoising steps during which the control acts
+    (diffusers' ``control_guidance_start/end``); ``weight`` is its conditioning scale.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image: ImageRef
+    type: ControlType = ControlType.CANNY
+    weight: Annotated[float, Field(ge=0.0, le=4.0)] = 1.0
+    model: Annotated[str | None, Field(min_length=1, max_length=512)] = None
+    start: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    end: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    canny_low: Annotated[int, Field(ge=0, le=1000)] = 100
+    canny_high: Annotated[int, Field(ge=0, le=1000)] = 200
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.start >= self.end:
+            raise ValueError(f"a control's start ({self.start:g}) must come before its end ({self.end:g})")
+        if self.canny_low > self.canny_high:
+            raise ValueError("canny_low must not exceed canny_high")
+        return self
+
+    @classmethod
+    def parse(cls, text: str, **fields: object) -> ControlSpec:
+        """Parse the CLI form ``IMAGE[:TYPE][:WEIGHT]`` (read from the right, so a path may hold colons)."""
+        path, values = text, dict(fields)
+        head, sep, tail = path.rpartition(":")
+        if sep and head and _looks_like_number(tail):
+            path, values["weight"] = head, float(tail)
+        head, sep, tail = path.rpartition(":")
+        if sep and head and tail.lower() in {kind.value for kind in ControlType}:
+            path, values["type"] = head, ControlType(tail.lower())
+        elif sep and head and tail and "/" not in tail and "\\" not in tail and "." not in tail:
+            known = ", ".join(kind.value for kind in ControlType)
+            raise ValueError(f"{tail!r} in {text!r} is not a control type (one of {known})")
+        return cls.model_validate({"image": ImageRef(path=path), **values})
+
+
 class RequestLimits(BaseModel):
     """Deployment limits a request is checked against before any model loads."""
 
@@ -174,6 +228,8 @@ class GenerationRequest(BaseModel):
     ip_adapter: Annotated[str | None, Field(min_length=1, max_length=512)] = None
     ip_adapter_scale: Annotated[float, Field(ge=0.0, le=2.0)] = 0.6
     style: Annotated[str | None, Field(max_length=64)] = None
+    controls: Annotated[list[ControlSpec], Field(max_length=MAX_CONTROLS)] = Field(default_factory=list)
+    guess_mode: bool = False  # ControlNets only: follow the control even without a prompt
 
     @property
     def uses_references(self) -> bool:
@@ -216,6 +272,10 @@ class GenerationRequest(BaseModel):
             )
         if (self.width is None) != (self.height is None):
             raise ValueError("give both width and height, or neither")
+        if self.controls and self.task not in (Task.TXT2IMG, Task.IMG2IMG, Task.INPAINT):
+            raise ValueError(f"{self.task.value} takes no controls; controls work with txt2img, img2img and inpaint")
+        if self.guess_mode and not self.controls:
+            raise ValueError("guess_mode applies to controls; this request has none")
         return self
 
     def check_limits(self, limits: RequestLimits) -> None:

@@ -28,6 +28,7 @@ class TaskInputs:
     reference_images: tuple[Any, ...] = ()
     reference_weights: tuple[float, ...] | None = None
     reference_embeddings: Mapping[str, Any] = field(default_factory=dict)
+    control_images: tuple[Any, ...] = ()  # one per request control, as given (before preprocessing)
 
 
 class Engine(Protocol):

@@ -24,6 +24,14 @@ from limner.core.records import GeneratedImage, GenerationResult, ImageRecord, T
 from limner.core.requests import MAX_SEED, DecodeMode, GenerationRequest, Task
 from limner.engines.base import TaskInputs
 from limner.engines.local.cache import ModelCache
+from limner.engines.local.control import (
+    ControlModels,
+    ControlSource,
+    check_controls,
+    control_arguments,
+    control_pipeline,
+    with_legacy_callback,
+)
 from limner.engines.local.device import Placement, choose_placement
 from limner.engines.local.ip_adapter import (
     AdapterSource,
@@ -65,6 +73,7 @@ class Plan:
     loras: list[tuple[ModelSource, float]]
     size: tuple[int, int] | None
     ip_adapter: AdapterSource | None = None  # None with references: the model's default, chosen after load
+    controls: tuple[ControlSource, ...] = ()  # the ControlNet / T2I-Adapter of each control
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,7 @@ class LocalEngine:
             torch.set_num_threads(threads)  # the cores shared by this process's worker threads
         self._openvino = self._openvino_unets(threads)
         self._tiny_vaes = TinyVaes(self._placement, settings.tiny_vae)
+        self._controls = ControlModels(self._placement, settings.depth_model)
 
     @property
     def placement(self) -> Placement:
@@ -103,6 +113,10 @@ class LocalEngine:
 
     def loaded_models(self) -> list[str]:
         return self._cache.loaded()
+
+    def loaded_controls(self) -> list[str]:
+        """Names of the ControlNets / T2I-Adapters kept loaded (shared by every model and run)."""
+        return self._controls.loaded()
 
     def plan(self, request: GenerationRequest, inputs: TaskInputs) -> Plan:
         """Check everything that can be checked without weights; raise on the first problem."""
@@ -118,13 +132,15 @@ class LocalEngine:
         loras = [(resolve_lora(self._aliases(spec.ref) or spec.ref), spec.weight) for spec in request.loras]
         adapter_ref = request.ip_adapter or self._settings.ip_adapter
         ip_adapter = resolve_adapter(adapter_ref) if request.uses_references and adapter_ref else None
+        controls = check_controls(request, inputs.control_images, self._settings.depth_model, self._aliases)
         size: tuple[int, int] | None = None
         if request.width is not None and request.height is not None:
             size = (request.width, request.height)
-        elif inputs.init_image is not None:
-            width, height = inputs.init_image.size
+        elif inputs.init_image is not None or inputs.control_images:
+            picture = inputs.init_image if inputs.init_image is not None else inputs.control_images[0]
+            width, height = picture.size
             size = fit_size(width, height, self._settings.max_pixels)
-        return Plan(request, model, loras, size, ip_adapter)
+        return Plan(request, model, loras, size, ip_adapter, controls)
 
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
         self.plan(request, inputs)
@@ -194,7 +210,7 @@ class LocalEngine:
         if (plan.request.decode or DecodeMode(self._settings.decode)) != DecodeMode.FULL:
             parts["vae"] = self._tiny_vaes.for_pipeline(base, model)
         if self._openvino is not None:
-            if not plan.loras and adapter is None and supports_openvino(base.unet):
+            if not plan.loras and adapter is None and not plan.controls and supports_openvino(base.unet):
                 parts["unet"] = self._openvino.for_unet(base.unet)
             if "vae" not in parts and supports_openvino_vae(getattr(base, "vae", None)):
                 parts["vae"] = self._openvino.for_vae(base.vae)
@@ -226,11 +242,16 @@ class LocalEngine:
         adapter = plan.ip_adapter
         if request.uses_references and adapter is None:
             adapter = resolve_adapter(default_adapter(slot.pipeline))
+        control_modules = [self._controls.get(source) for source in plan.controls]
+        controls = self._controls.prepare(request.controls, inputs.control_images, plan.size)
         with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None) as base:
             scheduler = make_scheduler(base.scheduler, request.scheduler)
-            task = task_pipeline(base, request.task, scheduler, slot.name)
+            if control_modules:
+                task = control_pipeline(base, request.task, scheduler, control_modules, slot.name)
+            else:
+                task = task_pipeline(base, request.task, scheduler, slot.name)
             pipeline = self._with_modules(task, base, plan, adapter, slot.name)
-            arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel)
+            arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel, controls)
             computed: dict[str, ReferenceEmbedding] = {}
             if adapter is not None:
                 embedding = inputs.reference_embeddings.get(adapter.key)
@@ -249,7 +270,7 @@ class LocalEngine:
             pictures = [Image.composite(picture, arguments["image"], arguments["mask_image"]) for picture in pictures]
         ran = _Ran(slot.name, type(pipeline).__name__ + _openvino_label(pipeline), scheduler_label(scheduler), timings)
         images = self._images(request, base_seed, seeds, pictures, ran, adapter, len(inputs.reference_images))
-        return GenerationResult(images=images, reference_embeddings=computed)
+        return GenerationResult(images=images, reference_embeddings=computed, control_images=controls)
 
     def _images(
         self,
@@ -282,7 +303,7 @@ class LocalEngine:
         Text-to-image without references: the same model, size, steps, guidance, sampler and LoRA set;
         prompts, negative prompts, seeds and image counts may differ.
         """
-        if request.task is not Task.TXT2IMG or request.uses_references or request.width is None:
+        if request.task is not Task.TXT2IMG or request.uses_references or request.controls or request.width is None:
             return None
         loras = tuple((spec.ref, spec.weight) for spec in request.loras)
         model = request.model or self._settings.default_model
@@ -353,9 +374,10 @@ class LocalEngine:
         seeds: list[int],
         progress: ProgressCallback | list[tuple[int, ProgressCallback]],
         cancel: CancelToken,
+        controls: list[Any] | None = None,
     ) -> dict[str, Any]:
         """The pipeline's arguments. ``progress`` may be one callback, or (first image index, callback)
-        pairs of a batched run, each told its own step preview."""
+        pairs of a batched run, each told its own step preview. ``controls``: the preprocessed control pictures."""
         request = plan.request
         total = request.steps
         listeners = progress if isinstance(progress, list) else [(0, progress)]
@@ -392,7 +414,9 @@ class LocalEngine:
             arguments["mask_image"] = _resized(inputs.mask_image, plan.size, "L")
         if request.task is Task.EDIT:
             arguments["image_guidance_scale"] = request.image_guidance_scale
-        return accepted_arguments(pipeline, arguments)
+        if controls:
+            arguments.update(control_arguments(pipeline, request, controls))
+        return accepted_arguments(pipeline, with_legacy_callback(pipeline, arguments))
 
 
 def _resized(image: Image.Image, size: tuple[int, int] | None, mode: str) -> Image.Image:

@@ -1,0 +1,42 @@
+"""Tiny, seeded ControlNet and T2I-Adapter for the tiny models of :mod:`limner.testing.tiny_models`.
+
+Why random "zero convolutions": a ControlNet made with ``ControlNetModel.from_unet`` starts with its
+output convolutions at zero (as in training), so it would change nothing and a test could not tell a
+control that acts from one that is ignored. Here they are random and small, so the control image
+visibly steers the output, and weight 0 must give back the uncontrolled pixels exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import ControlNetModel, T2IAdapter, UNet2DConditionModel
+
+
+def build_tiny_controlnet(model_dir: Path, out_dir: Path, seed: int = 4) -> Path:
+    """A ControlNet shaped after the UNet in ``model_dir/unet``, saved as a diffusers folder (safetensors)."""
+    unet = UNet2DConditionModel.from_pretrained(str(Path(model_dir) / "unet"), use_safetensors=True)
+    torch.manual_seed(seed)
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16, 32, 64))
+    with torch.no_grad():
+        for block in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            block.weight.normal_(0.0, 0.03)
+            block.bias.zero_()
+        for conv in controlnet.controlnet_cond_embedding.modules():
+            if isinstance(conv, torch.nn.Conv2d):  # strong enough that the picture, not the bias, dominates
+                conv.weight.normal_(0.0, 2.0 / (conv.in_channels * 9) ** 0.5)
+    out_dir = Path(out_dir)
+    controlnet.save_pretrained(str(out_dir), safe_serialization=True)
+    return out_dir
+
+
+def build_tiny_t2i_adapter(out_dir: Path, seed: int = 5) -> Path:
+    """A T2I-Adapter whose features fit the tiny UNet (32 and 64 channels, at half the latent size)."""
+    torch.manual_seed(seed)
+    adapter = T2IAdapter(
+        in_channels=3, channels=[32, 64], num_res_blocks=1, downscale_factor=16, adapter_type="full_adapter_xl"
+    )
+    out_dir = Path(out_dir)
+    adapter.save_pretrained(str(out_dir), safe_serialization=True)
+    return out_dir
