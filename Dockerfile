@@ -42,7 +42,8 @@ COPY --chown=limner:limner pyproject.toml README.md ./
 COPY --chown=limner:limner src ./src
 # The project itself: versions come from pyproject.toml (DL3013 asks for pins on named packages).
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[celery,s3]"
+RUN pip install --no-cache-dir ".[celery,s3]" \
+    && pip install --no-cache-dir --no-deps "spandrel>=0.4,<0.5"
 USER 10001:10001
 VOLUME ["/data", "/cache"]
 EXPOSE 8000
@@ -56,7 +57,8 @@ COPY --chown=limner:limner pyproject.toml README.md ./
 COPY --chown=limner:limner src ./src
 # The project itself: versions come from pyproject.toml (DL3013 asks for pins on named packages).
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[celery,s3]"
+RUN pip install --no-cache-dir ".[celery,s3]" \
+    && pip install --no-cache-dir --no-deps "spandrel>=0.4,<0.5"
 USER 10001:10001
 VOLUME ["/data", "/cache"]
 EXPOSE 8000

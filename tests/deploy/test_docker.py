@@ -93,3 +93,15 @@ def test_compose_wires_api_and_workers_to_the_shared_services() -> None:
     assert "--appendonly" in services["redis"]["command"]  # queued messages survive a broker restart
     text = (ROOT / "docker-compose.yml").read_text()
     assert "#       - driver: nvidia" in text  # the GPU reservation, commented out for CPU hosts
+
+
+
+def test_each_image_installs_what_the_makefile_installs_beside_the_project() -> None:
+    """A package the Makefile installs outside pyproject (spandrel, without its torchvision pin) is in both images."""
+    import re
+
+    extra = re.findall(r'--no-deps "([^"]+)"', (ROOT / "Makefile").read_text())
+    assert extra, "the Makefile installs something beside the project"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for spec in extra:
+        assert dockerfile.count(f'--no-deps "{spec}"') == 2, spec  # the cpu and the cuda stage
