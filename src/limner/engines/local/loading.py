@@ -7,6 +7,7 @@ diffusers' own key inspection. Hub and file errors become one clear line for the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,19 @@ from transformers.utils import logging as transformers_logging
 from limner.core.errors import ModelDownloadError, UnsafeModelFormatError, UnsupportedTaskError, first_line
 from limner.engines.local.device import Placement
 from limner.engines.local.model_refs import ModelSource, SourceKind
+from limner.engines.local.single_file_configs import (
+    OFFLINE_FAMILIES,
+    FamilyChoice,
+    choose_family,
+    from_single_file_kwargs,
+    predicts_v,
+    shipped_config_root,
+)
 
 # diffusers' single-file model types (prefixes) -> the pipeline class that loads them.
 _SINGLE_FILE_PIPELINES: tuple[tuple[str, str], ...] = (
     ("xl_inpaint", "StableDiffusionXLInpaintPipeline"),
+    ("xl_refiner", "StableDiffusionXLImg2ImgPipeline"),
     ("xl", "StableDiffusionXLPipeline"),
     ("playground", "StableDiffusionXLPipeline"),
     ("inpainting", "StableDiffusionInpaintPipeline"),
@@ -37,16 +47,20 @@ _SINGLE_FILE_PIPELINES: tuple[tuple[str, str], ...] = (
 _FULL_CHECKPOINT_PREFIXES = ("model.diffusion_model.", "double_blocks.", "joint_blocks.", "first_stage_model.")
 
 
-def load_pipeline(source: ModelSource, placement: Placement, variant: str | None = None) -> Any:
+def load_pipeline(
+    source: ModelSource, placement: Placement, variant: str | None = None, single_file_configs: Path | None = None
+) -> Any:
     """Load weights (safetensors only) onto the chosen device and dtype.
 
     The libraries' loading bars ("Loading pipeline components", "Loading weights") are switched off:
-    limner reports progress itself (the CLI's step bar, the API's job events).
+    limner reports progress itself (the CLI's step bar, the API's job events). ``single_file_configs``
+    is a folder of per-family diffusers configs for single files; by default a hub cache of the
+    family's repo, else the configs shipped in the package.
     """
     diffusers.utils.logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     if source.kind is SourceKind.SINGLE_FILE:
-        pipeline: Any = _load_single_file(Path(source.location), placement)
+        pipeline: Any = _load_single_file(Path(source.location), placement, single_file_configs)
     else:
         pipeline = _load_pretrained(source, placement, variant)
     pipeline = pipeline.to(placement.device)
@@ -86,6 +100,7 @@ class _LazyCheckpoint(Mapping[str, Any]):
     def __init__(self, path: Path) -> None:
         self._file = safe_open(str(path), framework="pt")
         self._keys = set(self._file.keys())
+        self.metadata: dict[str, str] = dict(self._file.metadata() or {})
 
     def __contains__(self, key: object) -> bool:
         return key in self._keys
@@ -102,7 +117,11 @@ class _LazyCheckpoint(Mapping[str, Any]):
 
 def single_file_pipeline_class(path: Path) -> type[DiffusionPipeline]:
     """The pipeline class for a single-file checkpoint, from diffusers' inspection of its keys."""
-    checkpoint = _LazyCheckpoint(path)
+    return _inspect_single_file(path, _LazyCheckpoint(path))[0]
+
+
+def _inspect_single_file(path: Path, checkpoint: _LazyCheckpoint) -> tuple[type[DiffusionPipeline], str]:
+    """The pipeline class and diffusers' model type (``v1``, ``xl_base`` ...) of a single file."""
     if not any(key.startswith(_FULL_CHECKPOINT_PREFIXES) for key in checkpoint):
         looks_like_lora = any("lora" in key.lower() for key in checkpoint)
         hint = "it looks like a LoRA: pass it with --lora" if looks_like_lora else "no model weights found in it"
@@ -114,7 +133,7 @@ def single_file_pipeline_class(path: Path) -> type[DiffusionPipeline]:
     for prefix, class_name in _SINGLE_FILE_PIPELINES:
         if model_type.startswith(prefix):
             pipeline_class: type[DiffusionPipeline] = getattr(diffusers, class_name)
-            return pipeline_class
+            return pipeline_class, model_type
     raise UnsupportedTaskError(
         f"{path.name} is a {model_type!r} checkpoint; limner loads that family from a diffusers folder or "
         "hub id, not a single file",
@@ -122,15 +141,40 @@ def single_file_pipeline_class(path: Path) -> type[DiffusionPipeline]:
     )
 
 
-def _load_single_file(path: Path, placement: Placement) -> DiffusionPipeline:
-    pipeline_class = single_file_pipeline_class(path)
+def _load_single_file(path: Path, placement: Placement, config_root: Path | None) -> DiffusionPipeline:
+    checkpoint = _LazyCheckpoint(path)
+    pipeline_class, model_type = _inspect_single_file(path, checkpoint)
+    choice = choose_family(model_type, path, checkpoint.metadata, set(checkpoint))
+    kwargs: dict[str, Any] = {"dtype": placement.dtype}
+    if choice is not None:
+        kwargs.update(from_single_file_kwargs(choice.family, config_root))
     try:
-        return pipeline_class.from_single_file(str(path), dtype=placement.dtype)
+        pipeline = pipeline_class.from_single_file(str(path), **kwargs)
     except (OSError, HfHubHTTPError, ValueError) as exc:
         reason = first_line(exc)
+        if choice is None:
+            hint = (
+                f"diffusers needs the config of this {model_type!r} checkpoint from the hub (cached once); "
+                f"limner ships configs for {OFFLINE_FAMILIES}, and a diffusers folder loads fully offline."
+            )
+        else:
+            hint = f"it was read as {choice.family} ({model_type!r} keys)."
         raise ModelDownloadError(
-            f"could not load single-file checkpoint {path.name}: {reason[:300]}. diffusers needs the "
-            "model family's config from the hub (cached once) to load a single file; a diffusers folder "
-            "loads fully offline.",
-            param="model",
+            f"could not load single-file checkpoint {path.name}: {reason[:300]}. {hint}", param="model"
         ) from exc
+    if choice is not None:
+        _settle_sd2_variant(pipeline, choice, config_root or shipped_config_root())
+    return pipeline
+
+
+def _settle_sd2_variant(pipeline: Any, choice: FamilyChoice, config_root: Path) -> None:
+    """An SD 2.x file with no hint loads as 768-v; if its UNet predicts epsilon, use the 512 model's
+    scheduler and default size instead (AUTOMATIC1111's probe, one 8x8 UNet call)."""
+    if choice.hinted or choice.family != "sd2-768-v" or predicts_v(pipeline.unet):
+        return
+    folder = config_root / "sd2-512"
+    scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    scheduler_class = getattr(diffusers, str(scheduler_config["_class_name"]))
+    pipeline.scheduler = scheduler_class.from_config(scheduler_config)
+    unet_config = json.loads((folder / "unet" / "config.json").read_text(encoding="utf-8"))
+    pipeline.unet.register_to_config(sample_size=unet_config["sample_size"])

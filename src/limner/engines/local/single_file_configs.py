@@ -1,0 +1,144 @@
+"""Which shipped config folder a single-file checkpoint loads with, so no hub download is needed.
+
+Why: diffusers loads an AUTOMATIC1111-style ``.safetensors`` by fetching its family's diffusers configs
+from the hub. limner ships those configs (``limner/data/single_file/<family>``, copied from the
+families' public diffusers repos) and passes the folder as ``from_single_file(config=...)``. A hub
+cache of the family's repo still wins when present (it is what diffusers itself would use).
+
+The keys tell the family (diffusers' ``infer_diffusers_model_type``) but not its variant: SD 2.x
+512 (epsilon) and 768-v (v-prediction) share every tensor shape, and so do the Turbo models and
+their bases. The variant comes from, in order: the file's SAI model-spec metadata
+(``modelspec.architecture`` / ``modelspec.prediction_type``), a ``v_pred`` marker key, then the file
+name (``turbo``, ``768``, ``512``, ``vpred``). An SD 2.x file with no hint loads as 768-v (as diffusers
+does) and is then probed as AUTOMATIC1111 does (:func:`predicts_v`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+# diffusers model type -> the default family; variants are chosen by ``choose_family``.
+_DEFAULT_FAMILY = {"v1": "sd15", "v2": "sd2-768-v", "xl_base": "sdxl-base", "xl_refiner": "sdxl-refiner"}
+
+FAMILY_HUB_REPOS: dict[str, str] = {
+    "sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "sd2-512": "stabilityai/stable-diffusion-2-1-base",
+    "sd2-768-v": "stabilityai/stable-diffusion-2-1",
+    "sd-turbo": "stabilityai/sd-turbo",
+    "sdxl-base": "stabilityai/stable-diffusion-xl-base-1.0",
+    "sdxl-turbo": "stabilityai/sdxl-turbo",
+    "sdxl-refiner": "stabilityai/stable-diffusion-xl-refiner-1.0",
+}
+"""The diffusers repo each shipped folder was copied from; its hub cache is used first when present."""
+
+OFFLINE_FAMILIES = "SD 1.x, SD 2.x (512 and 768-v), SDXL base and refiner, SD-Turbo and SDXL-Turbo"
+
+
+@dataclass(frozen=True)
+class FamilyChoice:
+    family: str
+    hinted: bool
+    """False when nothing in the file named the variant (an SD 2.x file is then probed after loading)."""
+
+
+def shipped_config_root() -> Path:
+    return Path(str(resources.files("limner.data").joinpath("single_file")))
+
+
+def choose_family(model_type: str, path: Path, metadata: Mapping[str, str], keys: set[str]) -> FamilyChoice | None:
+    """The shipped family for a checkpoint of diffusers ``model_type``, or None when limner ships none."""
+    default = _DEFAULT_FAMILY.get(model_type)
+    if default is None:
+        return None
+    if model_type not in ("v2", "xl_base"):
+        return FamilyChoice(default, hinted=True)
+    turbo, v_prediction = _variant_hints(path, metadata, keys)
+    if model_type == "xl_base":
+        return FamilyChoice("sdxl-turbo" if turbo else "sdxl-base", hinted=True)
+    if turbo:
+        return FamilyChoice("sd-turbo", hinted=True)
+    if v_prediction is None:
+        return FamilyChoice(default, hinted=False)
+    return FamilyChoice("sd2-768-v" if v_prediction else "sd2-512", hinted=True)
+
+
+def _variant_hints(path: Path, metadata: Mapping[str, str], keys: set[str]) -> tuple[bool, bool | None]:
+    """(is a Turbo model, predicts v or None when unknown) from metadata, marker keys and the name."""
+    architecture = metadata.get("modelspec.architecture", "").lower()
+    title = metadata.get("modelspec.title", "").lower()
+    name = path.stem.lower()
+    turbo = "turbo" in title or "turbo" in name
+    prediction = metadata.get("modelspec.prediction_type", "").lower()
+    if prediction in ("v", "v_prediction", "epsilon", "eps"):
+        return turbo, prediction.startswith("v")
+    if architecture.startswith("stable-diffusion-v2-"):
+        return turbo, architecture.endswith("-v")
+    if "v_pred" in keys:
+        return turbo, True
+    if re.search(r"v[-_]?pred|768", name):
+        return turbo, True
+    if "512" in name:
+        return turbo, False
+    return turbo, None
+
+
+def cached_hub_config(family: str, cache_dir: Path | None = None) -> str | None:
+    """The family's hub repo id when its ``model_index.json`` is in the hub cache, else None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = FAMILY_HUB_REPOS.get(family)
+    if repo is None:
+        return None
+    cached = try_to_load_from_cache(repo, "model_index.json", cache_dir=cache_dir)
+    return repo if isinstance(cached, str) else None
+
+
+def predicts_v(unet: Any) -> bool:
+    """AUTOMATIC1111's test for an SD 2.x UNet trained for v-prediction.
+
+    On a constant latent at the last timestep, an epsilon model predicts noise close to the input,
+    while a v model predicts roughly its negative, so the mean of ``output - input`` falls below -1.
+    """
+    import torch
+
+    parameter = next(unet.parameters())
+    width = int(unet.config.cross_attention_dim)
+    channels = int(unet.config.in_channels)
+    options = {"device": parameter.device, "dtype": parameter.dtype}
+    latent = torch.full((1, channels, 8, 8), 0.5, **options)
+    context = torch.full((1, 2, width), 0.5, **options)
+    with torch.no_grad():
+        output = unet(latent, torch.tensor([999], device=parameter.device), encoder_hidden_states=context).sample
+    return bool((output - latent).float().mean().item() < -1)
+
+
+def from_single_file_kwargs(family: str, config_root: Path | None = None) -> dict[str, object]:
+    """``config=`` (and tokenizers) for ``from_single_file``.
+
+    With no ``config_root``: the family's hub cache when present, else its shipped folder. A given
+    ``config_root`` is used as is. A tokenizer folder that holds only settings
+    (``tokenizer_config.json``) gets the real CLIP tokenizer built from the shipped merges; one with its
+    own vocabulary files is left to diffusers.
+    """
+    from limner.engines.local.clip_tokenizer import clip_tokenizer
+
+    if config_root is None:
+        hub_repo = cached_hub_config(family)
+        if hub_repo is not None:
+            return {"config": hub_repo}
+        config_root = shipped_config_root()
+    folder = config_root / family
+    if not (folder / "model_index.json").is_file():
+        raise FileNotFoundError(f"no single-file config for {family!r} in {config_root}")
+    kwargs: dict[str, object] = {"config": str(folder)}
+    for name in ("tokenizer", "tokenizer_2"):
+        settings = folder / name
+        has_vocab = (settings / "vocab.json").is_file() or (settings / "tokenizer.json").is_file()
+        if settings.is_dir() and not has_vocab:
+            kwargs[name] = clip_tokenizer(settings)
+    return kwargs
