@@ -241,3 +241,31 @@ def build_tiny_taesd(out_dir: Path, seed: int = 3) -> Path:
     )
     tiny.save_pretrained(out_dir, safe_serialization=True)  # type: ignore[attr-defined]
     return out_dir
+
+
+def build_tiny_upscaler(out_file: Path, kind: str = "esrgan", scale: int = 2, seed: int = 4) -> Path:
+    """A tiny random ESRGAN-family upscaler saved as a ``.safetensors`` state dict, as users get them.
+
+    ``esrgan``: spandrel's RRDBNet (ESRGAN / Real-ESRGAN) with 8 filters and one block; ``compact``:
+    Real-ESRGAN's SRVGGNetCompact with 4 features and one conv (cheap enough for 2048 px pictures).
+    spandrel reads the architecture and scale back from the keys, as for a downloaded model.
+    """
+    from safetensors.torch import save_file
+
+    from limner.engines.local.spandrel_import import import_spandrel
+
+    import_spandrel()
+    from spandrel.architectures.Compact import Compact
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    torch.manual_seed(seed)
+    model: torch.nn.Module
+    if kind == "esrgan":
+        model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
+    elif kind == "compact":
+        model = Compact(num_feat=4, num_conv=1, upscale=scale)
+    else:
+        raise ValueError(f"unknown tiny upscaler kind {kind!r} (esrgan or compact)")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()}, str(out_file))
+    return out_file
