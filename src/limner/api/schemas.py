@@ -9,10 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from limner.core.requests import (
     IMAGE_ID_PATTERN,
+    MAX_CONTROLS,
     MAX_IMAGES_PER_REQUEST,
     MAX_SEED,
     MAX_SIDE,
     MIN_SIDE,
+    ControlType,
     DecodeMode,
     ImageRef,
     LoraSpec,
@@ -23,6 +25,32 @@ from limner.db.models import ApiKey, Character, Image, Job, User
 
 T = TypeVar("T")
 ImageId = Annotated[str, Field(pattern=IMAGE_ID_PATTERN, description="An id from POST /v1/uploads or the gallery")]
+
+
+class ControlIn(BaseModel):
+    """One control of a job: an uploaded picture, its preprocessor, and the ControlNet / T2I-Adapter that reads it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_id: ImageId
+    type: ControlType = Field(
+        default=ControlType.CANNY,
+        description="canny, scribble, lineart: edges found by limner; none: the picture is already a control image; "
+        "depth: a depth map by the server's depth model; pose: refused (send a skeleton picture with type none)",
+    )
+    weight: Annotated[float, Field(ge=0, le=4)] = 1.0
+    model: Annotated[str, Field(min_length=1, max_length=512)] = Field(
+        description="ControlNet or T2I-Adapter: hub id ('owner/name' or 'owner/name/subfolder'), or a registered name"
+    )
+    start: Annotated[float, Field(ge=0, le=1, description="Fraction of the steps at which it starts")] = 0.0
+    end: Annotated[float, Field(ge=0, le=1, description="Fraction of the steps at which it stops")] = 1.0
+    canny_low: Annotated[int, Field(ge=0, le=1000)] = 100
+    canny_high: Annotated[int, Field(ge=0, le=1000)] = 200
+
+    def spec(self) -> dict[str, Any]:
+        """The request's control (checked there: start before end, thresholds in order)."""
+        fields = self.model_dump(exclude={"image_id"})
+        return {**fields, "image": ImageRef.gallery(self.image_id)}
 
 
 class JobCreate(BaseModel):
@@ -57,6 +85,10 @@ class JobCreate(BaseModel):
     ip_adapter: Annotated[str | None, Field(min_length=1, max_length=512)] = None
     ip_adapter_scale: Annotated[float | None, Field(ge=0, le=2)] = None
     style: Annotated[str | None, Field(max_length=64)] = None
+    controls: list[ControlIn] = Field(
+        default_factory=list, max_length=MAX_CONTROLS, description="Control pictures (ControlNet / T2I-Adapter)"
+    )
+    guess_mode: bool | None = Field(default=None, description="ControlNets follow the controls even without a prompt")
     preview: bool = Field(
         default=True, description="Send a small base64 PNG preview with each progress event (cheap: no VAE decode)"
     )
@@ -71,6 +103,7 @@ class JobCreate(BaseModel):
                 "init_image_id",
                 "mask_image_id",
                 "reference_image_ids",
+                "controls",
                 "webhook_url",
                 "deadline_seconds",
                 "preset",
@@ -85,6 +118,8 @@ class JobCreate(BaseModel):
             fields["mask_image"] = ImageRef.gallery(self.mask_image_id)
         if self.reference_image_ids:
             fields["reference_images"] = [ImageRef.gallery(image_id) for image_id in self.reference_image_ids]
+        if self.controls:
+            fields["controls"] = [control.spec() for control in self.controls]
         return fields
 
 

@@ -23,12 +23,14 @@ from limner.cli.options import (
     AdapterOpt,
     AdapterScaleOpt,
     CharacterOpt,
+    ControlOptions,
     GenerationOptions,
     ImageArg,
     PromptArg,
     ReferenceOpt,
     StrengthOpt,
     StyleOpt,
+    with_control_options,
     with_generation_options,
 )
 
@@ -41,6 +43,7 @@ def _generate(
     init_image: Path | None = None,
     mask_image: Path | None = None,
     references: list[Path] | None = None,
+    controls: ControlOptions | None = None,
     **extra: Any,
 ) -> None:
     """Build the request from the options given, generate, and print each PNG's path."""
@@ -54,13 +57,19 @@ def _generate(
             steps=options.steps, guidance=options.guidance, seed=options.seed, num_images=options.num_images,
             scheduler=options.scheduler, loras=options.lora, decode=options.decode, **extra,
         )  # fmt: skip
+        if controls is not None:
+            from limner.cli.control import control_fields
+
+            fields.update(control_fields(controls))
         paths = run_and_save(settings, fields, options.preset, options.out, Console(stderr=True),
-                             init_image=init_image, mask_image=mask_image, references=references)  # fmt: skip
+                             init_image=init_image, mask_image=mask_image, references=references,
+                             save_control=controls is not None and controls.save_control)  # fmt: skip
     for path in paths:
         typer.echo(str(path))
 
 
 @with_generation_options()
+@with_control_options
 def generate(
     prompt: PromptArg,
     style: StyleOpt = None,
@@ -69,30 +78,41 @@ def generate(
     ip_adapter: AdapterOpt = None,
     ip_adapter_scale: AdapterScaleOpt = None,
     *,
+    controls: ControlOptions,
     options: GenerationOptions,
 ) -> None:
     """Text to image. Prints the path of each PNG written."""
     _generate("txt2img", prompt, options, references=reference, style=style, character=character,
-              ip_adapter=ip_adapter, ip_adapter_scale=ip_adapter_scale)  # fmt: skip
+              ip_adapter=ip_adapter, ip_adapter_scale=ip_adapter_scale, controls=controls)  # fmt: skip
 
 
 @with_generation_options()
-def img2img(image: ImageArg, prompt: PromptArg, strength: StrengthOpt = None, *, options: GenerationOptions) -> None:
+@with_control_options
+def img2img(
+    image: ImageArg,
+    prompt: PromptArg,
+    strength: StrengthOpt = None,
+    *,
+    controls: ControlOptions,
+    options: GenerationOptions,
+) -> None:
     """Image to image: redraw IMAGE following PROMPT, keeping its layout (lower --strength keeps more)."""
-    _generate("img2img", prompt, options, init_image=image, strength=strength)
+    _generate("img2img", prompt, options, init_image=image, strength=strength, controls=controls)
 
 
 @with_generation_options()
+@with_control_options
 def inpaint(
     image: ImageArg,
     prompt: PromptArg,
     mask: Annotated[Path, typer.Option("--mask", help="Mask picture: white = repaint, black = keep.")],
     strength: StrengthOpt = None,
     *,
+    controls: ControlOptions,
     options: GenerationOptions,
 ) -> None:
     """Inpaint: repaint the white part of --mask in IMAGE following PROMPT."""
-    _generate("inpaint", prompt, options, init_image=image, mask_image=mask, strength=strength)
+    _generate("inpaint", prompt, options, init_image=image, mask_image=mask, strength=strength, controls=controls)
 
 
 @with_generation_options()

@@ -91,6 +91,7 @@ class LocalFiles:
             init_image=self._open(request.init_image, "init_image", "RGB"),
             mask_image=self._open(request.mask_image, "mask_image", "L"),
             reference_images=tuple(self._open(ref, "reference_images", "RGB") for ref in request.reference_images),
+            control_images=tuple(self._open(spec.image, "controls", "RGB") for spec in request.controls),
         )
 
     def remember_character(self, name: str, computed: Mapping[str, Any]) -> None:
@@ -160,8 +161,11 @@ def run_and_save(
     init_image: Path | None = None,
     mask_image: Path | None = None,
     references: list[Path] | None = None,
+    save_control: bool = False,
 ) -> list[Path]:
-    """Validate everything, generate, write PNGs, and return their paths. Nothing is written on error."""
+    """Validate everything, generate, write PNGs, and return their paths. Nothing is written on error.
+
+    ``save_control``: also write the preprocessed control pictures beside the first PNG (their paths follow)."""
     pictures: dict[str, Any] = {"init_image": init_image, "mask_image": mask_image}
     fields = {**fields, **{key: ImageRef(path=str(path)) for key, path in pictures.items() if path is not None}}
     if references:
@@ -172,4 +176,9 @@ def run_and_save(
     with step_progress(console, request.task.value) as on_progress:
         result = generation.run(request, source, progress=on_progress)
     target = out_dir or settings.output_dir
-    return [save_png(item, target) for item in result.images]
+    paths = [save_png(item, target) for item in result.images]
+    if save_control and paths:
+        from limner.cli.control import save_control_images
+
+        paths += save_control_images(result.control_images, paths[0])
+    return paths

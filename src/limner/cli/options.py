@@ -82,6 +82,32 @@ StrengthOpt = Annotated[
     float | None, typer.Option("--strength", help="How much to change the image: 0 keeps it, 1 redraws it.")
 ]
 
+ControlOpt = Annotated[
+    list[str] | None,
+    typer.Option("--control", metavar="IMAGE[:TYPE][:WEIGHT]",
+                 help="A control picture guiding the composition (ControlNet / T2I-Adapter); TYPE: canny (default), "
+                 "scribble, lineart, none (already a control image), depth (needs LIMNER_DEPTH_MODEL), pose (pass "
+                 "a ready skeleton with :none); WEIGHT: its strength (default 1). Repeatable."),
+]  # fmt: skip
+ControlModelOpt = Annotated[
+    list[str] | None,
+    typer.Option("--control-model", metavar="REF",
+                 help="ControlNet or T2I-Adapter of each --control, in order (given once: for all): hub id, "
+                 "diffusers folder or .safetensors file. Repeatable."),
+]  # fmt: skip
+ControlStartOpt = Annotated[
+    float | None, typer.Option("--control-start", help="Fraction of the steps at which the controls start (0-1).")
+]
+ControlEndOpt = Annotated[
+    float | None, typer.Option("--control-end", help="Fraction of the steps at which the controls stop (0-1).")
+]
+GuessModeOpt = Annotated[
+    bool, typer.Option("--guess-mode", help="ControlNets follow the control picture even with little or no prompt.")
+]
+SaveControlOpt = Annotated[
+    bool, typer.Option("--save-control", help="Also write each preprocessed control picture beside the outputs.")
+]
+
 
 @dataclass(frozen=True)
 class GenerationOptions:
@@ -132,3 +158,40 @@ def with_generation_options(*, leave_out: tuple[str, ...] = ()) -> Callable[[Cal
         return typer_command
 
     return decorate
+
+
+@dataclass(frozen=True)
+class ControlOptions:
+    """The control options of ``generate``, ``img2img`` and ``inpaint`` (see :mod:`limner.cli.control`)."""
+
+    control: ControlOpt = None
+    control_model: ControlModelOpt = None
+    control_start: ControlStartOpt = None
+    control_end: ControlEndOpt = None
+    guess_mode: GuessModeOpt = False
+    save_control: SaveControlOpt = False
+
+
+def with_control_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the :class:`ControlOptions` as Typer options, gathered into its ``controls`` parameter.
+
+    Apply it below :func:`with_generation_options`: the command keeps ``options`` last, and takes
+    ``controls: ControlOptions`` as a keyword parameter.
+    """
+    hints = get_type_hints(ControlOptions, include_extras=True)
+    fields = [
+        inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=item.default, annotation=hints[item.name])
+        for item in dataclasses.fields(ControlOptions)
+    ]
+    signature = inspect.signature(command, eval_str=True)
+    *own, last = [parameter for parameter in signature.parameters.values() if parameter.name != "controls"]
+
+    @functools.wraps(command)
+    def with_controls(**values: Any) -> None:
+        chosen = {parameter.name: values.pop(parameter.name) for parameter in fields}
+        command(**values, controls=ControlOptions(**chosen))
+
+    parameters = [*own, *fields, last]
+    with_controls.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_controls.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return with_controls

@@ -227,6 +227,10 @@ class GenerationService:
             access.check(ref, "loras", self._lookup, weights_file=True)
         if fields.get("ip_adapter"):
             access.check(str(fields["ip_adapter"]), "ip_adapter", self._lookup, weights_file=True)
+        for control in fields.get("controls") or []:
+            model = control.get("model") if isinstance(control, Mapping) else getattr(control, "model", None)
+            if model:
+                access.check(str(model), "controls", self._lookup)
 
     def _preset(self, name: str) -> Preset:
         presets = self.presets()

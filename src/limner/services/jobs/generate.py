@@ -57,6 +57,9 @@ class GalleryInputs:
                 reference_images=pictures,
                 reference_weights=weights,
                 reference_embeddings=embeddings,
+                control_images=tuple(
+                    self._picture(session, owner, spec.image, "RGB", decode) for spec in request.controls
+                ),
             )
 
     def remember_character(self, name: str, computed: Mapping[str, Any]) -> None:
