@@ -14,6 +14,10 @@ from limner.model_defaults import load_model_defaults, pipeline_arguments
 LIMNER_TINY = Path(__file__).resolve().parent / "limner-tiny"
 """The limner-tiny diffusers folder (load with ``DiffusionPipeline.from_pretrained``)."""
 
+LIMNER_TINY_CHARACTER = Path(__file__).resolve().parent / "limner-tiny-character"
+"""The limner-tiny-character IP-Adapter folder (``ip-adapter.safetensors`` + ``image_encoder/``), trained
+by ``limner train ip-adapter``; the default adapter of ``limner character`` on limner-tiny."""
+
 LIMNER_TINY_DEFAULTS = pipeline_arguments(load_model_defaults()["limner-tiny"])
 """Generation settings the model was tuned and benchmarked with, as diffusers pipeline arguments
 (read from ``limner/data/model_defaults.toml``, the table the generation service uses)."""

@@ -64,10 +64,19 @@ def resolve_adapter(ref: str) -> AdapterSource:
     )
 
 
+def shipped_adapters() -> dict[int, str]:
+    """Adapters inside the package, by cross-attention width: limner-tiny-character for limner-tiny (128)."""
+    from limner.weights import LIMNER_TINY_CHARACTER
+
+    adapter = LIMNER_TINY_CHARACTER / "ip-adapter.safetensors"
+    return {128: str(adapter)} if adapter.is_file() else {}
+
+
 def default_adapter(pipeline: Any) -> str:
+    """The adapter for the model's cross-attention width: a shipped one (no download), else h94's."""
     unet = getattr(pipeline, "unet", None)
     width = getattr(getattr(unet, "config", None), "cross_attention_dim", None)
-    adapter = DEFAULT_ADAPTERS.get(width) if isinstance(width, int) else None
+    adapter = {**DEFAULT_ADAPTERS, **shipped_adapters()}.get(width) if isinstance(width, int) else None
     if adapter is None:
         raise InvalidRequestError(
             f"no default IP-Adapter for {type(pipeline).__name__} (cross-attention width {width}); "

@@ -1,0 +1,237 @@
+"""IP-Adapter training for a frozen text-to-image UNet (Ye et al., 2023), in diffusers' own modules.
+
+Why the standard recipe: the UNet, text encoder and VAE stay frozen; only an image projection
+(``ImageProjection``: one image embedding -> 4 extra context tokens) and a decoupled key/value pair
+per cross-attention layer (``IPAdapterAttnProcessor2_0``'s ``to_k_ip`` / ``to_v_ip``) are trained.
+The modules are installed with the same ``_load_ip_adapter_weights`` call ``load_ip_adapter`` makes
+at inference, so training and generation run the same code, and the export is the h94/IP-Adapter
+file layout (``image_proj.*`` + ``ip_adapter.<n>.to_k_ip/to_v_ip``) any diffusers pipeline loads.
+
+Why these data choices: the reference is the target picture itself under augmentation, or its
+twin in the other art style, so the adapter learns *what* is drawn rather than copying pixels; the
+caption is dropped to empty half of the time, so the reference alone must carry identity; the image
+embedding is zeroed 5% of the time (the unconditional embedding ``encode_image`` uses), so
+classifier-free guidance works with a reference present. Latents and image embeddings (several
+augmented views per picture) are computed once, so a step runs only the UNet.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from diffusers.models.attention_processor import IPAdapterAttnProcessor, IPAdapterAttnProcessor2_0
+from diffusers.models.embeddings import ImageProjection
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
+from safetensors.torch import save_file
+from torch import nn
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from limner.training.architecture import SD_SCHEDULE
+from limner.training.autoencoder import lr_factor
+from limner.training.data import batch_indices, pick_captions, step_generator
+from limner.training.diffusion import PromptIds, min_snr_weights, training_noise
+from limner.training.ema import EMA
+
+ADAPTER_FILE = "ip-adapter.safetensors"
+IMAGE_TOKENS = 4  # what diffusers' loader builds for an ``image_proj.proj`` adapter
+
+
+@dataclass(frozen=True)
+class AdapterTrainConfig:
+    batch_size: int = 32
+    total_steps: int = 3000
+    learning_rate: float = 3e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    caption_dropout: float = 0.5
+    image_dropout: float = 0.05
+    twin_share: float = 0.5
+    min_snr_gamma: float = 5.0
+    noise_offset: float = 0.15
+    ema_decay: float = 0.995
+    seed: int = 0
+
+
+def cross_attention_names(unet: UNet2DConditionModel) -> list[str]:
+    """Processor names of the cross-attention layers, in the order the adapter file numbers them."""
+    return [name for name in unet.attn_processors if name.endswith("attn2.processor")]
+
+
+def _attention(unet: UNet2DConditionModel, processor_name: str) -> Any:
+    module: Any = unet
+    for part in processor_name.removesuffix(".processor").split("."):
+        module = module[int(part)] if part.isdigit() else getattr(module, part)
+    return module
+
+
+def initial_adapter(unet: UNet2DConditionModel, image_embed_dim: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A fresh adapter in the file layout: a random projection; image keys/values start as the text ones.
+
+    Why copy ``to_k`` / ``to_v``: the image tokens then start in the space the layer already reads,
+    as in the IP-Adapter paper's initialisation.
+    """
+    torch.manual_seed(seed)
+    cross_dim = int(unet.config.cross_attention_dim)
+    projection = ImageProjection(
+        image_embed_dim=image_embed_dim, cross_attention_dim=cross_dim, num_image_text_embeds=IMAGE_TOKENS
+    )
+    tensors = {
+        "image_proj." + key.replace("image_embeds", "proj"): value.detach().clone()
+        for key, value in projection.state_dict().items()
+    }
+    for number, name in enumerate(cross_attention_names(unet)):
+        attention = _attention(unet, name)
+        tensors[f"ip_adapter.{2 * number + 1}.to_k_ip.weight"] = attention.to_k.weight.detach().clone()
+        tensors[f"ip_adapter.{2 * number + 1}.to_v_ip.weight"] = attention.to_v.weight.detach().clone()
+    return tensors
+
+
+def split_adapter(tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """Flat file keys -> the ``{"image_proj": ..., "ip_adapter": ...}`` dict diffusers' loader takes."""
+    parts: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
+    for key, value in tensors.items():
+        prefix, _, rest = key.partition(".")
+        parts[prefix][rest] = value
+    return parts
+
+
+def install_adapter(unet: UNet2DConditionModel, tensors: dict[str, torch.Tensor]) -> nn.ModuleDict:
+    """Put the adapter into ``unet`` exactly as ``load_ip_adapter`` does; return its trainable modules."""
+    unet._load_ip_adapter_weights([split_adapter(tensors)], low_cpu_mem_usage=False)
+    processors = unet.attn_processors
+    layers = [processors[name] for name in cross_attention_names(unet)]
+    if not all(isinstance(layer, IPAdapterAttnProcessor | IPAdapterAttnProcessor2_0) for layer in layers):
+        raise TypeError("the UNet's cross-attention layers did not take IP-Adapter processors")
+    projection = unet.encoder_hid_proj.image_projection_layers[0]
+    return nn.ModuleDict({"image_proj": projection, "layers": nn.ModuleList(layers)})
+
+
+def adapter_tensors(modules: nn.ModuleDict) -> dict[str, torch.Tensor]:
+    """The trainable modules back in the file layout (``image_proj.proj.*``, ``ip_adapter.<n>.*``)."""
+    tensors = {
+        "image_proj." + key.replace("image_embeds", "proj"): value.detach().float().cpu().contiguous()
+        for key, value in modules["image_proj"].state_dict().items()
+    }
+    for number, layer in enumerate(modules["layers"]):
+        tensors[f"ip_adapter.{2 * number + 1}.to_k_ip.weight"] = layer.to_k_ip[0].weight.detach().float().cpu()
+        tensors[f"ip_adapter.{2 * number + 1}.to_v_ip.weight"] = layer.to_v_ip[0].weight.detach().float().cpu()
+    return {key: value.contiguous() for key, value in tensors.items()}
+
+
+def save_adapter(modules: nn.ModuleDict, folder: Path) -> Path:
+    """Write ``ip-adapter.safetensors`` (float16 halves the file; diffusers loads it into float32)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ADAPTER_FILE
+    tmp = path.with_suffix(".tmp")
+    save_file({key: value.half() for key, value in adapter_tensors(modules).items()}, str(tmp))
+    tmp.replace(path)
+    return path
+
+
+class AdapterTask:
+    """One adapter step on cached latents and cached reference embeddings (views of self or twin)."""
+
+    def __init__(
+        self,
+        unet: UNet2DConditionModel,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        latents: tuple[torch.Tensor, torch.Tensor],
+        scaling_factor: float,
+        image_embeds: torch.Tensor,
+        twins: list[list[int]],
+        captions: list[list[str]],
+        train_indices: torch.Tensor,
+        cfg: AdapterTrainConfig,
+        accelerator: Accelerator,
+    ) -> None:
+        self.cfg = cfg
+        self.accelerator = accelerator
+        self.latent_mean, self.latent_std = latents
+        self.scaling_factor = scaling_factor
+        self.image_embeds = image_embeds  # [N, views, dim]
+        self.twins = twins
+        self.captions = captions
+        self.train_indices = train_indices
+        self.prompt_ids = PromptIds(tokenizer)
+        self.noise = DDPMScheduler(**SD_SCHEDULE)
+        unet.requires_grad_(False)
+        text_encoder.requires_grad_(False)
+        self.modules = install_adapter(unet, initial_adapter(unet, int(image_embeds.shape[-1]), cfg.seed))
+        self.modules.requires_grad_(True)
+        self.unet = unet.to(accelerator.device)
+        self.text_encoder = text_encoder.to(accelerator.device).eval()
+        self.ema = EMA(self.modules, cfg.ema_decay)
+        optimizer = torch.optim.AdamW(self.modules.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.optimizer = accelerator.prepare(optimizer)
+
+    def references(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """One cached embedding per sample: a random view of itself or of its other-style twin; some zeroed."""
+        views = self.image_embeds.shape[1]
+        use_twin = torch.rand(len(idx), generator=gen) < self.cfg.twin_share
+        twin_draw = torch.rand(len(idx), generator=gen)
+        view = torch.randint(0, views, (len(idx),), generator=gen)
+        sources = []
+        for i, twin, draw in zip(idx.tolist(), use_twin.tolist(), twin_draw.tolist(), strict=True):
+            others = self.twins[i]
+            sources.append(others[int(draw * len(others)) % len(others)] if twin and others else i)
+        embeds = self.image_embeds[torch.tensor(sources), view]
+        keep = torch.rand(len(idx), generator=gen) >= self.cfg.image_dropout
+        return embeds * keep[:, None].float()
+
+    def step(self, index: int) -> dict[str, float]:
+        cfg = self.cfg
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.learning_rate * lr_factor(index, cfg.warmup_steps, cfg.total_steps)
+        device = self.accelerator.device
+        picks = batch_indices(len(self.train_indices), cfg.batch_size, cfg.seed, index)
+        idx = self.train_indices[picks]
+        gen = step_generator(cfg.seed, index, stream=7)
+        sample_noise = torch.randn(self.latent_mean[idx].shape, generator=gen)
+        latents = (self.latent_mean[idx] + self.latent_std[idx] * sample_noise) * self.scaling_factor
+        noise = training_noise(latents.shape, gen, cfg.noise_offset)
+        timesteps = torch.randint(0, self.noise.config.num_train_timesteps, (len(idx),), generator=gen)
+        prompts = pick_captions(self.captions, idx, gen, cfg.caption_dropout)
+        references = self.references(idx, gen)
+        noisy = self.noise.add_noise(latents, noise, timesteps)
+        with torch.no_grad():
+            hidden = self.text_encoder(self.prompt_ids(prompts).to(device))[0]
+        pred = self.unet(
+            noisy.to(device),
+            timesteps.to(device),
+            encoder_hidden_states=hidden,
+            added_cond_kwargs={"image_embeds": [references[:, None].to(device)]},
+        ).sample
+        per_sample = (pred - noise.to(device)).pow(2).flatten(1).mean(1)
+        weights = min_snr_weights(self.noise.alphas_cumprod, timesteps, cfg.min_snr_gamma).to(device)
+        loss = (per_sample * weights).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        self.accelerator.clip_grad_norm_(self.modules.parameters(), 1.0)
+        self.optimizer.step()
+        self.ema.update(self.modules, index)
+        return {"loss": loss.item(), "mse": per_sample.mean().item()}
+
+    def ema_modules(self) -> nn.ModuleDict:
+        modules: nn.ModuleDict = copy.deepcopy(self.modules).cpu()
+        self.ema.copy_to(modules)
+        return modules
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "modules": self.modules.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.modules.load_state_dict(state["modules"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
