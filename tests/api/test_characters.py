@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -102,3 +103,30 @@ def test_character_validation(character_api: Api) -> None:
     missing = api.client.post("/v1/jobs", json={"task": "character", "prompt": "x"}, headers=headers)
     assert missing.status_code == 400
     assert api.client.delete("/v1/characters/twin", headers=headers).status_code == 204
+
+
+def test_validating_a_character_job_reads_no_picture(character_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking a job needs the character's picture sizes, not the decoded pictures (the worker decodes them)."""
+    from limner.db.models import User
+    from limner.services.gallery import Gallery
+
+    api, headers = character_api, character_api.as_user("bob")
+    files = [("images", ("a.png", png_bytes(color="teal"), "image/png"))]
+    assert api.client.post("/v1/characters", data={"name": "sizes"}, files=files, headers=headers).status_code == 201
+    opened: list[str] = []
+    original = Gallery.open_input
+
+    def spy(self: Gallery, session: Any, owner: Any, image_id: str, mode: str) -> Any:
+        opened.append(image_id)
+        return original(self, session, owner, image_id, mode)
+
+    monkeypatch.setattr(Gallery, "open_input", spy)
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    request = services.generation.resolve({**SCENE, "character": "sizes"})
+    with services.sessions() as session:
+        bob = session.query(User).filter_by(username="bob").one()
+    inputs = services.generation_jobs.source(bob.id).task_inputs(request, decode=False)
+    assert [picture.size for picture in inputs.reference_images] == [(64, 64)]
+    assert opened == []
+    assert services.generation_jobs.source(bob.id).task_inputs(request).reference_images[0].size == (64, 64)
+    assert len(opened) == 1  # decoding still reads it

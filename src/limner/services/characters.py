@@ -23,7 +23,7 @@ from limner.core.requests import MAX_REFERENCES
 from limner.db.models import Character, CharacterEmbedding, Image, User, new_id
 from limner.engines.local.ip_adapter import ReferenceEmbedding
 from limner.services.files import FileStore
-from limner.services.gallery import Gallery
+from limner.services.gallery import Gallery, PictureSize
 
 CHARACTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -32,7 +32,7 @@ CHARACTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 class CharacterInputs:
     """What a generation needs from a saved character."""
 
-    images: tuple[PILImage.Image, ...]
+    images: tuple[PILImage.Image | PictureSize, ...]  # sizes only when a job is only validated
     weights: list[float]
     embeddings: dict[str, ReferenceEmbedding]
 
@@ -109,8 +109,14 @@ class Characters:
     def cached_adapters(self, session: Session, character: Character) -> list[str]:
         return [embedding.adapter_key for embedding in self._embeddings(session, character)]
 
-    def inputs(self, session: Session, owner: User, name_or_id: str) -> CharacterInputs:
+    def inputs(self, session: Session, owner: User, name_or_id: str, decode: bool = True) -> CharacterInputs:
+        """The character's pictures and cached embeddings; ``decode=False`` (validating a job): only the
+        pictures' sizes, nothing read from the file store."""
         character = self.get(session, owner, name_or_id)
+        weights = list(character.reference_weights)
+        if not decode:
+            sizes = tuple(self._gallery.input_size(session, owner, i) for i in character.reference_image_ids)
+            return CharacterInputs(images=sizes, weights=weights, embeddings={})
         images = tuple(
             self._gallery.open_input(session, owner, image_id, "RGB") for image_id in character.reference_image_ids
         )
@@ -118,7 +124,7 @@ class Characters:
         for row in self._embeddings(session, character):
             tensors = load_tensors(self._files.get(row.file_key))
             embeddings[row.adapter_key] = ReferenceEmbedding(positive=tensors["positive"], negative=tensors["negative"])
-        return CharacterInputs(images=images, weights=list(character.reference_weights), embeddings=embeddings)
+        return CharacterInputs(images=images, weights=weights, embeddings=embeddings)
 
     def remember(self, session: Session, owner: User, name_or_id: str, computed: dict[str, Any]) -> None:
         """Cache embeddings a run computed for this character (ignored when already cached)."""

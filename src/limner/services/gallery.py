@@ -27,6 +27,13 @@ from limner.services.files import FileStore
 THUMBNAIL_SIDE = 256
 
 
+class PictureSize:
+    """A stored picture's size, standing in for the decoded picture while a request is only validated."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.size = (width, height)
+
+
 @dataclass(frozen=True)
 class ImageFilter:
     model: str | None = None
@@ -180,6 +187,11 @@ class Gallery:
         if image.thumbnail_key and self._files.exists(image.thumbnail_key):
             return self._files.get(image.thumbnail_key)
         return _thumbnail(PILImage.open(io.BytesIO(self.file_bytes(image))))
+
+    def input_size(self, session: Session, owner: User, image_id: str) -> PictureSize:
+        """An input picture's size from its record, without reading or decoding the file (to validate a job)."""
+        image = self.get(session, owner, image_id)
+        return PictureSize(image.width, image.height)
 
     def open_input(self, session: Session, owner: User, image_id: str, mode: str) -> PILImage.Image:
         """A gallery image as a job input (the owner's own images only)."""

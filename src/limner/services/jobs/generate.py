@@ -14,19 +14,12 @@ from limner.core.requests import GenerationRequest, ImageRef
 from limner.db.models import Job, User
 from limner.engines.base import TaskInputs
 from limner.services.characters import Characters
-from limner.services.gallery import Gallery
+from limner.services.gallery import Gallery, PictureSize
 from limner.services.generation import GenerationService, api_access
 from limner.services.jobs.queue import NewJob
 from limner.services.jobs.submission import Submissions
 from limner.services.jobs.webhooks import check_webhook_url
 from limner.services.jobs.worker import JobContext
-
-
-class PictureSize:
-    """A stored picture's size, standing in for the decoded picture while a request is only validated."""
-
-    def __init__(self, width: int, height: int) -> None:
-        self.size = (width, height)
 
 
 class GalleryInputs:
@@ -46,7 +39,7 @@ class GalleryInputs:
             weights: tuple[float, ...] | None = None
             embeddings: Mapping[str, Any] = {}
             if request.character:
-                saved = self._characters.inputs(session, owner, request.character)
+                saved = self._characters.inputs(session, owner, request.character, decode=decode)
                 pictures: tuple[Any, ...] = saved.images
                 weights, embeddings = tuple(saved.weights), saved.embeddings
             else:
@@ -80,8 +73,7 @@ class GalleryInputs:
         if ref.image_id is None:
             raise InvalidRequestError("a job's input pictures are uploads (image ids), not server paths", param="image")
         if not decode:
-            image = self._gallery.get(session, owner, ref.image_id)
-            return PictureSize(image.width, image.height)
+            return self._gallery.input_size(session, owner, ref.image_id)
         return self._gallery.open_input(session, owner, ref.image_id, mode)
 
 
