@@ -10,14 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from limner.core.requests import (
     IMAGE_ID_PATTERN,
     MAX_CONTROLS,
+    MAX_HIRES_SCALE,
     MAX_IMAGES_PER_REQUEST,
     MAX_SEED,
     MAX_SIDE,
+    MAX_TILE,
+    MAX_UPSCALE,
     MIN_SIDE,
     ControlType,
     DecodeMode,
     ImageRef,
     LoraSpec,
+    OutpaintSpec,
     SchedulerName,
     Task,
 )
@@ -76,6 +80,14 @@ class JobCreate(BaseModel):
     num_images: Annotated[int | None, Field(ge=1, le=MAX_IMAGES_PER_REQUEST)] = None
     scheduler: SchedulerName | None = None
     loras: list[LoraSpec] = Field(default_factory=list, max_length=8)
+    embeddings: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
+        default_factory=list, max_length=8,
+        description="Textual-inversion embeddings (registered name or hub id; paths for admins); their words then "
+        "work in the prompts",
+    )  # fmt: skip
+    combinatorial: bool | None = Field(
+        default=None, description="With {a|b} or __wildcards__ in the prompt: one image per combination"
+    )
     preset: Annotated[str | None, Field(max_length=128)] = None
     init_image_id: ImageId | None = None
     mask_image_id: ImageId | None = None
@@ -93,6 +105,30 @@ class JobCreate(BaseModel):
         default=True, description="Send a small base64 PNG preview with each progress event (cheap: no VAE decode)"
     )
     decode: DecodeMode | None = Field(default=None, description="fast: a tiny autoencoder decodes (quicker, softer)")
+    outpaint: OutpaintSpec | None = Field(
+        default=None, description="Task outpaint: pixels to add on each side of init_image_id (the original is kept)"
+    )
+    upscaler: Annotated[str | None, Field(min_length=1, max_length=512)] = Field(
+        default=None,
+        description="Task upscale: an ESRGAN-family .safetensors (registered name or owner/repo/file.safetensors) "
+        "or an SD x4 upscaler hub id",
+    )
+    upscale_factor: Annotated[float | None, Field(gt=1, le=MAX_UPSCALE)] = Field(
+        default=None, description="Task upscale: how many times larger (default: the model's own scale)"
+    )
+    tile_size: Annotated[int | None, Field(ge=0, le=MAX_TILE)] = Field(
+        default=None, description="Input pixels per upscaler tile (default 512; 0: whole picture)"
+    )
+    hires_scale: Annotated[float | None, Field(gt=1, le=MAX_HIRES_SCALE)] = Field(
+        default=None, description="Hires fix: generate at width x height, enlarge by this, refine with img2img"
+    )
+    hires_strength: Annotated[float | None, Field(gt=0, le=1)] = Field(
+        default=None, description="Hires fix: denoise of the refining pass (default 0.5)"
+    )
+    hires_upscaler: Annotated[str | None, Field(min_length=1, max_length=512)] = Field(
+        default=None, description="Hires fix: latent (default), lanczos, or an upscaler model"
+    )
+    hires_steps: Annotated[int | None, Field(ge=1, le=1000)] = None
     webhook_url: HttpUrl | None = None
     deadline_seconds: Annotated[float | None, Field(gt=0, le=7 * 24 * 3600)] = None
 
@@ -112,6 +148,8 @@ class JobCreate(BaseModel):
         )
         if not self.loras:
             fields.pop("loras", None)
+        if not self.embeddings:
+            fields.pop("embeddings", None)
         if self.init_image_id:
             fields["init_image"] = ImageRef.gallery(self.init_image_id)
         if self.mask_image_id:
@@ -268,3 +306,7 @@ class WebhookSecretOut(BaseModel):
     secret: str
     header: str
     scheme: str = "t=<unix seconds>,v1=hex(HMAC-SHA256(secret, '<t>.<raw body>'))"
+    standard_secret: str = Field(
+        description="The same secret as Standard Webhooks libraries take it (whsec_<base64>): "
+        "standardwebhooks.Webhook(standard_secret).verify(body, headers) checks the webhook-* headers"
+    )

@@ -25,6 +25,10 @@ from limner.cli.options import (
     CharacterOpt,
     ControlOptions,
     GenerationOptions,
+    HiresOpt,
+    HiresStepsOpt,
+    HiresStrengthOpt,
+    HiresUpscalerOpt,
     ImageArg,
     PromptArg,
     ReferenceOpt,
@@ -55,7 +59,8 @@ def _generate(
         fields = request_fields(
             task=task, prompt=prompt, negative=options.negative, model=options.model, size=options.size,
             steps=options.steps, guidance=options.guidance, seed=options.seed, num_images=options.num_images,
-            scheduler=options.scheduler, loras=options.lora, decode=options.decode, **extra,
+            scheduler=options.scheduler, loras=options.lora, decode=options.decode, embeddings=options.embedding,
+            combinatorial=options.combinatorial or None, **extra,
         )  # fmt: skip
         if controls is not None:
             from limner.cli.control import control_fields
@@ -77,13 +82,18 @@ def generate(
     reference: ReferenceOpt = None,
     ip_adapter: AdapterOpt = None,
     ip_adapter_scale: AdapterScaleOpt = None,
+    hires: HiresOpt = None,
+    hires_strength: HiresStrengthOpt = None,
+    hires_upscaler: HiresUpscalerOpt = None,
+    hires_steps: HiresStepsOpt = None,
     *,
     controls: ControlOptions,
     options: GenerationOptions,
 ) -> None:
     """Text to image. Prints the path of each PNG written."""
     _generate("txt2img", prompt, options, references=reference, style=style, character=character,
-              ip_adapter=ip_adapter, ip_adapter_scale=ip_adapter_scale, controls=controls)  # fmt: skip
+              ip_adapter=ip_adapter, ip_adapter_scale=ip_adapter_scale, controls=controls, hires_scale=hires,
+              hires_strength=hires_strength, hires_upscaler=hires_upscaler, hires_steps=hires_steps)  # fmt: skip
 
 
 @with_generation_options()

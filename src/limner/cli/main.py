@@ -15,6 +15,7 @@ import typer
 from limner.cli.batch import batch
 from limner.cli.characters import characters_app
 from limner.cli.dev import dev_app
+from limner.cli.finishing import outpaint, upscale
 from limner.cli.generating import character, edit, generate, img2img, inpaint
 from limner.cli.info import info, presets, styles
 from limner.cli.models import models_app
@@ -38,7 +39,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
-    for command in (generate, img2img, inpaint, edit, character, styles, info, presets, serve, worker, batch, ui):
+    for command in (generate, img2img, inpaint, outpaint, edit, character, upscale, styles, info, presets, serve,
+                    worker, batch, ui):  # fmt: skip
         app.command()(command)
     groups = {"dev": dev_app, "users": users_app, "gallery": gallery_app, "prompts": prompts_app,
               "characters": characters_app, "models": models_app, "train": train_app}  # fmt: skip

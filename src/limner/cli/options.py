@@ -42,7 +42,11 @@ def decode_mode(value: str) -> str:
     return value
 
 
-PromptArg = Annotated[str, typer.Argument(help="What to draw.")]
+PromptArg = Annotated[
+    str,
+    typer.Argument(help="What to draw. (word:1.3) or (word) weights a word up, [word] down; {a|b} picks one "
+                   "option, __colors__ a line of a wildcard file."),
+]  # fmt: skip
 ImageArg = Annotated[Path, typer.Argument(help="Input picture (PNG, JPEG or WebP).")]
 NegativeOpt = Annotated[str | None, typer.Option("--negative", "-N", help="What to avoid.")]
 ModelOpt = Annotated[
@@ -62,6 +66,16 @@ LoraOpt = Annotated[
     list[str] | None,
     typer.Option("--lora", help="LoRA as REF or REF:WEIGHT (.safetensors only); repeatable."),
 ]
+EmbeddingOpt = Annotated[
+    list[str] | None,
+    typer.Option("--embedding", help="Textual-inversion embedding (.safetensors file, folder or hub id); its word "
+                 "(the file's name, e.g. easynegative) then works in the prompts. Repeatable."),
+]  # fmt: skip
+CombinatorialOpt = Annotated[
+    bool,
+    typer.Option("--combinatorial", help="With {a|b} or __wildcards__ in the prompt: one image per combination "
+                 "(times --num-images) instead of random picks."),
+]  # fmt: skip
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Apply a preset (see `limner presets`).")]
 DecodeOpt = Annotated[
     str | None,
@@ -81,6 +95,25 @@ AdapterScaleOpt = Annotated[
 StrengthOpt = Annotated[
     float | None, typer.Option("--strength", help="How much to change the image: 0 keeps it, 1 redraws it.")
 ]
+HiresOpt = Annotated[
+    float | None,
+    typer.Option("--hires", metavar="SCALE",
+                 help="Hires fix: generate at --size, enlarge SCALE times (1-4], refine with img2img at that size."),
+]  # fmt: skip
+HiresStrengthOpt = Annotated[
+    float | None,
+    typer.Option("--hires-strength", help="Denoise of the hires refining pass (default 0.5; ~0.3 after a model)."),
+]  # fmt: skip
+HiresUpscalerOpt = Annotated[
+    str | None,
+    typer.Option("--hires-upscaler", metavar="latent|lanczos|REF",
+                 help="How the hires fix enlarges: latent (default), lanczos, or an upscaler model (.safetensors "
+                 "ESRGAN-family file, or an SD x4 upscaler folder / hub id)."),
+]  # fmt: skip
+HiresStepsOpt = Annotated[
+    int | None, typer.Option("--hires-steps", help="Steps of the refining pass (default: --steps).")
+]
+
 
 ControlOpt = Annotated[
     list[str] | None,
@@ -122,6 +155,8 @@ class GenerationOptions:
     num_images: CountOpt = None
     scheduler: SchedulerOpt = None
     lora: LoraOpt = None
+    embedding: EmbeddingOpt = None
+    combinatorial: CombinatorialOpt = False
     preset: PresetOpt = None
     decode: DecodeOpt = None
     out: OutOpt = None

@@ -20,6 +20,7 @@ MIN_SIDE = 32
 MAX_SIDE = 8192
 MAX_IMAGES_PER_REQUEST = 16
 MAX_LORAS = 8
+MAX_EMBEDDINGS = 8
 MAX_REFERENCES = 8
 MAX_CONTROLS = 4
 
@@ -32,10 +33,22 @@ class Task(StrEnum):
     INPAINT = "inpaint"
     EDIT = "edit"
     CHARACTER = "character"  # txt2img conditioned on reference pictures (IP-Adapter)
+    OUTPAINT = "outpaint"  # inpaint over the picture padded on its sides (``outpaint``); the original is kept
+    UPSCALE = "upscale"  # an upscaler model (``upscaler``) enlarges the picture; no diffusion model loads
 
     @property
     def needs_init_image(self) -> bool:
-        return self in (Task.IMG2IMG, Task.INPAINT, Task.EDIT)
+        return self in (Task.IMG2IMG, Task.INPAINT, Task.EDIT, Task.OUTPAINT, Task.UPSCALE)
+
+    @property
+    def inpaints(self) -> bool:
+        """Runs the inpainting pipeline with a mask (the user's, or outpainting's own)."""
+        return self in (Task.INPAINT, Task.OUTPAINT)
+
+    @property
+    def size_from_input(self) -> bool:
+        """The output size follows the input picture exactly (so no width/height, and no model default size)."""
+        return self in (Task.OUTPAINT, Task.UPSCALE)
 
     @property
     def needs_mask(self) -> bool:
@@ -182,6 +195,40 @@ class ControlSpec(BaseModel):
         return cls.model_validate({"image": ImageRef(path=path), **values})
 
 
+MAX_OUTPAINT = 2048
+MAX_UPSCALE = 8.0
+MAX_HIRES_SCALE = 4.0
+MAX_TILE = 4096
+MIN_TILE = 64
+HIRES_LATENT = "latent"
+HIRES_LANCZOS = "lanczos"
+
+
+class OutpaintSpec(BaseModel):
+    """How many pixels to add on each side of the picture (grown by up to 7 so the canvas is a multiple of 8)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    left: Annotated[int, Field(ge=0, le=MAX_OUTPAINT)] = 0
+    right: Annotated[int, Field(ge=0, le=MAX_OUTPAINT)] = 0
+    top: Annotated[int, Field(ge=0, le=MAX_OUTPAINT)] = 0
+    bottom: Annotated[int, Field(ge=0, le=MAX_OUTPAINT)] = 0
+
+    @model_validator(mode="after")
+    def _some_side(self) -> Self:
+        if not (self.left or self.right or self.top or self.bottom):
+            raise ValueError("outpaint adds nothing: give left, right, top or bottom in pixels")
+        return self
+
+
+def hires_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The final size of a hires-fix run: the base size times ``scale``, down to multiples of 8."""
+    return (
+        max(SIZE_MULTIPLE, int(width * scale) // SIZE_MULTIPLE * SIZE_MULTIPLE),
+        max(SIZE_MULTIPLE, int(height * scale) // SIZE_MULTIPLE * SIZE_MULTIPLE),
+    )
+
+
 class RequestLimits(BaseModel):
     """Deployment limits a request is checked against before any model loads."""
 
@@ -215,6 +262,12 @@ class GenerationRequest(BaseModel):
     num_images: Annotated[int, Field(ge=1, le=MAX_IMAGES_PER_REQUEST)] = 1
     scheduler: SchedulerName | None = None
     loras: Annotated[list[LoraSpec], Field(max_length=MAX_LORAS)] = Field(default_factory=list)
+    embeddings: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=512)]], Field(max_length=MAX_EMBEDDINGS)
+    ] = Field(default_factory=list)
+    """Textual-inversion embeddings (.safetensors file, folder or hub id); their words work in the prompts."""
+    combinatorial: bool = False
+    """With wildcards in the prompt: one image per combination instead of random picks."""
     init_image: ImageRef | None = None
     mask_image: ImageRef | None = None
     preset: Annotated[str | None, Field(max_length=128)] = None
@@ -229,6 +282,18 @@ class GenerationRequest(BaseModel):
     ip_adapter_scale: Annotated[float, Field(ge=0.0, le=2.0)] = 0.6
     style: Annotated[str | None, Field(max_length=64)] = None
     controls: Annotated[list[ControlSpec], Field(max_length=MAX_CONTROLS)] = Field(default_factory=list)
+    outpaint: OutpaintSpec | None = None  # task outpaint: pixels to add on each side
+    upscaler: Annotated[str | None, Field(min_length=1, max_length=512)] = None
+    """Task upscale: an ESRGAN-family .safetensors file (or hub file) or an SD x4 upscaler (folder or hub id)."""
+    upscale_factor: Annotated[float | None, Field(gt=1.0, le=MAX_UPSCALE)] = None  # None: the model's own scale
+    tile_size: Annotated[int | None, Field(ge=0, le=MAX_TILE)] = None
+    """Input pixels per tile of an upscaler model (None: 512; 0: the whole picture at once)."""
+    hires_scale: Annotated[float | None, Field(gt=1.0, le=MAX_HIRES_SCALE)] = None
+    """Hires fix: generate at the size, enlarge by this factor, then refine with img2img at the final size."""
+    hires_strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # the refining pass's denoise
+    hires_upscaler: Annotated[str, Field(min_length=1, max_length=512)] = HIRES_LATENT
+    """How the hires fix enlarges: latent (the latents, bilinear), lanczos (pixels), or an upscaler model."""
+    hires_steps: Annotated[int | None, Field(ge=1, le=1000)] = None  # the refining pass's steps (None: steps)
     guess_mode: bool = False  # ControlNets only: follow the control even without a prompt
 
     @property
@@ -276,7 +341,31 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"{self.task.value} takes no controls; controls work with txt2img, img2img and inpaint")
         if self.guess_mode and not self.controls:
             raise ValueError("guess_mode applies to controls; this request has none")
+        self._check_finishing()
         return self
+
+    def _check_finishing(self) -> None:
+        """Outpaint, upscale and hires-fix fields belong to their tasks."""
+        if (self.task is Task.OUTPAINT) != (self.outpaint is not None):
+            raise ValueError(
+                "outpaint needs the outpaint field (pixels to add per side)"
+                if self.task is Task.OUTPAINT
+                else "the outpaint field belongs to task outpaint"
+            )
+        if self.task is Task.UPSCALE and not self.upscaler:
+            raise ValueError("upscale needs an upscaler model (upscaler: a .safetensors file, folder or hub id)")
+        if self.task is not Task.UPSCALE and (self.upscaler or self.upscale_factor):
+            raise ValueError("upscaler and upscale_factor belong to task upscale (hires fix: hires_upscaler)")
+        if self.task.size_from_input and self.width is not None:
+            raise ValueError(f"{self.task.value} takes its size from the input picture; give no width or height")
+        if self.task is Task.UPSCALE and self.num_images != 1:
+            raise ValueError("upscale makes one picture per request (num_images 1)")
+        if self.hires_scale is not None and self.task not in (Task.TXT2IMG, Task.CHARACTER):
+            raise ValueError("hires_scale (hires fix) works with txt2img and character; for a picture use upscale")
+        if self.tile_size is not None and 0 < self.tile_size < MIN_TILE:
+            raise ValueError(f"tile_size is 0 (no tiling) or at least {MIN_TILE} pixels")
+        if self.hires_scale is not None and self.controls:
+            raise ValueError("hires fix and controls do not combine yet; upscale the controlled picture instead")
 
     def check_limits(self, limits: RequestLimits) -> None:
         """Reject what this deployment does not allow, naming the field and the limit."""
@@ -287,6 +376,14 @@ class GenerationRequest(BaseModel):
                     f"{self.width}x{self.height} is {pixels} pixels; this server allows at most {limits.max_pixels}",
                     param="size",
                 )
+            if self.hires_scale is not None:
+                width, height = hires_size(self.width, self.height, self.hires_scale)
+                if width * height > limits.max_pixels:
+                    raise InvalidRequestError(
+                        f"the hires fix makes {width}x{height} = {width * height} pixels; this server allows at "
+                        f"most {limits.max_pixels} (lower hires_scale or the size)",
+                        param="hires_scale",
+                    )
         if self.steps > limits.max_steps:
             raise InvalidRequestError(f"at most {limits.max_steps} steps are allowed", param="steps")
         if self.num_images > limits.max_images:

@@ -17,7 +17,7 @@ from limner.core.errors import InvalidRequestError
 from limner.core.progress import CancelToken, ProgressCallback, ignore_progress
 from limner.core.providers import split_provider
 from limner.core.records import GenerationResult
-from limner.core.requests import GenerationRequest
+from limner.core.requests import GenerationRequest, Task
 from limner.engines.base import Engine, TaskInputs
 from limner.engines.remote import build_remote_engine
 
@@ -43,9 +43,14 @@ class EngineRouter:
         self._building = threading.Lock()  # worker threads may ask for the same provider at once
 
     def engine_for(self, request: GenerationRequest) -> Engine:
+        if request.task is Task.UPSCALE:  # runs an upscaler model, whatever the default model is
+            return self.local
         provider, _ = split_provider(request.model or self._settings.default_model)
         if provider is None:
             return self.local
+        if request.task is Task.OUTPAINT or request.hires_scale is not None:
+            what = "outpaint" if request.task is Task.OUTPAINT else "the hires fix"
+            raise InvalidRequestError(f"{what} runs on local models; {provider} models cannot do it", param="model")
         with self._building:
             engine = self._remote.get(provider)
             if engine is None:

@@ -26,11 +26,14 @@ from limner.core.errors import InvalidRequestError
 from limner.core.progress import CancelToken, ProgressCallback, ignore_progress
 from limner.core.providers import split_provider
 from limner.core.records import GenerationResult
-from limner.core.requests import GenerationRequest, LoraSpec
+from limner.core.requests import HIRES_LANCZOS, HIRES_LATENT, GenerationRequest, LoraSpec, Task
 from limner.engines.base import Engine, TaskInputs
 from limner.engines.local.model_refs import BUILTIN_MODELS
 from limner.model_defaults import ModelDefaults, load_model_defaults
 from limner.presets import Preset, load_presets, request_from_fields
+from limner.prompts.wildcards import WildcardLibrary
+from limner.services.preset_fallback import Fallback, preset_fallback
+from limner.services.prompt_choices import check_prompt_choices, run_with_choices
 from limner.styles import apply_style, load_styles
 
 
@@ -53,6 +56,12 @@ class RegisteredName:
 
 
 ModelLookup = Callable[[str], RegisteredName | None]
+
+SIZE_FROM_INPUT = frozenset(task.value for task in Task if task.size_from_input)
+"""Tasks whose output size follows the input picture: a model's default size is not filled in for them."""
+
+_TUNED_TO_PRESET_MODEL = ("steps", "guidance_scale", "image_guidance_scale", "scheduler", "width", "height")
+"""Preset values dropped when a stand-in replaces the preset's model (they were tuned for that model)."""
 
 REGISTERED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -145,6 +154,7 @@ class GenerationService:
         self._settings = settings
         self._engine = engine
         self._lookup = lookup
+        self._wildcards = WildcardLibrary.with_user_folder(settings.wildcards_dir)
 
     @property
     def engine(self) -> Engine:
@@ -167,11 +177,20 @@ class GenerationService:
         merged = {key: value for key, value in fields.items() if value is not None}
         self._check_access(merged, access)
         if preset:
-            merged = self._preset(preset).apply(merged)
+            chosen = self._preset(preset)
+            fallback = self.preset_fallback(merged, preset)
+            if fallback is not None:
+                # The preset's numbers were tuned for its own model; the stand-in's defaults apply instead.
+                tuned = dict.fromkeys(_TUNED_TO_PRESET_MODEL)
+                chosen = chosen.model_copy(update={"model": fallback.model, **tuned})
+            merged = chosen.apply(merged)
         if merged.get("style"):
             merged = apply_style(merged, load_styles(self._settings.styles_file))
         merged = self._resolve_model(merged)
-        merged = self.defaults_for(str(merged["model"])).fill(merged)
+        filled = self.defaults_for(str(merged["model"])).fill(merged)
+        if str(merged.get("task", "")) in SIZE_FROM_INPUT and merged.get("width") is None:
+            filled = {key: value for key, value in filled.items() if key not in ("width", "height")}
+        merged = filled
         request = request_from_fields(merged)
         request.check_limits(self._settings.request_limits())
         return request
@@ -179,6 +198,7 @@ class GenerationService:
     def check(self, request: GenerationRequest, source: InputSource) -> None:
         """Every check that needs no weights (model reference, inputs, sizes), before a job is stored."""
         self._engine.validate(request, source.task_inputs(request, decode=False))
+        check_prompt_choices(request, self._wildcards, self._settings.request_limits())
 
     def prepare(
         self,
@@ -201,10 +221,23 @@ class GenerationService:
     ) -> GenerationResult:
         """Generate; a saved character's newly computed embeddings are handed back to its store."""
         source = source or NoInputs()
-        result = self._engine.run(request, source.task_inputs(request), progress, cancel or CancelToken())
+        result = run_with_choices(self._engine, request, source.task_inputs(request), self._wildcards,
+                                  self._settings.request_limits(), progress, cancel or CancelToken())  # fmt: skip
         if request.character and result.reference_embeddings:
             source.remember_character(request.character, result.reference_embeddings)
         return result
+
+    def preset_fallback(self, fields: Mapping[str, Any], preset: str | None) -> Fallback | None:
+        """The built-in edit model that stands in for an edit preset's hub model that cannot be had here
+        (not cached, no download possible), with the note to show; None when the preset's model is used."""
+        if not preset:
+            return None
+        return preset_fallback(self._preset(preset), fields, self._settings.default_edit_model)
+
+    def warm_up(self) -> None:
+        """One short run of the default model at its default size, so that compiling (``LIMNER_COMPILE``)
+        happens before the first user's job rather than during it."""
+        self.run(self.resolve({"prompt": "warm-up", "steps": 2, "seed": 0}))
 
     def defaults_for(self, model: str) -> ModelDefaults:
         """The model's tuned settings; a registered model uses those of its weights or base model."""
@@ -231,6 +264,12 @@ class GenerationService:
             model = control.get("model") if isinstance(control, Mapping) else getattr(control, "model", None)
             if model:
                 access.check(str(model), "controls", self._lookup)
+        for embedding in fields.get("embeddings") or []:
+            access.check(str(embedding), "embeddings", self._lookup, weights_file=True)
+        if fields.get("upscaler"):
+            access.check(str(fields["upscaler"]), "upscaler", self._lookup, weights_file=True)
+        if fields.get("hires_upscaler") and str(fields["hires_upscaler"]) not in (HIRES_LATENT, HIRES_LANCZOS):
+            access.check(str(fields["hires_upscaler"]), "hires_upscaler", self._lookup, weights_file=True)
 
     def _preset(self, name: str) -> Preset:
         presets = self.presets()
@@ -242,7 +281,9 @@ class GenerationService:
 
     def _resolve_model(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Record the model used; a registered LoRA name becomes its base model plus that LoRA."""
-        name = str(fields.get("model") or self._settings.default_model)
+        settings = self._settings
+        default = settings.default_edit_model if str(fields.get("task")) == "edit" else settings.default_model
+        name = str(fields.get("model") or default)
         entry = self._lookup(name)
         if entry is not None and entry.is_lora:
             loras = [LoraSpec(ref=entry.name), *fields.get("loras", [])]

@@ -7,6 +7,7 @@ fresh scheduler, run it with per-image seeded generators, and return images with
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -21,9 +22,18 @@ from limner.config import Settings
 from limner.core.errors import GenerationCanceledError, InvalidRequestError
 from limner.core.progress import CancelToken, ProgressCallback, ProgressEvent, ignore_progress
 from limner.core.records import GeneratedImage, GenerationResult, ImageRecord, Timings
-from limner.core.requests import MAX_SEED, DecodeMode, GenerationRequest, Task
+from limner.core.requests import (
+    HIRES_LANCZOS,
+    HIRES_LATENT,
+    MAX_SEED,
+    DecodeMode,
+    GenerationRequest,
+    OutpaintSpec,
+    Task,
+)
 from limner.engines.base import TaskInputs
 from limner.engines.local.cache import ModelCache
+from limner.engines.local.gpu_tuning import apply_tuning, tuning_for
 from limner.engines.local.control import (
     ControlModels,
     ControlSource,
@@ -33,6 +43,15 @@ from limner.engines.local.control import (
     with_legacy_callback,
 )
 from limner.engines.local.device import Placement, choose_placement
+from limner.engines.local.hires import (
+    enlarge_latents,
+    enlarge_pictures,
+    final_size,
+    first_pass_output,
+    refine_request,
+    refine_steps,
+    whole_run_progress,
+)
 from limner.engines.local.ip_adapter import (
     AdapterSource,
     ReferenceEmbedding,
@@ -53,12 +72,29 @@ from limner.engines.local.openvino_unet import (
 )
 from limner.engines.local.openvino_unet import supports as supports_openvino
 from limner.engines.local.openvino_unet import supports_vae as supports_openvino_vae
-from limner.engines.local.previews import latent_preview
+from limner.engines.local.previews import step_previews
+from limner.engines.local.prompt_embeds import PromptPair, needs_embeds, with_prompt_embeds
 from limner.engines.local.schedulers import make_scheduler, scheduler_label
 from limner.engines.local.tasks import accepted_arguments, task_pipeline
+from limner.engines.local.textual_inversion import EmbeddingSource, resolve_embedding
+from limner.engines.local.tiling import DEFAULT_TILE
 from limner.engines.local.tiny_vae import TinyVaes
+from limner.engines.local.upscalers import (
+    DiffusionUpscale,
+    PixelUpscalers,
+    UpscalerKind,
+    UpscalerSource,
+    diffusion_upscale,
+    resolve_upscaler,
+)
 from limner.imaging.inputs import fit_size
+from limner.imaging.outpaint import outpaint_canvas, padding_for
 
+UPSCALE_PIXEL_ALLOWANCE = 16
+"""An upscale's output may have this many times the pixel cap: it runs in tiles, so memory stays flat."""
+
+
+logger = logging.getLogger(__name__)
 
 class _StopRequestedError(Exception):
     """Raised inside the step callback to leave the denoising loop at once."""
@@ -74,6 +110,7 @@ class Plan:
     size: tuple[int, int] | None
     ip_adapter: AdapterSource | None = None  # None with references: the model's default, chosen after load
     controls: tuple[ControlSource, ...] = ()  # the ControlNet / T2I-Adapter of each control
+    upscaler: UpscalerSource | None = None  # task upscale's model, or the hires fix's upscaler model
 
 
 @dataclass(frozen=True)
@@ -99,13 +136,15 @@ class LocalEngine:
         self._settings = settings
         self._aliases = aliases or _no_aliases
         self._placement = placement or choose_placement(settings.device, settings.dtype)
-        self._cache = ModelCache(settings.max_loaded_models, self._load)
+        self._tuning = tuning_for(self._placement, settings.compile, settings.fuse_qkv, settings.compile_backend)
+        self._cache = ModelCache(settings.max_loaded_models, self._load, fuse_qkv=self._tuning.fuse_qkv)
         threads = settings.compute_threads()
         if self._placement.device.type == "cpu":
             torch.set_num_threads(threads)  # the cores shared by this process's worker threads
         self._openvino = self._openvino_unets(threads)
         self._tiny_vaes = TinyVaes(self._placement, settings.tiny_vae)
         self._controls = ControlModels(self._placement, settings.depth_model)
+        self._upscalers = PixelUpscalers(self._placement)
 
     @property
     def placement(self) -> Placement:
@@ -123,6 +162,10 @@ class LocalEngine:
         request.check_limits(self._settings.request_limits())
         if request.task.needs_init_image and inputs.init_image is None:
             raise InvalidRequestError(f"{request.task.value} needs an input image", param="init_image")
+        if request.task is Task.UPSCALE:  # no diffusion model of its own: only the upscaler is resolved
+            upscaler = resolve_upscaler(self._aliases(str(request.upscaler)) or str(request.upscaler))
+            self._check_upscale_size(inputs.init_image.size, request.upscale_factor or 4)
+            return Plan(request, upscaler.model or self._resolve_model(None), [], None, upscaler=upscaler)
         if request.task.needs_mask and inputs.mask_image is None:
             raise InvalidRequestError("inpaint needs a mask image", param="mask_image")
         if request.uses_references and not (inputs.reference_images or inputs.reference_embeddings):
@@ -133,6 +176,8 @@ class LocalEngine:
         adapter_ref = request.ip_adapter or self._settings.ip_adapter
         ip_adapter = resolve_adapter(adapter_ref) if request.uses_references and adapter_ref else None
         controls = check_controls(request, inputs.control_images, self._settings.depth_model, self._aliases)
+        PromptPair.parse(request.prompt, request.negative_prompt)  # bad weighting syntax fails here, not mid-run
+        self._embeddings(request)
         size: tuple[int, int] | None = None
         if request.width is not None and request.height is not None:
             size = (request.width, request.height)
@@ -140,7 +185,24 @@ class LocalEngine:
             picture = inputs.init_image if inputs.init_image is not None else inputs.control_images[0]
             width, height = picture.size
             size = fit_size(width, height, self._settings.max_pixels)
-        return Plan(request, model, loras, size, ip_adapter, controls)
+        if request.task is Task.OUTPAINT and request.outpaint is not None and inputs.init_image is not None:
+            size = self._outpaint_size(inputs.init_image.size, request)
+        upscaler = None
+        if request.hires_scale is not None and request.hires_upscaler not in (HIRES_LATENT, HIRES_LANCZOS):
+            upscaler = resolve_upscaler(self._aliases(request.hires_upscaler) or request.hires_upscaler,
+                                        "hires_upscaler")  # fmt: skip
+        return Plan(request, model, loras, size, ip_adapter, controls, upscaler=upscaler)
+
+    def _outpaint_size(self, picture: tuple[int, int], request: GenerationRequest) -> tuple[int, int]:
+        """The padded canvas's size; it must fit the pixel cap as it is (the original is never resized)."""
+        width, height = padding_for(picture, request.outpaint or OutpaintSpec(right=1)).canvas_size(picture)
+        if width * height > self._settings.max_pixels:
+            raise InvalidRequestError(
+                f"the outpainted canvas would be {width}x{height} = {width * height} pixels; this server allows at "
+                f"most {self._settings.max_pixels} (pad less, or start from a smaller picture)",
+                param="outpaint",
+            )
+        return width, height
 
     def validate(self, request: GenerationRequest, inputs: TaskInputs) -> None:
         self.plan(request, inputs)
@@ -156,6 +218,11 @@ class LocalEngine:
         cancel = cancel or CancelToken()
         plan = self.plan(request, inputs)
         _raise_if_canceled(cancel)
+        if request.task is Task.UPSCALE:
+            return self._upscale(plan, inputs, progress, cancel)
+        if request.task is Task.OUTPAINT and request.outpaint is not None:
+            canvas, mask = outpaint_canvas(inputs.init_image, padding_for(inputs.init_image.size, request.outpaint))
+            inputs = replace(inputs, init_image=canvas, mask_image=mask)
 
         load_started = time.perf_counter()
         slot, _ = self._cache.get(plan.model)
@@ -225,7 +292,11 @@ class LocalEngine:
         return resolve_model(self._aliases(reference) or reference)
 
     def _load(self, source: ModelSource) -> Any:
-        return load_pipeline(source, self._placement, self._settings.hf_variant)
+        pipeline = load_pipeline(source, self._placement, self._settings.hf_variant)
+        applied = apply_tuning(pipeline, self._tuning)
+        if applied:
+            logger.info("tuned %s for %s: %s", source.name, self._placement.label, ", ".join(applied))
+        return pipeline
 
     def _generate(
         self,
@@ -244,14 +315,21 @@ class LocalEngine:
             adapter = resolve_adapter(default_adapter(slot.pipeline))
         control_modules = [self._controls.get(source) for source in plan.controls]
         controls = self._controls.prepare(request.controls, inputs.control_images, plan.size)
-        with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None) as base:
+        embeddings = self._embeddings(request)
+        with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None, embeddings) as base:
             scheduler = make_scheduler(base.scheduler, request.scheduler)
             if control_modules:
                 task = control_pipeline(base, request.task, scheduler, control_modules, slot.name)
             else:
                 task = task_pipeline(base, request.task, scheduler, slot.name)
             pipeline = self._with_modules(task, base, plan, adapter, slot.name)
-            arguments = self._call_arguments(pipeline, plan, inputs, seeds, progress, cancel, controls)
+            hires = request.hires_scale is not None
+            first = whole_run_progress(progress, request.steps, refine_steps(request), False) if hires else progress
+            arguments = self._call_arguments(pipeline, plan, inputs, seeds, first, cancel, controls)
+            if hires:
+                arguments["output_type"] = first_pass_output(request)
+            prompts = PromptPair.parse(request.prompt, request.negative_prompt)
+            arguments = with_prompt_embeds(pipeline, prompts, arguments, slot.name)
             computed: dict[str, ReferenceEmbedding] = {}
             if adapter is not None:
                 embedding = inputs.reference_embeddings.get(adapter.key)
@@ -262,15 +340,120 @@ class LocalEngine:
                 classifier_free = request.guidance_scale > 1 and base.unet.config.time_cond_proj_dim is None
                 arguments["ip_adapter_image_embeds"] = embeds_argument(embedding, classifier_free, base)
             output, inference_seconds = _call(pipeline, arguments)
+            label = type(pipeline).__name__ + _openvino_label(pipeline)
+            if hires:
+                output, refine_seconds, refiner = self._refine(base, slot.name, plan, output.images, arguments,
+                                                               seeds, progress, cancel, adapter)  # fmt: skip
+                inference_seconds += refine_seconds
+                label += f" + hires fix ({refiner})"
 
         timings = Timings(load_s=round(load_seconds, 4), inference_s=round(inference_seconds, 4))
         pictures = list(output.images)
-        if request.task is Task.INPAINT and "mask_image" in arguments and "image" in arguments:
+        if request.task.inpaints and "mask_image" in arguments and "image" in arguments:
             # Keep the unmasked area exactly: the VAE round trip would otherwise shift it slightly.
             pictures = [Image.composite(picture, arguments["image"], arguments["mask_image"]) for picture in pictures]
-        ran = _Ran(slot.name, type(pipeline).__name__ + _openvino_label(pipeline), scheduler_label(scheduler), timings)
+        ran = _Ran(slot.name, label, scheduler_label(scheduler), timings)
         images = self._images(request, base_seed, seeds, pictures, ran, adapter, len(inputs.reference_images))
         return GenerationResult(images=images, reference_embeddings=computed, control_images=controls)
+
+    def _refine(
+        self,
+        base: Any,
+        model_name: str,
+        plan: Plan,
+        first_images: Any,
+        first_arguments: dict[str, Any],
+        seeds: list[int],
+        progress: ProgressCallback,
+        cancel: CancelToken,
+        adapter: AdapterSource | None,
+    ) -> tuple[Any, float, str]:
+        """The hires fix's second pass: the first pass's output enlarged, then img2img at the final size with
+        the same weights (``from_pipe``), prompts and seeds. Returns its output, seconds and pipeline name."""
+        request = plan.request
+        if isinstance(first_images, torch.Tensor):
+            base_size = plan.size or (first_images.shape[-1] * 8, first_images.shape[-2] * 8)
+            size = final_size(request, base_size)
+            enlarged: Any = enlarge_latents(first_images, size)
+        else:
+            size = final_size(request, plan.size or first_images[0].size)
+            source = plan.upscaler
+
+            def upscale(picture: Image.Image, factor: float) -> Image.Image:
+                assert source is not None
+                return self._run_upscaler(source, picture, factor, request, seeds[0])
+
+            enlarged = enlarge_pictures(list(first_images), request, size, upscale if source else None)
+        refined = replace(plan, request=refine_request(request, size), size=size)
+        task = task_pipeline(base, Task.IMG2IMG, make_scheduler(base.scheduler, request.scheduler), model_name)
+        pipeline = self._with_modules(task, base, refined, adapter, model_name)
+        second = whole_run_progress(progress, request.steps, refine_steps(request), True)
+        arguments = self._call_arguments(pipeline, refined, TaskInputs(), seeds, second, cancel)
+        arguments["image"] = enlarged
+        prompts = PromptPair.parse(request.prompt, request.negative_prompt)
+        arguments = with_prompt_embeds(pipeline, prompts, arguments, model_name)
+        if "ip_adapter_image_embeds" in first_arguments:
+            arguments["ip_adapter_image_embeds"] = first_arguments["ip_adapter_image_embeds"]
+        output, seconds = _call(pipeline, arguments)
+        return output, seconds, type(pipeline).__name__
+
+    def _upscale(
+        self, plan: Plan, inputs: TaskInputs, progress: ProgressCallback, cancel: CancelToken
+    ) -> GenerationResult:
+        """Task upscale: the upscaler model over the input picture, tile by tile (progress per tile)."""
+        request, source = plan.request, plan.upscaler
+        if source is None or inputs.init_image is None:
+            raise InvalidRequestError("upscale needs an input picture and an upscaler", param="upscaler")
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        load_started = time.perf_counter()
+        if source.kind is UpscalerKind.PIXEL:
+            model = self._upscalers.get(source)
+            scale, label = model.scale, f"{model.architecture} x{model.scale} (spandrel)"
+        else:
+            slot, _ = self._cache.get(source.model or plan.model)
+            scale, label = 4, type(slot.pipeline).__name__
+        load_seconds = time.perf_counter() - load_started
+        picture = inputs.init_image.convert("RGB")
+        self._check_upscale_size(picture.size, request.upscale_factor or scale)
+
+        def on_tile(done: int, total: int) -> None:
+            progress(ProgressEvent(step=done, total_steps=total))
+            _raise_if_canceled(cancel)
+
+        started = time.perf_counter()
+        with torch.inference_mode():
+            result = self._run_upscaler(source, picture, request.upscale_factor or scale, request, seed, on_tile)
+        timings = Timings(load_s=round(load_seconds, 4), inference_s=round(time.perf_counter() - started, 4))
+        ran = _Ran(source.name, label, "", timings)
+        return GenerationResult(images=self._images(request, seed, [seed], [result], ran))
+
+    def _run_upscaler(
+        self,
+        source: UpscalerSource,
+        picture: Image.Image,
+        factor: float,
+        request: GenerationRequest,
+        seed: int,
+        on_tile: Callable[[int, int], None] | None = None,
+    ) -> Image.Image:
+        """``picture`` ``factor`` times larger with a pixel upscaler (spandrel) or the SD x4 upscaler."""
+        if source.kind is UpscalerKind.PIXEL:
+            tile = DEFAULT_TILE if request.tile_size is None else request.tile_size
+            return self._upscalers.get(source).upscale(picture, factor, tile, on_tile)
+        slot, _ = self._cache.get(source.model or self._resolve_model(None))
+        call = DiffusionUpscale(request.prompt, request.negative_prompt, request.steps, request.guidance_scale, seed)
+        return diffusion_upscale(slot.pipeline, picture, factor, call, request.tile_size, on_tile)
+
+    def _check_upscale_size(self, size: tuple[int, int], factor: float) -> None:
+        """An upscale may make up to :data:`UPSCALE_PIXEL_ALLOWANCE` times the pixel cap (it runs in tiles)."""
+        pixels = round(size[0] * factor) * round(size[1] * factor)
+        allowed = self._settings.max_pixels * UPSCALE_PIXEL_ALLOWANCE
+        if pixels > allowed:
+            raise InvalidRequestError(
+                f"upscaling {size[0]}x{size[1]} by {factor:g} makes {pixels} pixels; this server allows at most "
+                f"{allowed} ({UPSCALE_PIXEL_ALLOWANCE} times its pixel cap): use a smaller factor",
+                param="upscale_factor",
+            )
 
     def _images(
         self,
@@ -305,6 +488,10 @@ class LocalEngine:
         """
         if request.task is not Task.TXT2IMG or request.uses_references or request.controls or request.width is None:
             return None
+        if request.hires_scale is not None:  # two passes with their own sizes
+            return None
+        if request.embeddings or _weighted(request):
+            return None  # embedding words change the shared tokenizer; weights need embeddings of their own
         loras = tuple((spec.ref, spec.weight) for spec in request.loras)
         model = request.model or self._settings.default_model
         decode = request.decode or DecodeMode(self._settings.decode)
@@ -329,6 +516,8 @@ class LocalEngine:
         load_started = time.perf_counter()
         slot, _ = self._cache.get(plans[0].model)
         load_seconds = time.perf_counter() - load_started
+        if any(needs_embeds(slot.pipeline, PromptPair.parse(r.prompt, r.negative_prompt)) for r in requests):
+            return self._one_by_one(slot, plans, progress, cancels, load_seconds)
         base_seeds = [r.seed if r.seed is not None else secrets.randbelow(MAX_SEED + 1) for r in requests]
         seeds = [request.seeds(base) for request, base in zip(requests, base_seeds, strict=True)]
         everyone = CancelToken()
@@ -366,6 +555,28 @@ class LocalEngine:
                 results.append(GenerationResult(images=self._images(request, base_seed, request_seeds, mine, ran)))
         return results
 
+    def _one_by_one(
+        self,
+        slot: ModelSlot,
+        plans: list[Plan],
+        progress: list[ProgressCallback],
+        cancels: list[CancelToken],
+        load_seconds: float,
+    ) -> list[GenerationResult | GenerationCanceledError]:
+        """Requests of one batch key run one after the other: a prompt longer than the text encoder's
+        window gets embeddings of its own length, and padding the others to it would change their images."""
+        results: list[GenerationResult | GenerationCanceledError] = []
+        for plan, listener, cancel in zip(plans, progress, cancels, strict=True):
+            try:
+                results.append(self._generate(slot, plan, TaskInputs(), listener, cancel, load_seconds))
+            except GenerationCanceledError as exc:
+                results.append(exc)
+        return results
+
+    def _embeddings(self, request: GenerationRequest) -> tuple[EmbeddingSource, ...]:
+        """The request's textual-inversion embeddings, resolved (registered names too) before any load."""
+        return tuple(resolve_embedding(self._aliases(ref) or ref) for ref in request.embeddings)
+
     def _call_arguments(
         self,
         pipeline: Any,
@@ -382,10 +593,12 @@ class LocalEngine:
         total = request.steps
         listeners = progress if isinstance(progress, list) else [(0, progress)]
 
+        previews = step_previews(pipeline) if request.preview else None
+
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            latents = tensors.get("latents") if request.preview else None
+            latents = tensors.get("latents") if previews is not None and previews.due() else None
             for first_image, listener in listeners:
-                preview = latent_preview(latents[first_image:]) if latents is not None else None
+                preview = previews.make(latents[first_image:]) if previews and latents is not None else None
                 listener(ProgressEvent(step=min(step + 1, total), total_steps=total, preview=preview))
             if cancel.canceled:
                 pipe._interrupt = True
@@ -408,9 +621,9 @@ class LocalEngine:
             arguments["width"], arguments["height"] = plan.size
         if request.task is not Task.TXT2IMG and inputs.init_image is not None:
             arguments["image"] = _resized(inputs.init_image, plan.size, "RGB")
-        if request.task in (Task.IMG2IMG, Task.INPAINT):
+        if request.task in (Task.IMG2IMG, Task.INPAINT, Task.OUTPAINT):
             arguments["strength"] = request.strength
-        if request.task is Task.INPAINT and inputs.mask_image is not None:
+        if request.task.inpaints and inputs.mask_image is not None:
             arguments["mask_image"] = _resized(inputs.mask_image, plan.size, "L")
         if request.task is Task.EDIT:
             arguments["image_guidance_scale"] = request.image_guidance_scale
@@ -445,6 +658,14 @@ def _openvino_label(pipeline: Any) -> str:
     if type(getattr(pipeline, "vae", None)).__name__ == "AutoencoderTiny":
         label += " (tiny VAE)"
     return label
+
+
+def _weighted(request: GenerationRequest) -> bool:
+    """Whether the prompts carry A1111 weights (a prompt that does not parse counts: it runs alone, and fails)."""
+    try:
+        return PromptPair.parse(request.prompt, request.negative_prompt).weighted
+    except InvalidRequestError:
+        return True
 
 
 def _no_aliases(_: str) -> str | None:

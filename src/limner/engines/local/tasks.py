@@ -55,6 +55,8 @@ def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: 
     tasks = supported_tasks(base)
     if task is Task.CHARACTER:  # text-to-image conditioned on references by the IP-Adapter
         task = Task.TXT2IMG
+    if task is Task.OUTPAINT:  # inpainting over a padded canvas
+        task = Task.INPAINT
     if task not in tasks:
         can = ", ".join(sorted(t.value for t in tasks))
         hint = " (use an InstructPix2Pix-class model, e.g. --preset cartoonize)" if task is Task.EDIT else ""
