@@ -66,9 +66,9 @@ def latent_preview(latents: torch.Tensor) -> Image.Image | None:
 
 def step_previews(pipeline: Any) -> StepPreviews:
     """A run's previews: decoded by the pipeline's decoder when that is cheap (throttled), else the linear map."""
-    vae = getattr(pipeline, "vae", None)
+    vae: Any = getattr(pipeline, "vae", None)
     decoder = getattr(vae, "decoder", None)
-    if not isinstance(decoder, torch.nn.Module) or not callable(getattr(vae, "decode", None)):
+    if vae is None or not isinstance(decoder, torch.nn.Module) or not callable(getattr(vae, "decode", None)):
         return StepPreviews(latent_preview)
     tiny = type(vae).__name__ == "AutoencoderTiny"
     if not tiny and sum(parameter.numel() for parameter in decoder.parameters()) > SMALL_DECODER_PARAMETERS:
