@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from limner.core.metadata import parse_a1111_parameters, to_a1111_parameters
+from limner.core.records import ImageRecord
 from limner.core.requests import MAX_CONTROLS, ControlSpec, ControlType, GenerationRequest
 
 
@@ -41,3 +43,13 @@ def test_limits_and_tasks() -> None:
         GenerationRequest.model_validate({"prompt": "x", "controls": [{**control, "start": 0.5, "end": 0.5}]})
     request = GenerationRequest.model_validate({"prompt": "x", "controls": [control], "guess_mode": True})
     assert GenerationRequest.model_validate_json(request.model_dump_json()) == request
+
+
+def test_a1111_text_names_each_control() -> None:
+    control = {"image": "c.png", "model": "lllyasviel/canny", "weight": 0.5, "end": 0.8}
+    request = GenerationRequest.model_validate({"prompt": "x", "controls": [control, {**control, "type": "depth"}]})
+    record = ImageRecord(request=request, seed=1, width=64, height=64, model_name="m")
+    parsed = parse_a1111_parameters(to_a1111_parameters(record))
+    unit = "Model: lllyasviel/canny, Weight: 0.5, Guidance Start: 0, Guidance End: 0.8"
+    assert parsed["ControlNet 0"] == f"Module: canny, {unit}"
+    assert parsed["ControlNet 1"] == f"Module: depth, {unit}"

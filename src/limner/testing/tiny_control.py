@@ -38,5 +38,20 @@ def build_tiny_t2i_adapter(out_dir: Path, seed: int = 5) -> Path:
         in_channels=3, channels=[32, 64], num_res_blocks=1, downscale_factor=16, adapter_type="full_adapter_xl"
     )
     out_dir = Path(out_dir)
-    adapter.save_pretrained(str(out_dir), safe_serialization=True)
+    adapter.save_pretrained(str(out_dir), safe_serialization=True)  # type: ignore[attr-defined]
+    return out_dir
+
+
+def build_tiny_depth_estimator(out_dir: Path, seed: int = 6) -> Path:
+    """A random DPT depth estimator (transformers, safetensors) with its image processor, for depth controls."""
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(seed)
+    config = DPTConfig(
+        hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32, image_size=32, patch_size=8,
+        neck_hidden_sizes=[8, 8, 8, 8], fusion_hidden_size=8, backbone_out_indices=[0, 1, 2, 3],
+    )  # fmt: skip
+    out_dir = Path(out_dir)
+    DPTForDepthEstimation(config).save_pretrained(str(out_dir), safe_serialization=True)
+    DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(str(out_dir))
     return out_dir

@@ -170,7 +170,8 @@ class EncoderTask:
         self.subjects = torch.tensor([key_ids[k] for k in keys])
         self.train_indices = train_indices
         self.ema = EMA(models, cfg.ema_decay)
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for name, param in models.named_parameters():
             (no_decay if param.ndim < 2 or "embedding" in name else decay).append(param)
         groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -227,7 +228,7 @@ def save_image_encoder(vision: CLIPVisionModelWithProjection, folder: Path) -> P
     folder = Path(folder)
     vision = copy.deepcopy(vision).float().eval()
     vision.save_pretrained(str(folder), safe_serialization=True)
-    size = int(vision.config.image_size)
+    size: int = vision.config.image_size  # type: ignore[assignment]  # an int for every CLIP vision config
     CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(
         str(folder)
     )

@@ -77,7 +77,7 @@ def initial_adapter(unet: UNet2DConditionModel, image_embed_dim: int, seed: int 
     as in the IP-Adapter paper's initialisation.
     """
     torch.manual_seed(seed)
-    cross_dim = int(unet.config.cross_attention_dim)
+    cross_dim = int(unet.config["cross_attention_dim"])
     projection = ImageProjection(
         image_embed_dim=image_embed_dim, cross_attention_dim=cross_dim, num_image_text_embeds=IMAGE_TOKENS
     )
@@ -105,9 +105,14 @@ def install_adapter(unet: UNet2DConditionModel, tensors: dict[str, torch.Tensor]
     """Put the adapter into ``unet`` exactly as ``load_ip_adapter`` does; return its trainable modules."""
     unet._load_ip_adapter_weights([split_adapter(tensors)], low_cpu_mem_usage=False)
     processors = unet.attn_processors
-    layers = [processors[name] for name in cross_attention_names(unet)]
-    if not all(isinstance(layer, IPAdapterAttnProcessor | IPAdapterAttnProcessor2_0) for layer in layers):
-        raise TypeError("the UNet's cross-attention layers did not take IP-Adapter processors")
+    layers: list[nn.Module] = []
+    for name in cross_attention_names(unet):
+        layer = processors[name]
+        if not isinstance(layer, IPAdapterAttnProcessor | IPAdapterAttnProcessor2_0):
+            raise TypeError(f"{name} did not take an IP-Adapter processor")
+        layers.append(layer)
+    if unet.encoder_hid_proj is None:
+        raise TypeError("the UNet did not take the adapter's image projection")
     projection = unet.encoder_hid_proj.image_projection_layers[0]
     return nn.ModuleDict({"image_proj": projection, "layers": nn.ModuleList(layers)})
 
@@ -118,7 +123,8 @@ def adapter_tensors(modules: nn.ModuleDict) -> dict[str, torch.Tensor]:
         "image_proj." + key.replace("image_embeds", "proj"): value.detach().float().cpu().contiguous()
         for key, value in modules["image_proj"].state_dict().items()
     }
-    for number, layer in enumerate(modules["layers"]):
+    layers: Any = modules["layers"]
+    for number, layer in enumerate(layers):
         tensors[f"ip_adapter.{2 * number + 1}.to_k_ip.weight"] = layer.to_k_ip[0].weight.detach().float().cpu()
         tensors[f"ip_adapter.{2 * number + 1}.to_v_ip.weight"] = layer.to_v_ip[0].weight.detach().float().cpu()
     return {key: value.contiguous() for key, value in tensors.items()}

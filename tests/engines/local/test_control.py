@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from limner.config import Settings
 from limner.core.errors import InvalidRequestError, ModelNotFoundError, UnsafeModelFormatError, UnsupportedTaskError
 from limner.core.progress import ProgressEvent
 from limner.core.requests import GenerationRequest
@@ -17,7 +18,7 @@ from limner.engines.base import TaskInputs
 from limner.engines.local.control import control_pipeline, resolve_control_model
 from limner.engines.local.engine import LocalEngine
 from limner.engines.local.schedulers import make_scheduler
-from limner.testing.tiny_control import build_tiny_controlnet, build_tiny_t2i_adapter
+from limner.testing.tiny_control import build_tiny_controlnet, build_tiny_depth_estimator, build_tiny_t2i_adapter
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +212,16 @@ def test_resolve_control_model_forms(controls: dict[str, Path]) -> None:
     assert (sub.location, sub.subfolder) == ("owner/repo", "canny")
     with pytest.raises(ModelNotFoundError):
         resolve_control_model("not a model")
+
+
+def test_depth_control_through_the_configured_estimator(
+    settings: Settings, controls: dict[str, Path], tmp_path: Path
+) -> None:
+    estimator = build_tiny_depth_estimator(tmp_path / "depth")
+    engine = LocalEngine(settings.model_copy(update={"depth_model": str(estimator)}))
+    result = engine.run(request({"model": str(controls["controlnet"]), "type": "depth"}),
+                        TaskInputs(control_images=(disc(),)))  # fmt: skip
+    depth = np.asarray(result.control_images[0].convert("L"))
+    assert depth.shape == (64, 64)
+    assert (depth.min(), depth.max()) == (0, 255)  # stretched to the full range
+    assert engine.loaded_controls() == ["controlnet"]

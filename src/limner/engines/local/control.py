@@ -332,7 +332,9 @@ def _load_depth_estimator(reference: str, placement: Placement) -> DepthEstimato
     if Path(reference).suffix.lower() in PICKLE_SUFFIXES:
         raise UnsafeModelFormatError("the depth model must be safetensors (pickles are refused)", param="controls")
     from transformers import pipeline
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     try:
         estimator = pipeline(
             "depth-estimation", model=reference, device=placement.device, model_kwargs={"use_safetensors": True}
