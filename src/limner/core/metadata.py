@@ -80,10 +80,6 @@ def to_a1111_parameters(record: ImageRecord) -> str:
         unit = (f"Module: {control.type.value}, Model: {control.model or 'none'}, Weight: {control.weight:g}, "
                 f"Guidance Start: {control.start:g}, Guidance End: {control.end:g}")  # fmt: skip
         pairs.append((f"ControlNet {number}", json.dumps(unit)))
-    for number, control in enumerate(request.controls):
-        unit = (f"Module: {control.type.value}, Model: {control.model or 'none'}, Weight: {control.weight:g}, "
-                f"Guidance Start: {control.start:g}, Guidance End: {control.end:g}")  # fmt: skip
-        pairs.append((f"ControlNet {number}", json.dumps(unit)))
     if request.loras:
         pairs.append(("Lora hashes", json.dumps(", ".join(f"{lo.ref}:{lo.weight:g}" for lo in request.loras))))
     pairs.append(("Task", request.task.value))
