@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default=None, description="A TOML file of extra presets; they override built-ins of the same name."
     )
     styles_file: Path | None = Field(default=None, description="A TOML file of extra styles (see data/styles.toml).")
+    wildcards_dir: Path | None = Field(
+        default=None,
+        description="A folder of wildcard files (name.txt, one choice a line) for __name__ in prompts; "
+        "they win over limner's own of the same name.",
+    )
     hub_model_allowlist: list[str] | None = Field(
         default=None,
         description="Hub repos ('owner/name') non-admin API users may name; unset: any hub id. "

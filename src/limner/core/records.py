@@ -51,6 +51,8 @@ class ImageRecord(BaseModel):
     runs). A remote provider lists only what it was sent, so its image never claims our defaults."""
     character: str | None = None
     reference_count: int = 0
+    prompt_template: str | None = None
+    """The prompt as written, when it held wildcards or ``{a|b}`` choices; ``request.prompt`` is what ran."""
 
     def took_effect(self, field: str) -> bool:
         """Whether ``field`` of the request shaped this image (and so belongs in its metadata)."""

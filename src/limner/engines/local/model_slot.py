@@ -18,10 +18,12 @@ from typing import Any
 from limner.core.errors import InvalidRequestError, ModelDownloadError, first_line
 from limner.engines.local.ip_adapter import AdapterSource, load_adapter
 from limner.engines.local.model_refs import ModelSource, SourceKind
+from limner.engines.local.textual_inversion import EmbeddingSource, LoadedEmbedding, load_embedding, unload_embedding
 
 ActiveLoras = tuple[tuple[str, float], ...]
 ActiveAdapter = tuple[str, float] | None  # (adapter key, scale)
-ActiveState = tuple[ActiveLoras, ActiveAdapter]
+ActiveEmbeddings = tuple[str, ...]  # keys of the textual-inversion embeddings loaded
+ActiveState = tuple[ActiveLoras, ActiveAdapter, ActiveEmbeddings]
 
 
 def adapter_name(source: ModelSource) -> str:
@@ -38,18 +40,25 @@ class ModelSlot:
     pipeline: Any  # a diffusers pipeline; typed loosely because diffusers' mixins are untyped
     load_seconds: float
     _condition: threading.Condition = field(default_factory=threading.Condition)
-    _active: ActiveState | None = ((), None)
+    _active: ActiveState | None = ((), None, ())
     _running: int = 0
     _loaded_adapters: set[str] = field(default_factory=set)
     _ip_adapter: str | None = None
+    _embeddings: dict[str, LoadedEmbedding] = field(default_factory=dict)
 
     @contextmanager
     def using(
-        self, loras: list[tuple[ModelSource, float]], ip_adapter: tuple[AdapterSource, float] | None = None
+        self,
+        loras: list[tuple[ModelSource, float]],
+        ip_adapter: tuple[AdapterSource, float] | None = None,
+        embeddings: tuple[EmbeddingSource, ...] = (),
     ) -> Iterator[Any]:
-        """Hold the model with exactly ``loras`` (and the IP-Adapter at its scale) active for one run."""
+        """Hold the model with exactly ``loras`` (and the IP-Adapter at its scale, and the words of
+        ``embeddings``) active for one run."""
         wanted_loras: ActiveLoras = tuple((adapter_name(source), weight) for source, weight in loras)
-        wanted: ActiveState = (wanted_loras, (ip_adapter[0].key, ip_adapter[1]) if ip_adapter else None)
+        wanted_embeddings: ActiveEmbeddings = tuple(sorted({source.key for source in embeddings}))
+        adapter_state = (ip_adapter[0].key, ip_adapter[1]) if ip_adapter else None
+        wanted: ActiveState = (wanted_loras, adapter_state, wanted_embeddings)
         with self._condition:
             while self._running and self._active != wanted:
                 self._condition.wait()
@@ -57,6 +66,7 @@ class ModelSlot:
                 self._active = None  # unknown until the switch completes
                 self._switch_ip_adapter(ip_adapter)
                 self._switch(loras, wanted_loras)
+                self._switch_embeddings(embeddings)
                 self._active = wanted
             self._running += 1
         try:
@@ -79,6 +89,20 @@ class ModelSlot:
     @property
     def loaded_adapters(self) -> frozenset[str]:
         return frozenset(self._loaded_adapters)
+
+    def _switch_embeddings(self, embeddings: tuple[EmbeddingSource, ...]) -> None:
+        """Unload the words no longer wanted (no run sees another's), then load the new ones."""
+        wanted = {source.key: source for source in embeddings}
+        for key in [key for key in self._embeddings if key not in wanted]:
+            unload_embedding(self.pipeline, self._embeddings.pop(key))
+        for key, source in wanted.items():
+            if key not in self._embeddings:
+                self._embeddings[key] = load_embedding(self.pipeline, source, self.name)
+
+    @property
+    def loaded_embeddings(self) -> frozenset[str]:
+        """The words that textual-inversion embeddings added to the model now."""
+        return frozenset(loaded.token for loaded in self._embeddings.values())
 
     def _switch_ip_adapter(self, ip_adapter: tuple[AdapterSource, float] | None) -> None:
         wanted_key = ip_adapter[0].key if ip_adapter else None

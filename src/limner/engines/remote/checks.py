@@ -31,6 +31,11 @@ def check_request(request: GenerationRequest, inputs: TaskInputs, settings: Sett
     request.check_limits(settings.request_limits())
     if request.loras:
         raise InvalidRequestError(f"LoRAs apply to local models only; {provider} cannot load them", param="loras")
+    if request.embeddings:
+        raise InvalidRequestError(
+            f"textual-inversion embeddings apply to local models only; {provider} cannot load them",
+            param="embeddings",
+        )
     if request.task.needs_init_image and inputs.init_image is None:
         raise InvalidRequestError(f"{request.task.value} needs an input image", param="init_image")
     if request.task.needs_mask and inputs.mask_image is None:

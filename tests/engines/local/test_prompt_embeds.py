@@ -1,0 +1,121 @@
+"""Weighted and long prompts through compel on the tiny model (its tokenizer: one token a character)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from limner.core.errors import InvalidRequestError
+from limner.core.progress import CancelToken
+from limner.core.requests import GenerationRequest
+from limner.engines.base import TaskInputs
+from limner.engines.local.engine import LocalEngine
+from limner.engines.local.prompt_embeds import PromptPair, encode
+from limner.testing.tiny_models import byte_level_clip_tokenizer, sd_scheduler, tiny_unet, tiny_vae
+
+LONG = ("a small red fox sitting in tall grass beside a quiet river under a pale morning sky, painted softly "
+        "with warm colours, ")  # fmt: skip
+
+
+def txt2img(**fields: object) -> GenerationRequest:
+    base: dict[str, object] = {"prompt": "a red fox", "steps": 2, "seed": 7, "width": 32, "height": 32}
+    base.update(fields)
+    return GenerationRequest.model_validate(base)
+
+
+def pixels(engine: LocalEngine, **fields: object) -> np.ndarray:
+    return np.asarray(engine.run(txt2img(**fields)).images[0].image, dtype=np.int16)
+
+
+def test_weight_one_equals_no_weight_and_a_weight_changes_the_embedding(engine: LocalEngine) -> None:
+    pipeline = engine.model_slot().pipeline
+    plain, _ = pipeline.encode_prompt("a red fox", "cpu", 1, False)
+    one = encode(pipeline, PromptPair.parse("a (red:1.0) fox", ""))["prompt_embeds"]
+    more = encode(pipeline, PromptPair.parse("a (red:1.5) fox", ""))["prompt_embeds"]
+    assert one.shape == plain.shape == (1, 77, 32)
+    assert torch.allclose(one, plain, atol=1e-5)  # compel's path agrees with the pipeline's own encoder
+    changed = (more - plain).abs().amax(dim=-1)[0]
+    assert changed[2:5].min() > 1e-3  # the tokens of "red" (after the start token and "a")
+    assert changed[:2].max() < 1e-5  # tokens before the weighted word are untouched
+
+
+def test_weighted_prompts_change_the_image_and_weight_one_does_not(engine: LocalEngine) -> None:
+    plain = pixels(engine)
+    assert np.array_equal(pixels(engine, prompt="a (red:1.0) fox"), plain)
+    weighted = pixels(engine, prompt="a (red:1.6) fox")
+    assert not np.array_equal(weighted, plain)
+    assert not np.array_equal(pixels(engine, prompt="a [red] fox", negative_prompt="(blurry:1.3)"), plain)
+
+
+def test_prompts_over_77_tokens_are_not_cut(engine: LocalEngine) -> None:
+    pipeline = engine.model_slot().pipeline
+    assert len(pipeline.tokenizer(LONG).input_ids) > 77
+    embeds = encode(pipeline, PromptPair.parse(LONG + "at dawn", "blurry"))
+    assert embeds["prompt_embeds"].shape == embeds["negative_prompt_embeds"].shape == (1, 154, 32)
+    # The tail past token 77 reaches the image: two prompts that differ only there differ.
+    dawn = pixels(engine, prompt=LONG + "at dawn, golden light")
+    dusk = pixels(engine, prompt=LONG + "at night, cold blue light")
+    assert not np.array_equal(dawn, dusk)
+
+
+def test_the_record_keeps_the_prompt_as_written(engine: LocalEngine) -> None:
+    record = engine.run(txt2img(prompt="a (red:1.4) fox", negative_prompt="[blurry]")).images[0].record
+    assert record.request.prompt == "a (red:1.4) fox"
+    assert record.request.negative_prompt == "[blurry]"
+
+
+def test_bad_syntax_is_refused_before_any_model_loads(engine: LocalEngine) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        engine.validate(txt2img(prompt="a (red fox"), TaskInputs())
+    assert caught.value.param == "prompt"
+    with pytest.raises(InvalidRequestError) as negative:
+        engine.validate(txt2img(negative_prompt="blurry)"), TaskInputs())
+    assert negative.value.param == "negative_prompt"
+
+
+def test_weighted_prompts_run_alone_and_long_ones_in_a_batch_equal_their_solo_runs(engine: LocalEngine) -> None:
+    assert engine.batch_key(txt2img(prompt="a (red:1.2) fox")) is None
+    requests = [txt2img(prompt=LONG + "at dawn"), txt2img(prompt="a blue boat", seed=3)]
+    assert engine.batch_key(requests[0]) == engine.batch_key(requests[1]) is not None
+    together = engine.run_together(requests, [lambda _: None] * 2, [CancelToken(), CancelToken()])
+    for request, result in zip(requests, together, strict=True):
+        assert not isinstance(result, Exception)
+        alone = engine.run(request).images[0].image
+        assert result.images[0].image.tobytes() == alone.tobytes()
+
+
+def tiny_sdxl(tmp_path: Path) -> Any:
+    """An SDXL pipeline's text side (two tiny CLIP encoders, the second with a projection) from configs."""
+    from diffusers import StableDiffusionXLPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    tokenizer = byte_level_clip_tokenizer(tmp_path / "tokenizer")
+    torch.manual_seed(0)
+    config = CLIPTextConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.eos_token_id, hidden_size=32, intermediate_size=37,
+                            num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
+                            max_position_embeddings=77, projection_dim=16)  # fmt: skip
+    return StableDiffusionXLPipeline(
+        vae=tiny_vae(), text_encoder=CLIPTextModel(config), text_encoder_2=CLIPTextModelWithProjection(config),
+        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=tiny_unet(), scheduler=sd_scheduler(),
+    )  # fmt: skip
+
+
+def test_sdxl_gets_both_encoders_and_the_pooled_embedding(tmp_path: Path) -> None:
+    pipeline = tiny_sdxl(tmp_path)
+    with torch.inference_mode():
+        plain, plain_negative, pooled, negative_pooled = pipeline.encode_prompt("a red fox")
+    one = encode(pipeline, PromptPair.parse("a (red:1.0) fox", ""))
+    assert one["prompt_embeds"].shape == plain.shape == (1, 77, 64)
+    assert torch.allclose(one["prompt_embeds"], plain, atol=1e-5)
+    assert torch.allclose(one["pooled_prompt_embeds"], pooled, atol=1e-5)
+    assert torch.equal(one["negative_prompt_embeds"], plain_negative)  # zeros for an empty negative, as SDXL does
+    assert torch.equal(one["negative_pooled_prompt_embeds"], negative_pooled)
+    weighted = encode(pipeline, PromptPair.parse("a (red:1.5) fox", ""))["prompt_embeds"]
+    assert not torch.allclose(weighted, plain, atol=1e-3)
+    long = encode(pipeline, PromptPair.parse(LONG + "at dawn", "(blurry:1.2)"))
+    assert long["prompt_embeds"].shape == long["negative_prompt_embeds"].shape == (1, 154, 64)
