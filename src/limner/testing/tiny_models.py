@@ -269,3 +269,52 @@ def build_tiny_upscaler(out_file: Path, kind: str = "esrgan", scale: int = 2, se
     out_file.parent.mkdir(parents=True, exist_ok=True)
     save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()}, str(out_file))
     return out_file
+
+
+def build_tiny_x4_upscaler(save_dir: Path, seed: int = 5) -> Path:
+    """A tiny random ``StableDiffusionUpscalePipeline`` (the SD x4 upscaler's layout) saved as a diffusers folder.
+
+    Its UNet reads 7 channels (4 latent + the 3-channel low-resolution picture) and embeds the noise level
+    as a class; its VAE has three blocks, so its latents are 4x smaller than the picture, as in the real one.
+    """
+    from diffusers import DDIMScheduler, DDPMScheduler, StableDiffusionUpscalePipeline
+
+    save_dir = Path(save_dir)
+    tokenizer = byte_level_clip_tokenizer(save_dir / "tokenizer")
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=7,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=TEXT_HIDDEN_SIZE,
+        attention_head_dim=8,
+        norm_num_groups=8,
+        num_class_embeds=400,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16, 16),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        latent_channels=4,
+        norm_num_groups=8,
+        layers_per_block=1,
+        scaling_factor=0.08333,
+    )
+    text_encoder = tiny_text_encoder(len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    pipeline = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear"),
+        scheduler=DDIMScheduler(beta_schedule="scaled_linear", prediction_type="v_prediction"),
+        max_noise_level=350,
+    )
+    pipeline.save_pretrained(str(save_dir), safe_serialization=True)
+    return save_dir

@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from limner.config import Settings
-from limner.core.errors import InvalidRequestError, UnsafeModelFormatError
+from limner.core.errors import InvalidRequestError, UnsafeModelFormatError, UnsupportedTaskError
 from limner.core.progress import ProgressEvent
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
 from limner.engines.local.engine import LocalEngine
-from limner.testing.tiny_models import build_tiny_upscaler
+from limner.testing.tiny_models import build_tiny_upscaler, build_tiny_x4_upscaler
 
 
 def noise(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -102,3 +102,20 @@ def test_upscale_beyond_its_allowance_is_refused(settings: Settings, upscaler: P
     request = GenerationRequest(task="upscale", init_image="a.png", upscaler=str(upscaler), upscale_factor=8)
     with pytest.raises(InvalidRequestError, match="16 times its pixel cap"):
         small.validate(request, TaskInputs(init_image=noise(64, 64)))
+
+
+def test_the_sd_x4_upscaler_runs_from_a_diffusers_folder(engine: LocalEngine, tmp_path: Path) -> None:
+    folder = build_tiny_x4_upscaler(tmp_path / "tiny-x4")
+    request = GenerationRequest(task="upscale", init_image="a.png", upscaler=str(folder), prompt="a fox", steps=2,
+                                seed=1)  # fmt: skip
+    result = engine.run(request, TaskInputs(init_image=noise(16, 12)))
+    image = result.images[0]
+    assert image.image.size == (64, 48)
+    assert image.record.pipeline == "StableDiffusionUpscalePipeline"
+    assert image.record.model_name == "tiny-x4"
+
+
+def test_a_diffusion_model_that_is_no_upscaler_is_refused(engine: LocalEngine, tiny_models: dict[str, Path]) -> None:
+    request = GenerationRequest(task="upscale", init_image="a.png", upscaler=str(tiny_models["txt2img"]))
+    with pytest.raises(UnsupportedTaskError, match="is not an upscaler"):
+        engine.run(request, TaskInputs(init_image=noise(16, 12)))

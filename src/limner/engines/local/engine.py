@@ -163,9 +163,11 @@ class LocalEngine:
         if request.task.needs_init_image and inputs.init_image is None:
             raise InvalidRequestError(f"{request.task.value} needs an input image", param="init_image")
         if request.task is Task.UPSCALE:  # no diffusion model of its own: only the upscaler is resolved
-            upscaler = resolve_upscaler(self._aliases(str(request.upscaler)) or str(request.upscaler))
-            self._check_upscale_size(inputs.init_image.size, request.upscale_factor or 4)
-            return Plan(request, upscaler.model or self._resolve_model(None), [], None, upscaler=upscaler)
+            model_upscaler = resolve_upscaler(self._aliases(str(request.upscaler)) or str(request.upscaler))
+            if inputs.init_image is not None:
+                self._check_upscale_size(inputs.init_image.size, request.upscale_factor or 4)
+            model = model_upscaler.model or self._resolve_model(None)
+            return Plan(request, model, [], None, upscaler=model_upscaler)
         if request.task.needs_mask and inputs.mask_image is None:
             raise InvalidRequestError("inpaint needs a mask image", param="mask_image")
         if request.uses_references and not (inputs.reference_images or inputs.reference_embeddings):
@@ -187,7 +189,7 @@ class LocalEngine:
             size = fit_size(width, height, self._settings.max_pixels)
         if request.task is Task.OUTPAINT and request.outpaint is not None and inputs.init_image is not None:
             size = self._outpaint_size(inputs.init_image.size, request)
-        upscaler = None
+        upscaler: UpscalerSource | None = None
         if request.hires_scale is not None and request.hires_upscaler not in (HIRES_LATENT, HIRES_LANCZOS):
             upscaler = resolve_upscaler(self._aliases(request.hires_upscaler) or request.hires_upscaler,
                                         "hires_upscaler")  # fmt: skip
@@ -220,8 +222,9 @@ class LocalEngine:
         _raise_if_canceled(cancel)
         if request.task is Task.UPSCALE:
             return self._upscale(plan, inputs, progress, cancel)
-        if request.task is Task.OUTPAINT and request.outpaint is not None:
-            canvas, mask = outpaint_canvas(inputs.init_image, padding_for(inputs.init_image.size, request.outpaint))
+        if request.task is Task.OUTPAINT and request.outpaint is not None and inputs.init_image is not None:
+            picture = inputs.init_image
+            canvas, mask = outpaint_canvas(picture, padding_for(picture.size, request.outpaint))
             inputs = replace(inputs, init_image=canvas, mask_image=mask)
 
         load_started = time.perf_counter()

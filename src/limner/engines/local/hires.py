@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from limner.core.errors import UnsupportedTaskError
 from limner.core.progress import ProgressCallback, ProgressEvent
 from limner.core.requests import HIRES_LANCZOS, HIRES_LATENT, GenerationRequest, hires_size
 
@@ -55,6 +56,11 @@ def final_size(request: GenerationRequest, base: tuple[int, int]) -> tuple[int, 
 
 def enlarge_latents(latents: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Latents of the first pass at the final size (bilinear, as A1111's "Latent")."""
+    if latents.ndim != 4:  # packed sequences (FLUX, SD3 ...) are no picture-shaped grid
+        raise UnsupportedTaskError(
+            "the latent hires fix works on Stable Diffusion latents; use hires_upscaler lanczos or a model",
+            param="hires_upscaler",
+        )
     width, height = size
     return torch.nn.functional.interpolate(
         latents, size=(height // LATENT_SCALE, width // LATENT_SCALE), mode="bilinear", align_corners=False
