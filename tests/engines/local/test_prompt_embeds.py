@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
@@ -15,7 +12,6 @@ from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
 from limner.engines.local.engine import LocalEngine
 from limner.engines.local.prompt_embeds import PromptPair, encode
-from limner.testing.tiny_models import byte_level_clip_tokenizer, sd_scheduler, tiny_unet, tiny_vae
 
 LONG = ("a small red fox sitting in tall grass beside a quiet river under a pale morning sky, painted softly "
         "with warm colours, ")  # fmt: skip
@@ -88,25 +84,8 @@ def test_weighted_prompts_run_alone_and_long_ones_in_a_batch_equal_their_solo_ru
         assert result.images[0].image.tobytes() == alone.tobytes()
 
 
-def tiny_sdxl(tmp_path: Path) -> Any:
-    """An SDXL pipeline's text side (two tiny CLIP encoders, the second with a projection) from configs."""
-    from diffusers import StableDiffusionXLPipeline
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    tokenizer = byte_level_clip_tokenizer(tmp_path / "tokenizer")
-    torch.manual_seed(0)
-    config = CLIPTextConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                            pad_token_id=tokenizer.eos_token_id, hidden_size=32, intermediate_size=37,
-                            num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
-                            max_position_embeddings=77, projection_dim=16)  # fmt: skip
-    return StableDiffusionXLPipeline(
-        vae=tiny_vae(), text_encoder=CLIPTextModel(config), text_encoder_2=CLIPTextModelWithProjection(config),
-        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=tiny_unet(), scheduler=sd_scheduler(),
-    )  # fmt: skip
-
-
-def test_sdxl_gets_both_encoders_and_the_pooled_embedding(tmp_path: Path) -> None:
-    pipeline = tiny_sdxl(tmp_path)
+def test_sdxl_gets_both_encoders_and_the_pooled_embedding(sdxl_engine: LocalEngine) -> None:
+    pipeline = sdxl_engine.model_slot().pipeline
     with torch.inference_mode():
         plain, plain_negative, pooled, negative_pooled = pipeline.encode_prompt("a red fox")
     one = encode(pipeline, PromptPair.parse("a (red:1.0) fox", ""))
@@ -119,3 +98,13 @@ def test_sdxl_gets_both_encoders_and_the_pooled_embedding(tmp_path: Path) -> Non
     assert not torch.allclose(weighted, plain, atol=1e-3)
     long = encode(pipeline, PromptPair.parse(LONG + "at dawn", "(blurry:1.2)"))
     assert long["prompt_embeds"].shape == long["negative_prompt_embeds"].shape == (1, 154, 64)
+
+
+def test_weighted_and_long_prompts_run_on_sdxl(sdxl_engine: LocalEngine) -> None:
+    engine = sdxl_engine
+    plain = engine.run(txt2img(steps=1)).images[0]
+    assert plain.record.pipeline == "StableDiffusionXLPipeline"
+    weighted = engine.run(txt2img(steps=1, prompt="a (red:1.6) fox", negative_prompt="[blurry]")).images[0]
+    assert weighted.image.tobytes() != plain.image.tobytes()
+    long = engine.run(txt2img(steps=1, prompt=LONG + "at dawn")).images[0]
+    assert long.image.size == (32, 32)

@@ -73,3 +73,19 @@ def test_pickles_and_strangers_are_refused_before_loading(engine: LocalEngine, t
     with pytest.raises(InvalidRequestError, match="does not fit"):
         engine.run(txt2img(embeddings=[str(wrong)]))
     assert engine.model_slot().loaded_embeddings == frozenset()
+
+
+def test_an_sdxl_embedding_loads_into_both_text_encoders(sdxl_engine: LocalEngine, tmp_path: Path) -> None:
+    path = tmp_path / "glow.safetensors"
+    vectors = torch.Generator().manual_seed(2)
+    save_file({"clip_l": torch.randn(2, 32, generator=vectors), "clip_g": torch.randn(2, 32, generator=vectors)},
+              str(path))  # fmt: skip
+    request = txt2img(prompt="a glow lamp", steps=1)
+    plain = sdxl_engine.run(request).images[0].image
+    glowing = sdxl_engine.run(request.model_copy(update={"embeddings": [str(path)]})).images[0].image
+    assert glowing.tobytes() != plain.tobytes()
+    assert sdxl_engine.run(request).images[0].image.tobytes() == plain.tobytes()
+    single = tmp_path / "one.safetensors"
+    save_file({"emb_params": torch.zeros(1, 32)}, str(single))
+    with pytest.raises(InvalidRequestError, match="needs an SDXL embedding"):
+        sdxl_engine.run(request.model_copy(update={"embeddings": [str(single)]}))
