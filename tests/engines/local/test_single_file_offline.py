@@ -87,3 +87,21 @@ def test_family_without_shipped_configs_says_which_load_offline(tmp_path: Path) 
     with pytest.raises(ModelDownloadError, match=r"limner ships configs for SD 1\.x") as caught:
         load_pipeline(resolve_model(str(checkpoint)), CPU)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_hub_cache_of_the_family_wins_over_the_shipped_configs(tmp_path: Path) -> None:
+    """With no config root given, the family's cached diffusers repo is used: here it holds tiny configs,
+    which only fit the tiny file (the shipped real-size configs would not)."""
+    import shutil
+
+    checkpoint = tmp_path / "v1-5-pruned-emaonly.safetensors"
+    written = write_tiny_single_file("sd15", checkpoint, tmp_path / "configs")
+    repo = tmp_path / "empty-hf-home" / "hub" / "models--stable-diffusion-v1-5--stable-diffusion-v1-5"
+    revision = "0" * 40
+    shutil.copytree(tmp_path / "configs" / "sd15", repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    pipeline = load_pipeline(resolve_model(str(checkpoint)), CPU)
+    assert len(pipeline.tokenizer) == 514  # the cached byte-level tokenizer, not the shipped CLIP one
+    assert torch.equal(pipeline.unet.conv_in.weight, written["unet"].conv_in.weight)
