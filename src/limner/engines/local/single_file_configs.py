@@ -34,7 +34,7 @@ FAMILY_HUB_REPOS: dict[str, str] = {
     "sdxl-turbo": "stabilityai/sdxl-turbo",
     "sdxl-refiner": "stabilityai/stable-diffusion-xl-refiner-1.0",
 }
-"""The diffusers repo each shipped folder was copied from; its hub cache is used first when present."""
+"""Each family's diffusers repo on the hub; a local cache of it is used before the shipped folder."""
 
 OFFLINE_FAMILIES = "SD 1.x, SD 2.x (512 and 768-v), SDXL base and refiner, SD-Turbo and SDXL-Turbo"
 
