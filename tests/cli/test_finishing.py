@@ -42,8 +42,11 @@ def test_upscale_writes_a_bigger_png_that_records_the_upscaler(env: Path) -> Non
     assert path.parent == env / "big"
     with Image.open(path) as image:
         assert image.size == (120, 90)
-    record, _ = read_parameters(path)
+    record, a1111 = read_parameters(path)
     assert record is not None
+    assert a1111 is not None
+    assert (a1111.get("Postprocess upscaler"), a1111.get("Postprocess upscale by")) == (str(model), "3"), a1111
+    assert "Denoising strength" not in a1111
     assert record.request.task.value == "upscale"
     assert record.request.upscaler == str(model)
     assert record.request.upscale_factor == 3
@@ -93,6 +96,9 @@ def test_generate_with_hires_fix(env: Path) -> None:
     assert result.exit_code == 0, result.output
     with Image.open(written(result.stdout)) as image:
         assert image.size == (64, 64)
+    _, a1111 = read_parameters(written(result.stdout))
+    assert a1111 is not None
+    assert (a1111["Hires upscale"], a1111["Hires upscaler"], a1111["Denoising strength"]) == ("2", "lanczos", "0.5")
     refused = runner.invoke(app, ["generate", "a fox", "--size", "2048x2048", "--hires", "2"])
     assert refused.exit_code == 2
     assert "hires" in refused.output

@@ -69,8 +69,18 @@ def to_a1111_parameters(record: ImageRecord) -> str:
     # A remote provider's image names only what the provider was sent (its own defaults are not ours).
     pairs = [(label, value) for field, label, value in candidates if record.took_effect(field)]
     pairs += [("Size", f"{record.width}x{record.height}"), ("Model", record.model_name)]
-    if request.task.needs_init_image and request.task.value != "edit" and record.took_effect("strength"):
+    strength_applies = request.task.needs_init_image and request.task.value not in ("edit", "upscale")
+    if strength_applies and record.took_effect("strength"):
         pairs.append(("Denoising strength", f"{request.strength:g}"))
+    if request.hires_scale is not None:  # A1111's hires-fix fields
+        pairs.append(("Denoising strength", f"{request.hires_strength:g}"))
+        pairs.append(("Hires upscale", f"{request.hires_scale:g}"))
+        pairs.append(("Hires steps", str(request.hires_steps or request.steps)))
+        pairs.append(("Hires upscaler", json.dumps(request.hires_upscaler)))
+    if request.task.value == "upscale":  # A1111's Extras tab fields
+        pairs.append(("Postprocess upscaler", json.dumps(request.upscaler)))
+        if request.upscale_factor is not None:
+            pairs.append(("Postprocess upscale by", f"{request.upscale_factor:g}"))
     if request.task.value == "edit" and record.took_effect("image_guidance_scale"):
         pairs.append(("Image CFG scale", f"{request.image_guidance_scale:g}"))
     if record.character or record.ip_adapter:
@@ -121,7 +131,7 @@ def parse_a1111_parameters(text: str) -> dict[str, Any]:
     ``Key: value`` pairs, earlier lines the prompt and the ``Negative prompt:`` block. When the
     ``Sampler`` is one limner runs, ``scheduler`` holds its :class:`SchedulerName` value too.
     """
-    lines = text.strip("\n").split("\n")
+    lines = text.rstrip("\n").split("\n")  # an empty prompt still has its (empty) first line
     # As A1111 decides it: the last line holds the settings when it has at least three pairs (a remote
     # provider's image has no "Steps").
     settings_line = lines[-1] if len(lines) > 1 and len(_PAIR.findall(lines[-1])) >= 3 else ""

@@ -150,3 +150,14 @@ def test_tiled_upscaling_of_2048_pixels_keeps_memory_flat() -> None:
     assert result.size == (4096, 4096)
     assert largest[0] == 3 * 256 * 256
     assert peak <= output_bytes + input_bytes + 2 * band_bytes, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_a_missing_spandrel_says_how_to_install_it(upscalers: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import limner.engines.local.upscalers as module
+
+    def no_spandrel() -> None:
+        raise ModuleNotFoundError("No module named 'spandrel'")
+
+    monkeypatch.setattr(module, "import_spandrel", no_spandrel)
+    with pytest.raises(UnsupportedTaskError, match="pip install --no-deps 'spandrel"):
+        load_pixel_upscaler(resolve_upscaler(str(upscalers["compact"])), CPU)

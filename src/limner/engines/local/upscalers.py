@@ -155,7 +155,14 @@ def load_pixel_upscaler(source: UpscalerSource, placement: Placement) -> PixelUp
     path = Path(source.location)
     if source.repo is not None:
         path = _hub_file(source)
-    spandrel = import_spandrel()
+    try:
+        spandrel = import_spandrel()
+    except ImportError as exc:
+        raise UnsupportedTaskError(
+            "ESRGAN-family upscalers need spandrel, which this installation lacks: "
+            "pip install --no-deps 'spandrel>=0.4,<0.5' (torchvision is not needed)",
+            param="upscaler",
+        ) from exc
     from safetensors.torch import load_file
 
     try:
