@@ -145,6 +145,56 @@ def ip_adapter(
     typer.echo(f"adapter saved to {folder}; use it with --ip-adapter {folder / 'ip-adapter.safetensors'}")
 
 
+@train_app.command("edit")
+def edit(
+    data: Annotated[Path, typer.Option(help="Dataset folder (images.npz + captions.jsonl).")] = Path(
+        ".cache/emoji-dataset"
+    ),
+    base: Annotated[
+        Path | None, typer.Option(help="Text-to-image model folder to start from (default: the shipped limner-tiny).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where the InstructPix2Pix folder is written.")] = Path(
+        "output/limner-tiny-edit"
+    ),
+    work: Annotated[Path, typer.Option(help="Checkpoints and cached latents of this run.")] = Path(".cache/edit-train"),
+    steps: Annotated[int, typer.Option(help="UNet training steps.")] = 5000,
+    batch: Annotated[int, typer.Option(help="Triplets per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")] = 3e-4,
+    warmup: Annotated[int, typer.Option(help="Warm-up steps.")] = 200,
+    colours_per_image: Annotated[int, typer.Option(help="Colour edits made from each emoji.")] = 2,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N emoji (quick checks).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint (and export) every N steps.")] = 250,
+    seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option("--resume/--fresh", help="Continue from checkpoints in --work.")] = True,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Train an instruction-edit model (InstructPix2Pix) from a base model on emoji edit triplets."""
+    import logging
+
+    import torch
+
+    from limner.training.edit import EditTrainConfig, train_edit
+    from limner.weights import LIMNER_TINY
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if threads:
+        torch.set_num_threads(threads)
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    cfg = EditTrainConfig(
+        data=data, base=base or LIMNER_TINY, out=out, work=work, steps=steps, batch_size=batch, learning_rate=lr,
+        warmup_steps=warmup, colours_per_image=colours_per_image, limit=limit, checkpoint_every=checkpoint_every,
+        seed=seed, resume=resume, progress=progress,
+    )  # fmt: skip
+    try:
+        folder = train_edit(cfg)
+    except (FileNotFoundError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    typer.echo(f"edit model saved to {folder}; use it with: limner edit PICTURE 'make it blue' --model {folder}")
+
+
 @train_app.command("dreambooth")
 def dreambooth(
     instance_images: Annotated[Path, typer.Option("--instance-images", help="Folder or zip of subject pictures.")],

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import torch
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -34,10 +36,15 @@ def save_pipeline(
     tokenizer: CLIPTokenizer,
     scheduler: SchedulerMixin,
     half: bool = True,
+    pipeline_class: Callable[..., DiffusionPipeline] = StableDiffusionPipeline,
 ) -> Path:
-    """Save the components as a diffusers folder, replacing ``folder`` atomically-ish (tmp + rename)."""
+    """Save the components as a diffusers folder, replacing ``folder`` atomically-ish (tmp + rename).
+
+    ``pipeline_class`` is what ``model_index.json`` names (an edit model is an InstructPix2Pix pipeline
+    with the same components).
+    """
     folder = Path(folder)
-    pipeline = StableDiffusionPipeline(
+    pipeline = pipeline_class(
         unet=_storage_copy(unet, half),
         vae=_storage_copy(vae, half),
         text_encoder=copy.deepcopy(text_encoder).float(),
