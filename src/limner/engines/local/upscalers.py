@@ -68,7 +68,7 @@ class UpscalerSource:
 
 def resolve_upscaler(ref: str, param: str = "upscaler") -> UpscalerSource:
     """Resolve what the user named, refusing pickle files and unknown paths before anything loads."""
-    path = Path(ref).expanduser()
+    path = _expanded(ref)
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         raise UnsafeModelFormatError(
@@ -77,7 +77,7 @@ def resolve_upscaler(ref: str, param: str = "upscaler") -> UpscalerSource:
             param=param,
         )
     if suffix == ".safetensors":
-        if path.is_file():
+        if _is_file(path):
             check_weights_file(path, param=param)
             return UpscalerSource(UpscalerKind.PIXEL, path.stem, str(path.resolve()))
         parts = ref.split("/")
@@ -93,6 +93,22 @@ def resolve_upscaler(ref: str, param: str = "upscaler") -> UpscalerSource:
             param=param,
         ) from exc
     return UpscalerSource(UpscalerKind.DIFFUSION, model.name, model=model)
+
+
+def _expanded(ref: str) -> Path:
+    """``~`` expanded; ``~someone`` of an unknown user stays as written (and then names no file)."""
+    try:
+        return Path(ref).expanduser()
+    except RuntimeError:
+        return Path(ref)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``; a name the file system cannot look up (too long, invalid) is no file."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
