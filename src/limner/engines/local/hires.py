@@ -11,14 +11,14 @@ denoise ~0.3 suffices).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from PIL import Image
 
 from limner.core.errors import UnsupportedTaskError
 from limner.core.progress import ProgressCallback, ProgressEvent
-from limner.core.requests import HIRES_LANCZOS, HIRES_LATENT, GenerationRequest, hires_size
+from limner.core.requests import HIRES_LANCZOS, HIRES_LATENT, GenerationRequest, Task, hires_size
 
 LATENT_SCALE = 8
 
@@ -36,8 +36,6 @@ def refine_steps(request: GenerationRequest) -> int:
 
 def refine_request(request: GenerationRequest, size: tuple[int, int]) -> GenerationRequest:
     """The second pass as an img2img request at the final size (its pictures are passed beside it)."""
-    from limner.core.requests import Task
-
     return request.model_copy(
         update={
             "task": Task.IMG2IMG,
@@ -56,7 +54,7 @@ def final_size(request: GenerationRequest, base: tuple[int, int]) -> tuple[int, 
 
 def enlarge_latents(latents: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Latents of the first pass at the final size (bilinear, as A1111's "Latent")."""
-    if latents.ndim != 4:  # packed sequences (FLUX, SD3 ...) are no picture-shaped grid
+    if latents.ndim != 4:  # packed sequences (FLUX ...) are no picture-shaped grid
         raise UnsupportedTaskError(
             "the latent hires fix works on Stable Diffusion latents; use hires_upscaler lanczos or a model",
             param="hires_upscaler",
@@ -67,8 +65,12 @@ def enlarge_latents(latents: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     )
 
 
-def enlarge_pictures(pictures: list[Image.Image], request: GenerationRequest, size: tuple[int, int],
-                     upscale: Any = None) -> list[Image.Image]:  # fmt: skip
+def enlarge_pictures(
+    pictures: list[Image.Image],
+    request: GenerationRequest,
+    size: tuple[int, int],
+    upscale: Callable[[Image.Image, float], Image.Image] | None = None,
+) -> list[Image.Image]:
     """Decoded pictures at the final size: Lanczos, or ``upscale(picture, factor)`` (a model) then Lanczos."""
     if request.hires_upscaler != HIRES_LANCZOS and upscale is not None:
         pictures = [upscale(picture, size[0] / picture.width) for picture in pictures]
