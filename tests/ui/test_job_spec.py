@@ -8,6 +8,7 @@ from limner.ui.job_spec import (
     JobSpec,
     Lora,
     format_loras,
+    parse_lines,
     parse_loras,
     parse_size,
     spec_from_parameters,
@@ -42,6 +43,16 @@ def test_lora_lines_round_trip() -> None:
     loras = parse_loras("owner/repo/style.safetensors:0.7\n\nC:/loras/a.safetensors\nplain")
     assert loras == (Lora("owner/repo/style.safetensors", 0.7), Lora("C:/loras/a.safetensors"), Lora("plain"))
     assert parse_loras(format_loras(loras)) == loras
+
+
+def test_embeddings_and_combinatorial_reach_the_body_and_come_back() -> None:
+    body = JobSpec(prompt="a {red|blue} fox", embeddings=("owner/emb",), combinatorial=True).body()
+    assert body["embeddings"] == ["owner/emb"]
+    assert body["combinatorial"] is True
+    assert {"embeddings", "combinatorial"}.isdisjoint(JobSpec(prompt="x").body())
+    spec = spec_from_parameters({"request": {"prompt": "a red fox", "embeddings": ["owner/emb"]}})
+    assert spec.embeddings == ("owner/emb",)
+    assert parse_lines(" owner/a \n\n owner/b ") == ("owner/a", "owner/b")
 
 
 def test_task_follows_the_inputs() -> None:

@@ -54,6 +54,8 @@ class JobSpec:
     num_images: int | None = None
     scheduler: str | None = None
     loras: tuple[Lora, ...] = ()
+    embeddings: tuple[str, ...] = ()  # textual-inversion embeddings (hub ids or registered names)
+    combinatorial: bool = False  # every combination of the prompt's {a|b} choices and wildcards
     preset: str | None = None
     init_image_id: str | None = None
     mask_image_id: str | None = None
@@ -65,6 +67,7 @@ class JobSpec:
         values = asdict(self)
         extra = values.pop("extra")
         values["loras"] = [{"ref": lora.ref, "weight": lora.weight} for lora in self.loras]
+        values["embeddings"] = list(self.embeddings)
         body = {key: value for key, value in values.items() if value is not False and value not in (None, "", [])}
         body.update(extra)
         return body
@@ -86,6 +89,11 @@ def parse_loras(text: str) -> tuple[Lora, ...]:
         except ValueError:
             loras.append(Lora(entry))
     return tuple(loras)
+
+
+def parse_lines(text: str) -> tuple[str, ...]:
+    """One entry per line (embeddings), blank lines skipped."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
 def format_loras(loras: tuple[Lora, ...]) -> str:
@@ -121,6 +129,7 @@ def spec_from_parameters(parameters: dict[str, Any], *, keep_seed: bool = True) 
         num_images=1,
         scheduler=request.get("scheduler"),
         loras=loras,
+        embeddings=tuple(str(ref) for ref in request.get("embeddings") or ()),
     )
 
 

@@ -75,6 +75,7 @@ def test_bad_syntax_is_refused_before_any_model_loads(engine: LocalEngine) -> No
 
 def test_weighted_prompts_run_alone_and_long_ones_in_a_batch_equal_their_solo_runs(engine: LocalEngine) -> None:
     assert engine.batch_key(txt2img(prompt="a (red:1.2) fox")) is None
+    assert engine.batch_key(txt2img(prompt="a \\(red\\) fox")) is None  # solo runs resolve the escapes
     requests = [txt2img(prompt=LONG + "at dawn"), txt2img(prompt="a blue boat", seed=3)]
     assert engine.batch_key(requests[0]) == engine.batch_key(requests[1]) is not None
     together = engine.run_together(requests, [lambda _: None] * 2, [CancelToken(), CancelToken()])

@@ -664,11 +664,13 @@ def _openvino_label(pipeline: Any) -> str:
 
 
 def _weighted(request: GenerationRequest) -> bool:
-    """Whether the prompts carry A1111 weights (a prompt that does not parse counts: it runs alone, and fails)."""
+    """Whether the prompts use A1111 syntax at all: weights, or escapes and brackets of weight 1 that a solo run
+    resolves to plain text (a prompt that does not parse counts too: it runs alone, and fails)."""
     try:
-        return PromptPair.parse(request.prompt, request.negative_prompt).weighted
+        pair = PromptPair.parse(request.prompt, request.negative_prompt)
     except InvalidRequestError:
         return True
+    return pair.weighted or pair.plain != (request.prompt, request.negative_prompt)
 
 
 def _no_aliases(_: str) -> str | None:

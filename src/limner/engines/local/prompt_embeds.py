@@ -38,6 +38,11 @@ class PromptPair:
     def weighted(self) -> bool:
         return is_weighted(self.prompt) or is_weighted(self.negative)
 
+    @property
+    def plain(self) -> tuple[str, str]:
+        """Prompt and negative prompt as plain text (escapes resolved, weights dropped)."""
+        return plain_text(self.prompt), plain_text(self.negative)
+
 
 def supports_embeds(pipeline: Any) -> bool:
     """Whether ``pipeline`` is of the CLIP-conditioned Stable Diffusion family compel encodes for."""

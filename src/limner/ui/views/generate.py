@@ -21,7 +21,7 @@ from limner.ui.components.feedback import attempt
 from limner.ui.components.mask_painter import mask_painter
 from limner.ui.components.models import lora_picker, model_field, set_loras, size_field
 from limner.ui.components.offers import model_tasks_note
-from limner.ui.job_spec import SCHEDULERS, JobSpec, format_size, parse_size, task_for_inputs
+from limner.ui.job_spec import SCHEDULERS, JobSpec, format_size, parse_lines, parse_size, task_for_inputs
 
 JOB_KEY = "gen.job"
 INIT_ID = "gen.init_id"
@@ -31,8 +31,13 @@ _DEFAULT = "(model default)"
 _DEFAULTS: dict[str, Any] = {"gen.count": 1, "gen.strength": 0.75, "gen.mask_mode": "none"}
 FORM_KEYS = (
     "gen.prompt", "gen.negative", "gen.model", "gen.size", "gen.scheduler", "gen.steps", "gen.guidance",
-    "gen.seed", "gen.count", "gen.strength", "gen.mask_mode", LORAS,
+    "gen.seed", "gen.count", "gen.strength", "gen.mask_mode", LORAS, "gen.combinatorial", "gen.embeddings",
 )  # fmt: skip
+PROMPT_SYNTAX = (
+    "`(word:1.3)` or `(word)` weights a word up, `[word]` down, `\\(` is a bracket; `{red|blue}` picks one option, "
+    "`__colors__` a line of a wildcard file (colors, animals, styles, lighting, places, moods); each image gets "
+    "its own pick, and its prompt is stored with it."
+)
 MASK_MODES = {
     "none": "No mask: change the whole picture (img2img)",
     "paint": "Paint a mask (inpaint)",
@@ -67,6 +72,8 @@ def prefill(spec: JobSpec) -> None:
     for key, value in state.items():
         st.session_state[key] = value
     set_loras(LORAS, spec.loras)
+    st.session_state["gen.embeddings"] = "\n".join(spec.embeddings)
+    st.session_state["gen.combinatorial"] = spec.combinatorial
     if spec.init_image_id:
         st.session_state[INIT_ID] = spec.init_image_id
     else:
@@ -151,12 +158,24 @@ def settings_form() -> tuple[bool, dict[str, Any]]:
     seed = right.number_input("Seed", 0, 2**32 - 1, value=None, key="gen.seed", placeholder="random")
     count = last.number_input("Images", 1, 16, key="gen.count")
     loras = lora_picker(LORAS)
+    with st.expander("Prompt syntax, wildcards and embeddings"):
+        st.caption(PROMPT_SYNTAX)
+        combinatorial = st.checkbox(
+            "Every combination of the choices (instead of random picks)", key="gen.combinatorial",
+            help="One image per combination, times Images; at most 16 images a job.",
+        )  # fmt: skip
+        embeddings = st.text_area(
+            "Textual-inversion embeddings", key="gen.embeddings", height=68, placeholder="owner/repo (one per line)",
+            help="Hub ids (owner/repo or owner/repo/file.safetensors) or registered names; write the embedding's "
+            "word in the prompt.",
+        )  # fmt: skip
     with st.expander("Start from a picture (img2img) or repaint part of it (inpaint)", expanded=True):
         inputs, strength, result = pictures(init_id)
     submitted = st.button("Generate", type="primary", icon=":material/brush:", key="gen.submit")
     values = {
         "prompt": prompt, "negative": negative, "model": model, "size": size, "scheduler": scheduler,
         "steps": steps, "guidance": guidance, "seed": seed, "count": count, "loras": loras,
+        "combinatorial": combinatorial, "embeddings": embeddings,
         "strength": strength, "inputs": inputs, "result": result,
     }  # fmt: skip
     return submitted, values
@@ -178,6 +197,8 @@ def build_spec(values: dict[str, Any], init_id: str | None, mask_id: str | None)
         num_images=int(values["count"]),
         scheduler=None if values["scheduler"] == _DEFAULT else values["scheduler"],
         loras=tuple(values["loras"]),
+        embeddings=parse_lines(values.get("embeddings") or ""),
+        combinatorial=bool(values.get("combinatorial")),
         strength=float(values["strength"]) if task != "txt2img" else None,
         init_image_id=init_id,
         mask_image_id=mask_id,
