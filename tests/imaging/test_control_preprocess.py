@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from limner.core.errors import InvalidRequestError
 from limner.core.requests import ControlSpec, ControlType
-from limner.imaging.control_preprocess import preprocess
+from limner.imaging.control_preprocess import edge_overlap, preprocess
 
 
 def spec(kind: str, **fields: object) -> ControlSpec:
@@ -78,3 +78,13 @@ def test_refusals_say_what_to_do() -> None:
         preprocess(shapes(), spec("depth"))
     with pytest.raises(InvalidRequestError, match="type none"):
         preprocess(shapes(), spec(ControlType.POSE.value))
+
+
+def test_edge_overlap() -> None:
+    picture = shapes()
+    control = gray(preprocess(picture, spec("canny")))
+    assert edge_overlap(picture, control) == 1.0
+    assert edge_overlap(Image.new("RGB", (96, 96), "white"), control) == 0.0
+    shifted = Image.new("RGB", (96, 96), (230, 230, 230))
+    shifted.paste(picture.crop((0, 0, 80, 80)), (16, 16))
+    assert 0.0 < edge_overlap(shifted, control) < 0.9

@@ -108,3 +108,22 @@ def _auto_thresholds(gray: np.ndarray, spread: float = 0.33) -> tuple[int, int]:
 
 def _rgb(edges: np.ndarray) -> Image.Image:
     return Image.fromarray(edges.astype(np.uint8)).convert("RGB")
+
+
+def edge_overlap(picture: Image.Image, control: np.ndarray, tolerance: int = 1) -> float:
+    """How well a picture's Canny edges follow a control edge map: F1 of edge pixels within ``tolerance`` px.
+
+    Why F1: recall alone rewards a picture full of edges, precision alone an empty one. 1.0 means
+    every control edge has an output edge nearby and every output edge a control edge nearby.
+    """
+    import cv2
+
+    size = (control.shape[1], control.shape[0])
+    out = canny_edges(picture.convert("RGB").resize(size, Image.Resampling.LANCZOS)) > 0
+    wanted = (control if control.ndim == 2 else control[..., 0]) > 0
+    kernel = np.ones((2 * tolerance + 1, 2 * tolerance + 1), np.uint8)
+    near_out = cv2.dilate(out.astype(np.uint8), kernel) > 0
+    near_wanted = cv2.dilate(wanted.astype(np.uint8), kernel) > 0
+    recall = float((wanted & near_out).sum()) / max(int(wanted.sum()), 1)
+    precision = float((out & near_wanted).sum()) / max(int(out.sum()), 1)
+    return 0.0 if recall + precision == 0 else 2 * recall * precision / (recall + precision)

@@ -28,7 +28,7 @@ from limner.core.providers import split_provider
 from limner.core.records import GenerationResult
 from limner.core.requests import HIRES_LANCZOS, HIRES_LATENT, GenerationRequest, LoraSpec, Task
 from limner.engines.base import Engine, TaskInputs
-from limner.engines.local.model_refs import BUILTIN_MODELS
+from limner.engines.local.model_refs import BUILTIN_CONTROLS, BUILTIN_MODELS
 from limner.model_defaults import ModelDefaults, load_model_defaults
 from limner.presets import Preset, load_presets, request_from_fields
 from limner.prompts.wildcards import WildcardLibrary
@@ -262,7 +262,7 @@ class GenerationService:
             access.check(str(fields["ip_adapter"]), "ip_adapter", self._lookup, weights_file=True)
         for control in fields.get("controls") or []:
             model = control.get("model") if isinstance(control, Mapping) else getattr(control, "model", None)
-            if model:
+            if model and model not in BUILTIN_CONTROLS:
                 access.check(str(model), "controls", self._lookup)
         for embedding in fields.get("embeddings") or []:
             access.check(str(embedding), "embeddings", self._lookup, weights_file=True)

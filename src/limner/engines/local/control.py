@@ -37,7 +37,13 @@ from limner.core.errors import (
 )
 from limner.core.requests import MAX_CONTROLS, ControlSpec, ControlType, GenerationRequest, Task
 from limner.engines.local.device import Placement
-from limner.engines.local.model_refs import PICKLE_SUFFIXES, SourceKind, check_weights_file
+from limner.engines.local.model_refs import (
+    BUILTIN_CONTROLS,
+    PICKLE_SUFFIXES,
+    SourceKind,
+    builtin_model_path,
+    check_weights_file,
+)
 from limner.engines.local.tasks import supported_tasks
 from limner.imaging.control_preprocess import POSE_REFUSAL, DepthEstimator, preprocess
 
@@ -67,7 +73,15 @@ class ControlSource:
 
 
 def resolve_control_model(ref: str) -> ControlSource:
-    """A folder with ``config.json``, a ``.safetensors`` ControlNet file, or ``owner/name[/subfolder]``."""
+    """A built-in name, a folder with ``config.json``, a ``.safetensors`` ControlNet file, or ``owner/name[/sub]``."""
+    if ref in BUILTIN_CONTROLS:
+        folder = builtin_model_path(ref)
+        if not (folder / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"the built-in control model {ref!r} is not present in this installation (expected {folder})",
+                param="controls",
+            )
+        return ControlSource(SourceKind.FOLDER, str(folder), ref)
     path = Path(ref).expanduser()
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsafeModelFormatError(

@@ -8,7 +8,7 @@ into this session's history below the form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -17,6 +17,7 @@ import streamlit as st
 from limner.ui import session
 from limner.ui.client import Upload
 from limner.ui.components import history, jobs
+from limner.ui.components.control_panel import ControlChoice, control_panel
 from limner.ui.components.feedback import attempt
 from limner.ui.components.mask_painter import mask_painter
 from limner.ui.components.models import lora_picker, model_field, set_loras, size_field
@@ -171,12 +172,14 @@ def settings_form() -> tuple[bool, dict[str, Any]]:
         )  # fmt: skip
     with st.expander("Start from a picture (img2img) or repaint part of it (inpaint)", expanded=True):
         inputs, strength, result = pictures(init_id)
+    with st.expander("Guide the composition with a control picture (ControlNet)"):
+        control = control_panel("gen.control")
     submitted = st.button("Generate", type="primary", icon=":material/brush:", key="gen.submit")
     values = {
         "prompt": prompt, "negative": negative, "model": model, "size": size, "scheduler": scheduler,
         "steps": steps, "guidance": guidance, "seed": seed, "count": count, "loras": loras,
         "combinatorial": combinatorial, "embeddings": embeddings,
-        "strength": strength, "inputs": inputs, "result": result,
+        "strength": strength, "inputs": inputs, "result": result, "control": control,
     }  # fmt: skip
     return submitted, values
 
@@ -223,7 +226,13 @@ def submit(values: dict[str, Any]) -> None:
     mask_id = attempt(partial(jobs.upload_input, client, inputs.mask_file, "mask_image"))
     if inputs.mask_file is not None and mask_id is None:
         return
+    control: ControlChoice | None = values.get("control")
+    control_id = attempt(partial(jobs.upload_input, client, control.upload if control else None, "controls"))
+    if control is not None and control_id is None:
+        return
     spec = build_spec(values, init_id, mask_id)
+    if control is not None and control_id is not None:
+        spec = replace(spec, extra={**spec.extra, "controls": [control.body(control_id)]})
     if jobs.start(JOB_KEY, spec) is not None:
         session.remember(SPEC, spec)
 
