@@ -14,6 +14,7 @@ from limner.core.progress import ProgressEvent
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
 from limner.engines.local.engine import LocalEngine
+from limner.engines.local.upscalers import DiffusionUpscale, diffusion_upscale
 from limner.testing.tiny_models import build_tiny_upscaler, build_tiny_x4_upscaler
 
 
@@ -113,6 +114,12 @@ def test_the_sd_x4_upscaler_runs_from_a_diffusers_folder(engine: LocalEngine, tm
     assert image.image.size == (64, 48)
     assert image.record.pipeline == "StableDiffusionUpscalePipeline"
     assert image.record.model_name == "tiny-x4"
+    tiles: list[tuple[int, int]] = []
+    call = DiffusionUpscale(prompt="a fox", negative_prompt="", steps=2, guidance_scale=7.0, seed=1)
+    pipeline = engine.model_slot(str(folder)).pipeline
+    tiled = diffusion_upscale(pipeline, noise(28, 12), 4, call, 16, lambda done, total: tiles.append((done, total)))
+    assert tiled.size == (112, 48)
+    assert tiles[-1] == (2, 2)  # two tiles across, each from the same seed
 
 
 def test_a_diffusion_model_that_is_no_upscaler_is_refused(engine: LocalEngine, tiny_models: dict[str, Path]) -> None:
