@@ -50,15 +50,17 @@ def run_with_choices(
         prompts = expand(request.prompt, library, seeds=request.seeds(base))
     images: list[GeneratedImage] = []
     computed: dict[str, object] = {}
+    controls: list[object] = []  # the preprocessed control pictures: the same for every expanded prompt
     for index, prompt in enumerate(prompts):
         one = request.model_copy(update={"prompt": prompt, "seed": (base + index) % (MAX_SEED + 1), "num_images": 1,
                                          "combinatorial": False})  # fmt: skip
         result = engine.run(one, inputs, _shifted(progress, index, len(prompts)), cancel)
         computed.update(result.reference_embeddings)
+        controls = controls or list(result.control_images)
         for item in result.images:
             record = item.record.model_copy(update={"index": index, "prompt_template": request.prompt})
             images.append(GeneratedImage(image=item.image, record=record))
-    return GenerationResult(images=images, reference_embeddings=computed)
+    return GenerationResult(images=images, reference_embeddings=computed, control_images=controls)
 
 
 def _combinations(request: GenerationRequest, library: WildcardLibrary, limits: RequestLimits) -> list[str]:
