@@ -42,6 +42,13 @@ def test_hires_fix_gives_the_asked_size_in_two_passes(engine: LocalEngine, upsca
     assert {event.total_steps for event in events} == {3}
 
 
+def test_latent_hires_fix_follows_the_vae_scale_of_limner_tiny(engine: LocalEngine) -> None:
+    """limner-tiny's VAE has three blocks: one latent is 4 pixels, not SD's 8."""
+    request = GenerationRequest(model="limner-tiny", prompt="an emoji of a red apple", steps=2, seed=3, width=32,
+                                height=32, hires_scale=2)  # fmt: skip
+    assert engine.run(request).images[0].image.size == (64, 64)
+
+
 def test_hires_fix_keeps_each_seed(engine: LocalEngine) -> None:
     fields = {"prompt": "a fox", "steps": 2, "width": 32, "height": 32, "hires_scale": 1.5}
     pair = engine.run(GenerationRequest(**fields, seed=5, num_images=2))

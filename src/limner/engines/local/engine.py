@@ -375,9 +375,10 @@ class LocalEngine:
         the same weights (``from_pipe``), prompts and seeds. Returns its output, seconds and pipeline name."""
         request = plan.request
         if isinstance(first_images, torch.Tensor):
-            base_size = plan.size or (first_images.shape[-1] * 8, first_images.shape[-2] * 8)
+            latent_scale = int(getattr(base, "vae_scale_factor", 8))
+            base_size = plan.size or (first_images.shape[-1] * latent_scale, first_images.shape[-2] * latent_scale)
             size = final_size(request, base_size)
-            enlarged: Any = enlarge_latents(first_images, size)
+            enlarged: Any = enlarge_latents(first_images, size, latent_scale)
         else:
             size = final_size(request, plan.size or first_images[0].size)
             source = plan.upscaler

@@ -20,8 +20,6 @@ from limner.core.errors import UnsupportedTaskError
 from limner.core.progress import ProgressCallback, ProgressEvent
 from limner.core.requests import HIRES_LANCZOS, HIRES_LATENT, GenerationRequest, Task, hires_size
 
-LATENT_SCALE = 8
-
 
 def first_pass_output(request: GenerationRequest) -> str:
     """The first pass's ``output_type``: latents for latent enlargement, else pictures."""
@@ -52,8 +50,9 @@ def final_size(request: GenerationRequest, base: tuple[int, int]) -> tuple[int, 
     return hires_size(base[0], base[1], request.hires_scale or 1.0)
 
 
-def enlarge_latents(latents: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Latents of the first pass at the final size (bilinear, as A1111's "Latent")."""
+def enlarge_latents(latents: torch.Tensor, size: tuple[int, int], latent_scale: int) -> torch.Tensor:
+    """Latents of the first pass at the final size (bilinear, as A1111's "Latent"); ``latent_scale`` is
+    how many pixels one latent covers (the VAE's scale factor: 8 for SD, 4 for limner-tiny)."""
     if latents.ndim != 4:  # packed sequences (FLUX ...) are no picture-shaped grid
         raise UnsupportedTaskError(
             "the latent hires fix works on Stable Diffusion latents; use hires_upscaler lanczos or a model",
@@ -61,7 +60,7 @@ def enlarge_latents(latents: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
         )
     width, height = size
     return torch.nn.functional.interpolate(
-        latents, size=(height // LATENT_SCALE, width // LATENT_SCALE), mode="bilinear", align_corners=False
+        latents, size=(height // latent_scale, width // latent_scale), mode="bilinear", align_corners=False
     )
 
 
