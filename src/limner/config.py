@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         default="limner-tiny",
         description="Model used when a request names none: a built-in name, hub id, folder or .safetensors file.",
     )
+    default_edit_model: str = Field(
+        default="limner-tiny-edit",
+        description="Model used by instruction edits that name none (an InstructPix2Pix-class model); the "
+        "built-in limner-tiny-edit needs no download.",
+    )
     output_dir: Path = Path("output")
     device: DeviceSetting = "auto"
     dtype: DtypeSetting = "auto"
@@ -91,6 +96,16 @@ class Settings(BaseSettings):
         default=None,
         description="Depth estimator for depth controls (transformers depth-estimation model: hub id such as "
         "Intel/dpt-hybrid-midas, or a folder; safetensors only). Unset: depth controls take ready depth maps (none).",
+    )
+    compile: bool = Field(
+        default=False,
+        description="torch.compile the UNet and VAE decoder of each loaded model (CUDA; the first run of each "
+        "shape compiles, so the server warms the default model up at start).",
+    )
+    compile_backend: str = Field(default="inductor", description="torch.compile backend (inductor; eager for tests).")
+    fuse_qkv: bool | None = Field(
+        default=None,
+        description="Fused QKV attention projections while no LoRA or IP-Adapter is active; default: on with CUDA.",
     )
     openvino_cache_dir: Path | None = Field(
         default=None, description="Where converted OpenVINO models are kept (default: ~/.cache/limner/openvino)."

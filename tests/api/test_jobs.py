@@ -242,5 +242,5 @@ def test_progress_events_carry_previews_when_asked(api: Api) -> None:
             if line.startswith("data: ") and "preview" in line:
                 previews.append(json.loads(line[6:])["preview"])
     assert previews  # 150 steps: the stream attaches long before the job ends
-    assert Image.open(io.BytesIO(base64.b64decode(previews[-1]))).size == (8, 8)
+    assert Image.open(io.BytesIO(base64.b64decode(previews[-1]))).size == (64, 64)  # decoded by the small VAE
     assert api.wait(job["id"], "bob")["request"]["preview"] is True

@@ -66,9 +66,14 @@ def test_webhook_is_signed_with_the_owners_secret(api: Api, receiver: Receiver) 
     assert event["type"] == "job.finished"
     assert event["job_id"] == job["id"]
     assert event["status"] == "succeeded"
-    secret = api.client.get("/v1/users/me/webhook-secret", headers=headers).json()["secret"]
+    secrets = api.client.get("/v1/users/me/webhook-secret", headers=headers).json()
+    secret = secrets["secret"]
     signature = request_headers[SIGNATURE_HEADER]
     assert verify_signature(secret, signature, payload)
+    # A stock Standard Webhooks receiver verifies with the whsec_ form it is given.
+    standardwebhooks = pytest.importorskip("standardwebhooks")
+    lowered = {name.lower(): value for name, value in request_headers.items()}
+    assert standardwebhooks.Webhook(secrets["standard_secret"]).verify(payload, lowered) == event
     assert not verify_signature("another users secret", signature, payload)
     assert not verify_signature(secret, signature, payload + b" ")
 

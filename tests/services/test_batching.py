@@ -102,6 +102,6 @@ def test_each_job_of_a_batch_sees_its_own_step_previews(engine: CountingEngine) 
     concurrently(BatchingEngine(engine, engine, max_size=2, wait_seconds=5.0), requests,
                  [CancelToken(), CancelToken()], events)  # fmt: skip
     assert engine.together == [2]
-    last = [stream[-1].preview for stream in events]
-    assert all(preview is not None for preview in last)
-    assert last[0].tobytes() != last[1].tobytes()  # type: ignore[union-attr]
+    first = [next((event.preview for event in stream if event.preview is not None), None) for stream in events]
+    assert all(preview is not None for preview in first)
+    assert first[0].tobytes() != first[1].tobytes()  # type: ignore[union-attr]

@@ -7,7 +7,6 @@ Submission itself (idempotency, validation, rate limit, enqueue) is a service:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -25,11 +24,19 @@ async def wait_for(services: Services, job_id: str, timeout: float) -> Job:
             job = await run_in_threadpool(_load, services, job_id)
             if JobStatus(job.status).finished:
                 break
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise LimnerError(f"job {job_id} did not finish within {timeout:.0f}s; follow it at /v1/jobs/{job_id}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(events.get(), timeout=min(remaining, 2.0))
+            # Step events say "running": only an event that may end the job (or the slow poll) reloads the row.
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise LimnerError(
+                        f"job {job_id} did not finish within {timeout:.0f}s; follow it at /v1/jobs/{job_id}"
+                    )
+                try:
+                    event = await asyncio.wait_for(events.get(), timeout=min(remaining, 2.0))
+                except TimeoutError:
+                    break
+                if event.get("status") != JobStatus.RUNNING.value:
+                    break
     if job.status == JobStatus.SUCCEEDED.value:
         return job
     raise error_from_code(job.error_code, job.error_message or f"job {job.status}")

@@ -129,6 +129,7 @@ class Services:
         self._recover()
         self._bootstrap_admin()
         if self.settings.workers:
+            self._warm_up()
             self.worker.start(claim=not self.settings.broker_url)
 
     def start_worker(self) -> None:
@@ -137,7 +138,17 @@ class Services:
         With a broker the jobs come from Celery (:meth:`Worker.run_job`), so only the sweeper starts here.
         """
         self.queue.recover()  # stale heartbeats only: the other workers' running jobs are theirs
+        self._warm_up()
         self.worker.start(claim=not self.settings.broker_url)
+
+    def _warm_up(self) -> None:
+        """With ``LIMNER_COMPILE``, compile the default model before taking jobs (a failure is logged, not fatal)."""
+        if not self.settings.compile:
+            return
+        try:
+            self.generation.warm_up()
+        except Exception:
+            logger.exception("warm-up of the default model failed; jobs will compile on first use")
 
     def _recover(self) -> None:
         # Alone, this process owns every "running" job, so all of them died with the previous run.

@@ -117,8 +117,8 @@ def test_progress_reports_every_step(engine: LocalEngine) -> None:
     engine.run(txt2img(steps=4, preview=True), progress=events.append)
     assert [event.step for event in events] == [1, 2, 3, 4]
     assert all(event.total_steps == 4 for event in events)
-    assert events[-1].preview is not None
-    assert events[-1].preview.size == (8, 8)
+    assert events[0].preview is not None
+    assert events[0].preview.size == (64, 64)  # decoded by the model's own (small) VAE
 
 
 def test_cancel_stops_within_one_step(engine: LocalEngine) -> None:

@@ -14,7 +14,7 @@ from limner.api.schemas import (
     UserOut,
     WebhookSecretOut,
 )
-from limner.services.jobs.webhooks import SIGNATURE_HEADER
+from limner.services.jobs.webhooks import SIGNATURE_HEADER, standard_secret
 
 router = APIRouter(prefix="/v1", tags=["users"], responses=error_responses(AUTHENTICATED))
 
@@ -26,7 +26,8 @@ def me(user: ReaderDep) -> UserOut:
 
 @router.get("/users/me/webhook-secret", response_model=WebhookSecretOut, summary="Secret that signs your webhooks")
 def webhook_secret(principal: PrincipalDep) -> WebhookSecretOut:
-    return WebhookSecretOut(secret=principal.user.webhook_secret, header=SIGNATURE_HEADER)
+    secret = principal.user.webhook_secret
+    return WebhookSecretOut(secret=secret, header=SIGNATURE_HEADER, standard_secret=standard_secret(secret))
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED,

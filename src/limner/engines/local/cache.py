@@ -24,11 +24,13 @@ Loader = Callable[[ModelSource], Any]
 class ModelCache:
     """Holds up to ``capacity`` models; the least recently used one is dropped first."""
 
-    def __init__(self, capacity: int, loader: Loader) -> None:
+    def __init__(self, capacity: int, loader: Loader, fuse_qkv: bool = False) -> None:
+        """``fuse_qkv``: slots keep QKV projections fused while no LoRA or IP-Adapter is active."""
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._capacity = capacity
         self._loader = loader
+        self._fuse_qkv = fuse_qkv
         self._slots: OrderedDict[ModelSource, ModelSlot] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[ModelSource, threading.Lock] = {}
@@ -49,7 +51,7 @@ class ModelCache:
                     return slot, False
             started = time.perf_counter()
             pipeline = self._loader(source)
-            slot = ModelSlot(source.name, pipeline, time.perf_counter() - started)
+            slot = ModelSlot(source.name, pipeline, time.perf_counter() - started, fuse_qkv=self._fuse_qkv)
             with self._lock:
                 self._slots[source] = slot
                 self._loading.pop(source, None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from limner.core.errors import InvalidRequestError, ModelDownloadError, first_line
+from limner.engines.local.gpu_tuning import QkvFusion
 from limner.engines.local.ip_adapter import AdapterSource, load_adapter
 from limner.engines.local.model_refs import ModelSource, SourceKind
 from limner.engines.local.textual_inversion import EmbeddingSource, LoadedEmbedding, load_embedding, unload_embedding
@@ -45,6 +46,7 @@ class ModelSlot:
     _loaded_adapters: set[str] = field(default_factory=set)
     _ip_adapter: str | None = None
     _embeddings: dict[str, LoadedEmbedding] = field(default_factory=dict)
+    fuse_qkv: bool = False  # fused QKV projections whenever no LoRA or IP-Adapter patches the attention
 
     @contextmanager
     def using(
@@ -64,8 +66,14 @@ class ModelSlot:
                 self._condition.wait()
             if self._active != wanted:
                 self._active = None  # unknown until the switch completes
+                fusion = QkvFusion(self.pipeline)
+                fused = self.fuse_qkv and not wanted_loras and ip_adapter is None
+                if not fused:
+                    fusion.set(False)  # before adapters patch the separate projections
                 self._switch_ip_adapter(ip_adapter)
                 self._switch(loras, wanted_loras)
+                if fused:
+                    fusion.set(True)
                 self._switch_embeddings(embeddings)
                 self._active = wanted
             self._running += 1

@@ -1,0 +1,89 @@
+"""The service's own overhead: a sync ``POST /v1/jobs`` (Accept: image/png) vs the raw pipeline call.
+
+Why in one process, alternating: these machines are noisy, so the two are run in turn, round after
+round, on the same weights and thread count, and the median of the per-round ratios is printed with
+its min-max (the issue's bar: <= 1.03x). What the API adds: authentication, validation and the
+job row, the worker's claim and heartbeats, progress events, the PNG with its metadata and the
+thumbnail, the gallery rows and the wait for the result.
+
+Default model: limner-tiny at its own defaults (64 px, 20 steps, guidance 4), 1 compute thread.
+
+    .venv/bin/python benchmarks/overhead.py [--rounds 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from diffusers import StableDiffusionPipeline
+from fastapi.testclient import TestClient
+
+from limner.api.app import create_app
+from limner.config import Settings
+from limner.db.models import Role
+from limner.services.container import build_services
+from limner.weights import LIMNER_TINY, LIMNER_TINY_DEFAULTS
+
+PROMPT = "an emoji of a red apple"
+PASSWORD = "correct horse battery"
+PREVIEW = False  # the studio asks for previews; the bar is about the service, not the previews
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    steps, guidance, size = (LIMNER_TINY_DEFAULTS[key] for key in ("num_inference_steps", "guidance_scale", "width"))
+
+    raw = StableDiffusionPipeline.from_pretrained(str(LIMNER_TINY), use_safetensors=True)
+    raw.set_progress_bar_config(disable=True)
+
+    def raw_call(seed: int) -> None:
+        with torch.inference_mode():
+            raw(PROMPT, num_inference_steps=int(steps), guidance_scale=float(guidance), width=int(size),
+                height=int(size), generator=torch.Generator().manual_seed(seed))  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(data_dir=Path(scratch), device="cpu", threads=1, backend="torch", workers=1,
+                            jobs_per_minute=100_000, _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+        services = build_services(settings)
+        with services.sessions() as session:
+            services.users.create(session, "bench", PASSWORD, Role.USER)
+        with TestClient(create_app(settings, services)) as client:
+            token = client.post("/v1/auth/token", data={"username": "bench", "password": PASSWORD}).json()
+            headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "image/png"}
+
+            def api_call(seed: int) -> None:
+                response = client.post(
+                    "/v1/jobs", json={"prompt": PROMPT, "seed": seed, "preview": PREVIEW}, headers=headers
+                )
+                assert response.status_code == 200, response.text
+
+            api_call(0)  # load the model once
+            raw_call(0)
+            ratios, raw_times, api_times = [], [], []
+            for round_index in range(args.rounds):
+                seed = round_index + 1
+                started = time.perf_counter()
+                raw_call(seed)
+                raw_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                api_call(seed)
+                api_seconds = time.perf_counter() - started
+                raw_times.append(raw_seconds)
+                api_times.append(api_seconds)
+                ratios.append(api_seconds / raw_seconds)
+    print(f"limner-tiny {size} px, {steps} steps, 1 thread, {args.rounds} rounds")
+    print(f"  raw pipeline call   median {statistics.median(raw_times):.3f} s")
+    print(f"  sync POST /v1/jobs  median {statistics.median(api_times):.3f} s")
+    print(f"  ratio {statistics.median(ratios):.3f}x (min {min(ratios):.3f}, max {max(ratios):.3f})")
+
+
+if __name__ == "__main__":
+    main()
