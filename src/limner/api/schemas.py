@@ -102,7 +102,9 @@ class JobCreate(BaseModel):
     )
     guess_mode: bool | None = Field(default=None, description="ControlNets follow the controls even without a prompt")
     preview: bool = Field(
-        default=True, description="Send a small base64 PNG preview with each progress event (cheap: no VAE decode)"
+        default=True,
+        description="Send a base64 PNG preview with progress events (decoded by the model's decoder "
+        "when it is small, at most twice a second; otherwise an approximate thumbnail at every step)",
     )
     decode: DecodeMode | None = Field(default=None, description="fast: a tiny autoencoder decodes (quicker, softer)")
     outpaint: OutpaintSpec | None = Field(
