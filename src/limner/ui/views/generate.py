@@ -19,6 +19,7 @@ from limner.ui.client import Upload
 from limner.ui.components import history, jobs
 from limner.ui.components.control_panel import ControlChoice, control_panel
 from limner.ui.components.feedback import attempt
+from limner.ui.components.hires_panel import hires_panel
 from limner.ui.components.mask_painter import mask_painter
 from limner.ui.components.models import lora_picker, model_field, set_loras, size_field
 from limner.ui.components.offers import model_tasks_note
@@ -174,12 +175,14 @@ def settings_form() -> tuple[bool, dict[str, Any]]:
         inputs, strength, result = pictures(init_id)
     with st.expander("Guide the composition with a control picture (ControlNet)"):
         control = control_panel("gen.control")
+    with st.expander("Hires fix: draw at the size above, then refine at a larger one"):
+        hires = hires_panel("gen.hires")
     submitted = st.button("Generate", type="primary", icon=":material/brush:", key="gen.submit")
     values = {
         "prompt": prompt, "negative": negative, "model": model, "size": size, "scheduler": scheduler,
         "steps": steps, "guidance": guidance, "seed": seed, "count": count, "loras": loras,
         "combinatorial": combinatorial, "embeddings": embeddings,
-        "strength": strength, "inputs": inputs, "result": result, "control": control,
+        "strength": strength, "inputs": inputs, "result": result, "control": control, "hires": hires,
     }  # fmt: skip
     return submitted, values
 
@@ -219,6 +222,9 @@ def submit(values: dict[str, Any]) -> None:
     if inputs.mask_file is not None and inputs.init_id is None and inputs.init_file is None:
         st.error("A mask needs a start picture: add one above, or remove the mask.")
         return
+    if values.get("hires") and (inputs.init_id is not None or inputs.init_file is not None):
+        st.error("The hires fix works on text to image: remove the start picture, or switch the hires fix off.")
+        return
     client = session.client()
     init_id = inputs.init_id or attempt(partial(jobs.upload_input, client, inputs.init_file, "init_image"))
     if inputs.init_file is not None and init_id is None:
@@ -231,6 +237,8 @@ def submit(values: dict[str, Any]) -> None:
     if control is not None and control_id is None:
         return
     spec = build_spec(values, init_id, mask_id)
+    if values.get("hires"):
+        spec = replace(spec, extra={**spec.extra, **values["hires"]})
     if control is not None and control_id is not None:
         spec = replace(spec, extra={**spec.extra, "controls": [control.body(control_id)]})
     if jobs.start(JOB_KEY, spec) is not None:
