@@ -316,5 +316,5 @@ def build_tiny_x4_upscaler(save_dir: Path, seed: int = 5) -> Path:
         scheduler=DDIMScheduler(beta_schedule="scaled_linear", prediction_type="v_prediction"),
         max_noise_level=350,
     )
-    pipeline.save_pretrained(str(save_dir), safe_serialization=True)
+    pipeline.save_pretrained(str(save_dir), safe_serialization=True)  # type: ignore[attr-defined]
     return save_dir
