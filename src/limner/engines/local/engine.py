@@ -33,7 +33,6 @@ from limner.core.requests import (
 )
 from limner.engines.base import TaskInputs
 from limner.engines.local.cache import ModelCache
-from limner.engines.local.gpu_tuning import apply_tuning, tuning_for
 from limner.engines.local.control import (
     ControlModels,
     ControlSource,
@@ -43,6 +42,7 @@ from limner.engines.local.control import (
     with_legacy_callback,
 )
 from limner.engines.local.device import Placement, choose_placement
+from limner.engines.local.gpu_tuning import apply_tuning, tuning_for
 from limner.engines.local.hires import (
     enlarge_latents,
     enlarge_pictures,
