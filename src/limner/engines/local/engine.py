@@ -96,6 +96,7 @@ UPSCALE_PIXEL_ALLOWANCE = 16
 
 logger = logging.getLogger(__name__)
 
+
 class _StopRequestedError(Exception):
     """Raised inside the step callback to leave the denoising loop at once."""
 
