@@ -26,11 +26,12 @@ def _settings(tiny_models: dict[str, Path], **overrides: object) -> Settings:
     return Settings(default_model=str(tiny_models["txt2img"]), _env_file=None, **overrides)  # type: ignore[call-arg,arg-type]
 
 
-def test_the_default_offline_server_says_edit_and_character_are_missing(api: Api, tiny_models: dict[str, Path]) -> None:
+def test_the_default_offline_server_says_character_is_missing(api: Api, tiny_models: dict[str, Path]) -> None:
+    """Edits run on the built-in limner-tiny-edit (the cartoonize preset too, in its hub model's place)."""
     response = api.client.get("/v1/capabilities", headers=api.as_user("bob"))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["tasks"] == {"txt2img": True, "img2img": True, "inpaint": True, "edit": False, "character": False}
+    assert body["tasks"] == {"txt2img": True, "img2img": True, "inpaint": True, "edit": True, "character": False}
     default = body["models"][0]
     assert default["default"]
     assert default["checked"]
@@ -39,16 +40,17 @@ def test_the_default_offline_server_says_edit_and_character_are_missing(api: Api
     assert body["default_model"] == "tiny-txt2img"  # a folder name, never the server path
     assert str(tiny_models["txt2img"]) not in response.text
     missing = {item["capability"]: item["reason"] for item in body["missing"]}
-    assert set(missing) == {"edit", "character", "providers"}
+    assert set(missing) == {"character", "providers"}
+    edit_model = body["models"][1]
+    assert (edit_model["name"], edit_model["tasks"], edit_model["default"]) == ("limner-tiny-edit", ["edit"], False)
     for reason in missing.values():
         assert reason.endswith(".")
         assert not any(word in reason for word in _FORBIDDEN)
-    assert "InstructPix2Pix" in missing["edit"]
     assert "IP-Adapter" in missing["character"]
     presets = {item["name"]: item for item in body["presets"]}
     assert presets["tiny"]["available"]
-    assert not presets["cartoonize"]["available"]
-    assert "not installed" in presets["cartoonize"]["reason"]
+    assert presets["cartoonize"]["available"]
+    assert "runs on limner-tiny-edit" in presets["cartoonize"]["reason"]
     assert not presets["instantcharacter"]["available"]
     styles = {item["name"]: item for item in body["styles"]}
     assert styles["watercolor"]["available"]

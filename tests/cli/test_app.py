@@ -155,7 +155,7 @@ def test_presets_command_lists_builtins(env: Path) -> None:
         (("img2img", "notes.txt", "x"), "not a PNG, JPEG or WebP"),
         (("img2img", "photo.jpg", "x", "--strength", "1.5"), "strength"),
         (("inpaint", "photo.jpg", "x"), "--mask"),
-        (("edit", "photo.jpg", "make it blue"), "cannot do edit"),
+        (("edit", "photo.jpg", "make it blue", "--model", "limner-tiny"), "cannot do edit"),
         (("edit", "photo.jpg"), "instruction"),
         (("info", "missing.png"), "no such file"),
     ],

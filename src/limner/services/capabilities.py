@@ -131,12 +131,16 @@ def server_capabilities(
     adapter = bool(settings.ip_adapter)
     by_name = {model.name: model for model in registered}
     models = [_sized(_default_model(settings, adapter), defaults(settings.default_model), settings.default_model)]
+    edit_model = _default_edit_model(settings)
+    if edit_model is not None:
+        models.append(_sized(edit_model, defaults(settings.default_edit_model), settings.default_edit_model))
     models += [
         _sized(_registered(model, by_name, settings, adapter), defaults(model.name), model.reference)
         for model in registered
     ]
     edit_presets = [preset for preset in presets.values() if preset.task is not None and preset.task.value == "edit"]
-    preset_offers = tuple(_preset_offer(preset, providers, by_name) for preset in presets.values())
+    stand_in = edit_model.name if edit_model is not None else None
+    preset_offers = tuple(_preset_offer(preset, providers, by_name, stand_in) for preset in presets.values())
     usable_edit_preset = any(offer.available for offer in preset_offers if offer.name in {p.name for p in edit_presets})
     remote_character = _CHARACTER_PROVIDER in providers
     tasks = {task: any(task in model.tasks for model in models) for task in TASKS}
@@ -182,6 +186,18 @@ def _default_model(settings: Settings, adapter: bool) -> ModelCapabilities:
     return ModelCapabilities(
         name, "base", shape.family, _with_character(shape.tasks, adapter), default=True, checked=shape.checked
     )
+
+
+def _default_edit_model(settings: Settings) -> ModelCapabilities | None:
+    """The model edits use when a request names none (limner-tiny-edit), when it is another model and can edit."""
+    reference = settings.default_edit_model
+    if reference == settings.default_model:
+        return None
+    shape = model_shape(reference)
+    if not shape.checked or "edit" not in shape.tasks:
+        return None
+    name = Path(reference).name if _is_path(reference) else reference
+    return ModelCapabilities(name, "base", shape.family, shape.tasks, note="used for edits that name no model")
 
 
 def _registered(
@@ -280,9 +296,16 @@ def _reachable(reference: str, providers: Sequence[str], by_name: dict[str, Regi
     )
 
 
-def _preset_offer(preset: Preset, providers: Sequence[str], by_name: dict[str, RegisteredModel]) -> Offer:
+def _preset_offer(
+    preset: Preset, providers: Sequence[str], by_name: dict[str, RegisteredModel], edit_stand_in: str | None = None
+) -> Offer:
+    """Whether the preset runs here; an edit preset whose hub model is missing offline runs on the edit default
+    (the generation service makes the same substitution, see ``services.preset_fallback``)."""
     reason = _reachable(preset.model, providers, by_name) if preset.model else ""
     task = preset.task.value if preset.task is not None else None
+    if reason and task == "edit" and edit_stand_in and split_provider(preset.model or "")[0] is None:
+        note = f"Its model ({preset.model}) is not installed here; it runs on {edit_stand_in} instead."
+        return Offer(preset.name, preset.description, True, task, note)
     return Offer(preset.name, preset.description, not reason, task, f"Not available: {reason}" if reason else "")
 
 

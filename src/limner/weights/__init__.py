@@ -14,6 +14,9 @@ from limner.model_defaults import load_model_defaults, pipeline_arguments
 LIMNER_TINY = Path(__file__).resolve().parent / "limner-tiny"
 """The limner-tiny diffusers folder (load with ``DiffusionPipeline.from_pretrained``)."""
 
+LIMNER_TINY_EDIT = Path(__file__).resolve().parent / "limner-tiny-edit"
+"""The limner-tiny-edit folder: an InstructPix2Pix pipeline trained from limner-tiny by ``limner train edit``."""
+
 LIMNER_TINY_CHARACTER = Path(__file__).resolve().parent / "limner-tiny-character"
 """The limner-tiny-character IP-Adapter folder (``ip-adapter.safetensors`` + ``image_encoder/``), trained
 by ``limner train ip-adapter``; the default adapter of ``limner character`` on limner-tiny."""

@@ -17,7 +17,8 @@ from limner.engines.local.safetensors_check import check_safetensors_file
 
 PICKLE_SUFFIXES = frozenset({".ckpt", ".bin", ".pt", ".pth", ".pkl", ".pickle"})
 BUILTIN_CONTROLS = ("limner-tiny-control",)  # a canny ControlNet for limner-tiny (see engines.local.control)
-BUILTIN_MODELS = ("limner-tiny",)
+BUILTIN_MODELS = ("limner-tiny", "limner-tiny-edit")
+"""Models shipped inside the package: text-to-image (limner-tiny) and instruction edits (limner-tiny-edit)."""
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
