@@ -126,7 +126,7 @@ ControlModelOpt = Annotated[
     list[str] | None,
     typer.Option("--control-model", metavar="REF",
                  help="ControlNet or T2I-Adapter of each --control, in order (given once: for all): hub id, "
-                 "diffusers folder or .safetensors file. Repeatable."),
+                 "diffusers folder, .safetensors file, or limner-tiny-control (canny, for limner-tiny). Repeatable."),
 ]  # fmt: skip
 ControlStartOpt = Annotated[
     float | None, typer.Option("--control-start", help="Fraction of the steps at which the controls start (0-1).")
