@@ -36,6 +36,11 @@ def check_request(request: GenerationRequest, inputs: TaskInputs, settings: Sett
             f"textual-inversion embeddings apply to local models only; {provider} cannot load them",
             param="embeddings",
         )
+    if request.controls:
+        raise InvalidRequestError(
+            f"controls (ControlNet / T2I-Adapter) apply to local models only; {provider} cannot use them",
+            param="controls",
+        )
     if request.task.needs_init_image and inputs.init_image is None:
         raise InvalidRequestError(f"{request.task.value} needs an input image", param="init_image")
     if request.task.needs_mask and inputs.mask_image is None:
