@@ -173,7 +173,7 @@ def run_and_save(
     generation = local_generation(settings)
     fallback = generation.preset_fallback(fields, preset)
     if fallback is not None:  # the preset's hub model cannot be had here: say which model runs instead
-        console.print(fallback.note, markup=False, highlight=False)
+        console.print(fallback.note, markup=False, highlight=False, soft_wrap=True)
     source = LocalFiles(settings)
     request = generation.prepare(fields, preset, source)  # every check that needs no weights, before the bar
     with step_progress(console, request.task.value) as on_progress:

@@ -49,9 +49,9 @@ def save_pipeline(
         vae=_storage_copy(vae, half),
         text_encoder=copy.deepcopy(text_encoder).float(),
         tokenizer=tokenizer,
-        scheduler=scheduler,  # type: ignore[arg-type]  # any SD-compatible scheduler works
-        safety_checker=None,  # type: ignore[arg-type]  # limner-tiny ships without one
-        feature_extractor=None,  # type: ignore[arg-type]
+        scheduler=scheduler,  # any SD-compatible scheduler works
+        safety_checker=None,  # limner-tiny ships without one
+        feature_extractor=None,
         requires_safety_checker=False,
     )
     tmp = folder.with_name(folder.name + ".tmp")
