@@ -9,6 +9,7 @@ visibly steers the output, and weight 0 must give back the uncontrolled pixels e
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import ControlNetModel, T2IAdapter, UNet2DConditionModel
@@ -55,3 +56,35 @@ def build_tiny_depth_estimator(out_dir: Path, seed: int = 6) -> Path:
     DPTForDepthEstimation(config).save_pretrained(str(out_dir), safe_serialization=True)
     DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(str(out_dir))
     return out_dir
+
+
+def build_tiny_sdxl_pipeline(save_dir: Path, seed: int = 7) -> Any:
+    """A seeded tiny SDXL pipeline (two text encoders, text-time embeddings) saved as a diffusers folder,
+    so the SDXL control pipelines (ControlNet txt2img/img2img/inpaint, T2I-Adapter) are tested offline."""
+    from diffusers import StableDiffusionXLPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from limner.testing.tiny_models import byte_level_clip_tokenizer, sd_scheduler, tiny_vae
+
+    save_dir = Path(save_dir)
+    tokenizer = byte_level_clip_tokenizer(save_dir / "tokenizer")
+    tokenizer_2 = byte_level_clip_tokenizer(save_dir / "tokenizer_2")
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=8,
+    )  # fmt: skip
+    text = CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
+        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
+        max_position_embeddings=77, projection_dim=32,
+    )  # fmt: skip
+    pipeline = StableDiffusionXLPipeline(
+        vae=tiny_vae(), text_encoder=CLIPTextModel(text), text_encoder_2=CLIPTextModelWithProjection(text),
+        tokenizer=tokenizer, tokenizer_2=tokenizer_2, unet=unet, scheduler=sd_scheduler(),
+    )  # fmt: skip
+    pipeline.save_pretrained(str(save_dir), safe_serialization=True)
+    return pipeline
