@@ -82,7 +82,7 @@ def build_tiny_sdxl_pipeline(save_dir: Path, seed: int = 7) -> Any:
         hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer),
         max_position_embeddings=77, projection_dim=32,
     )  # fmt: skip
-    pipeline = StableDiffusionXLPipeline(
+    pipeline: Any = StableDiffusionXLPipeline(
         vae=tiny_vae(), text_encoder=CLIPTextModel(text), text_encoder_2=CLIPTextModelWithProjection(text),
         tokenizer=tokenizer, tokenizer_2=tokenizer_2, unet=unet, scheduler=sd_scheduler(),
     )  # fmt: skip
