@@ -118,6 +118,10 @@ def ip_adapter(
     resume: Annotated[bool, typer.Option("--resume/--fresh", help="Continue from checkpoints in --work.")] = True,
     threads: Annotated[int, typer.Option(help="CPU threads for torch (0: torch's default).")] = 0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate of the adapter (default: the recipe's).")] = None,
+    caption_dropout: Annotated[
+        float | None, typer.Option(help="Share of adapter samples with an empty caption (default: the recipe's).")
+    ] = None,
 ) -> None:
     """Train an image encoder and an IP-Adapter for a frozen base model (limner-tiny-character)."""
     import logging
@@ -137,6 +141,8 @@ def ip_adapter(
         data=data, base=base or LIMNER_TINY, out=out, work=work, encoder_steps=encoder_steps, adapter_steps=steps,
         encoder_batch=encoder_batch, adapter_batch=batch, held_out=held_out, seed=seed,
         checkpoint_every=checkpoint_every, resume=resume, progress=progress,
+        adapter_lr=CharacterTrainConfig.adapter_lr if lr is None else lr,
+        caption_dropout=CharacterTrainConfig.caption_dropout if caption_dropout is None else caption_dropout,
     )  # fmt: skip
     try:
         folder = train_character(cfg)

@@ -70,6 +70,7 @@ class CharacterTrainConfig:
     progress: bool = True
     encoder_lr: float = EncoderTrainConfig.learning_rate
     adapter_lr: float = AdapterTrainConfig.learning_rate
+    caption_dropout: float = AdapterTrainConfig.caption_dropout
     arch: EncoderArchitecture = field(default_factory=EncoderArchitecture)
 
 
@@ -205,7 +206,11 @@ def train_adapter_stage(
     embeds = reference_embeddings(cfg, vision, dataset.images)
     latents = cached_latents(cfg, base, dataset.images)
     ada_cfg = AdapterTrainConfig(
-        batch_size=cfg.adapter_batch, total_steps=cfg.adapter_steps, learning_rate=cfg.adapter_lr, seed=cfg.seed
+        batch_size=cfg.adapter_batch,
+        total_steps=cfg.adapter_steps,
+        learning_rate=cfg.adapter_lr,
+        caption_dropout=cfg.caption_dropout,
+        seed=cfg.seed,
     )
     task = AdapterTask(
         base.unet,
