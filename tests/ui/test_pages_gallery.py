@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from limner.ui import navigation
+from limner.ui.api_types import MissingCapability
 from limner.ui.client import LimnerClient, Upload
 from limner.ui.job_spec import JobSpec
 from tests.api.live_server import LiveServer
@@ -96,9 +97,11 @@ def test_send_to_edit_then_edit_shows_before_and_after(
     assert [image.captions for image in at.image][-2:] == [["Before"], ["After"]]
 
 
-def test_edit_explains_why_it_is_unavailable_on_an_offline_server(studio: AppFactory) -> None:
-    """The cartoonize preset names a hub model this offline server does not have, and no model edits."""
-    at = studio(navigation.EDIT)
+def test_edit_explains_why_it_is_unavailable_on_a_server_that_cannot_edit(studio: AppFactory) -> None:
+    """A server whose models cannot edit (the default offline one edits with the built-in limner-tiny-edit)."""
+    missing = MissingCapability(capability="edit", reason="Ask an administrator to install an InstructPix2Pix model.")
+    cannot_edit = EVERYTHING.model_copy(update={"tasks": {**EVERYTHING.tasks, "edit": False}, "missing": (missing,)})
+    at = studio(navigation.EDIT, capabilities=cannot_edit)
     assert_clean(at)
     assert "edit.mode" not in at.session_state  # no form to fill in vain
     text = " ".join(item.value for item in at.markdown)
@@ -106,10 +109,21 @@ def test_edit_explains_why_it_is_unavailable_on_an_offline_server(studio: AppFac
     assert "InstructPix2Pix" in text
 
 
-def test_edit_an_uploaded_photo_with_a_preset_reports_what_the_server_says(studio: AppFactory) -> None:
-    """A server that claims a preset it cannot run: the failure is a sentence, not a traceback."""
+def test_edit_an_uploaded_photo_with_the_cartoonize_preset_runs_offline(studio: AppFactory) -> None:
+    """The cartoonizer journey on the offline server: the preset's hub model is missing, limner-tiny-edit runs."""
     at = studio(navigation.EDIT, capabilities=EVERYTHING)
     at.file_uploader(key="edit.file").upload("photo.png", png("teal"), "image/png")
+    at.number_input(key="edit.steps").set_value(2)
+    at.button(key="FormSubmitter:edit-Edit").click().run()
+    assert_clean(at)
+    assert at.session_state["edit.job"].status == "succeeded", messages(at)
+
+
+def test_edit_an_uploaded_photo_with_a_preset_reports_what_the_server_says(studio: AppFactory) -> None:
+    """A model the server cannot load (a hub id it does not have, offline): the failure is a sentence."""
+    at = studio(navigation.EDIT, capabilities=EVERYTHING)
+    at.file_uploader(key="edit.file").upload("photo.png", png("teal"), "image/png")
+    at.text_input(key="edit.model").input("instruction-tuning-sd/not-installed")
     at.number_input(key="edit.steps").set_value(2)
     at.button(key="FormSubmitter:edit-Edit").click().run()
     assert_clean(at)

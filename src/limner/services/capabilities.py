@@ -131,20 +131,19 @@ def server_capabilities(
     adapter = bool(settings.ip_adapter)
     by_name = {model.name: model for model in registered}
     models = [_sized(_default_model(settings, adapter), defaults(settings.default_model), settings.default_model)]
+    # The edit default is not listed among the models (pickers offer those for every task); it makes
+    # edits available, and runs an edit preset whose hub model is missing offline.
     edit_model = _default_edit_model(settings)
-    if edit_model is not None:
-        models.append(_sized(edit_model, defaults(settings.default_edit_model), settings.default_edit_model))
     models += [
         _sized(_registered(model, by_name, settings, adapter), defaults(model.name), model.reference)
         for model in registered
     ]
     edit_presets = [preset for preset in presets.values() if preset.task is not None and preset.task.value == "edit"]
-    stand_in = edit_model.name if edit_model is not None else None
-    preset_offers = tuple(_preset_offer(preset, providers, by_name, stand_in) for preset in presets.values())
+    preset_offers = tuple(_preset_offer(preset, providers, by_name, edit_model) for preset in presets.values())
     usable_edit_preset = any(offer.available for offer in preset_offers if offer.name in {p.name for p in edit_presets})
     remote_character = _CHARACTER_PROVIDER in providers
     tasks = {task: any(task in model.tasks for model in models) for task in TASKS}
-    tasks["edit"] = tasks["edit"] or usable_edit_preset
+    tasks["edit"] = tasks["edit"] or usable_edit_preset or edit_model is not None
     tasks["character"] = tasks["character"] or remote_character
     missing = [Missing(task, _missing_reason(task)) for task in ("edit", "character") if not tasks[task]]
     if not providers:
@@ -188,16 +187,15 @@ def _default_model(settings: Settings, adapter: bool) -> ModelCapabilities:
     )
 
 
-def _default_edit_model(settings: Settings) -> ModelCapabilities | None:
-    """The model edits use when a request names none (limner-tiny-edit), when it is another model and can edit."""
+def _default_edit_model(settings: Settings) -> str | None:
+    """The name of the model edits use when a request names none (limner-tiny-edit), when it can edit."""
     reference = settings.default_edit_model
     if reference == settings.default_model:
         return None
     shape = model_shape(reference)
     if not shape.checked or "edit" not in shape.tasks:
         return None
-    name = Path(reference).name if _is_path(reference) else reference
-    return ModelCapabilities(name, "base", shape.family, shape.tasks, note="used for edits that name no model")
+    return Path(reference).name if _is_path(reference) else reference
 
 
 def _registered(
