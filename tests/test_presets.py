@@ -29,7 +29,9 @@ def test_builtin_presets() -> None:
     assert presets["fast"].task is Task.TXT2IMG
 
 
-def test_preset_fills_defaults_and_user_wins() -> None:
+def test_preset_fills_defaults_and_user_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A machine that can download the preset's model (offline, limner-tiny-edit stands in: test_preset_fallback).
+    monkeypatch.setattr("limner.services.preset_fallback.hub_reachable", lambda: True)
     request = resolver().resolve({"init_image": "p.png", "steps": 5}, "cartoonize")
     assert request.prompt == "Cartoonize the following image"
     assert request.model == "instruction-tuning-sd/cartoonizer"
