@@ -95,7 +95,6 @@ def test_compose_wires_api_and_workers_to_the_shared_services() -> None:
     assert "#       - driver: nvidia" in text  # the GPU reservation, commented out for CPU hosts
 
 
-
 def test_each_image_installs_what_the_makefile_installs_beside_the_project() -> None:
     """A package the Makefile installs outside pyproject (spandrel, without its torchvision pin) is in both images."""
     import re
