@@ -324,14 +324,15 @@ def test_gallery_lightbox_steps_to_the_next_picture(browser: Browser, server: Li
     browser.settle()
 
 
-def test_edit_and_character_say_why_they_are_unavailable(browser: Browser) -> None:
+def test_edit_is_offered_offline_and_character_says_why_it_is_unavailable(browser: Browser) -> None:
+    """The built-in limner-tiny-edit makes edits available with no download; this server's tiny random
+    model has no IP-Adapter for its width, so the Character page says why it cannot run."""
     from playwright.sync_api import expect
 
     page = browser.page
     browser.menu("Edit")
-    expect(page.get_by_text("Editing a photo by instruction is not available on this server.")).to_be_visible()
-    expect(page.get_by_text("InstructPix2Pix", exact=False).first).to_be_visible()
-    expect(page.get_by_role("button", name="Edit", exact=True)).to_have_count(0)
+    expect(page.get_by_text("Editing a photo by instruction is not available on this server.")).to_have_count(0)
+    expect(page.get_by_role("button", name="Edit", exact=True)).to_be_visible(timeout=WAIT_MS)
     browser.shoot("08-edit")
     browser.menu("Character")
     expect(page.get_by_text("Making character pictures is not available on this server.")).to_be_visible()
