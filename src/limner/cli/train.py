@@ -26,6 +26,22 @@ def _group() -> None:
     """Train limner's own models (limner-tiny), or fine-tune a model on a subject (DreamBooth)."""
 
 
+def _prepare_training(threads: int) -> None:
+    """What every training command of limner's own models sets first: INFO logs with times, the CPU
+    thread count (0: torch's default) and, on CUDA, TF32 matmuls (several times faster on Ampere+
+    GPUs, far below these models' noise floor)."""
+    import logging
+
+    import torch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if threads:
+        torch.set_num_threads(threads)
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
 @train_app.command("base")
 def base(
     data: Annotated[Path, typer.Option(help="Dataset folder (images.npz + captions.jsonl).")] = Path(
@@ -66,19 +82,9 @@ def base(
     ] = None,
 ) -> None:
     """Train the limner-tiny base model: VAE, then text encoder + UNet, exporting EMA weights."""
-    import logging
-
-    import torch
-
     from limner.training.base import BaseTrainConfig, train_base
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if threads:
-        torch.set_num_threads(threads)
-    if torch.cuda.is_available():
-        # TF32 matmuls: several times faster on Ampere+ GPUs, far below this model's noise floor.
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    _prepare_training(threads)
     # Options left out take BaseTrainConfig's defaults (its class attributes), where the recipe is written once.
     recipe = BaseTrainConfig
     cfg = BaseTrainConfig(
@@ -124,19 +130,10 @@ def ip_adapter(
     ] = None,
 ) -> None:
     """Train an image encoder and an IP-Adapter for a frozen base model (limner-tiny-character)."""
-    import logging
-
-    import torch
-
     from limner.training.character import CharacterTrainConfig, train_character
     from limner.weights import LIMNER_TINY
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if threads:
-        torch.set_num_threads(threads)
-    if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    _prepare_training(threads)
     cfg = CharacterTrainConfig(
         data=data, base=base or LIMNER_TINY, out=out, work=work, encoder_steps=encoder_steps, adapter_steps=steps,
         encoder_batch=encoder_batch, adapter_batch=batch, held_out=held_out, seed=seed,
@@ -176,19 +173,10 @@ def edit(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Train an instruction-edit model (InstructPix2Pix) from a base model on emoji edit triplets."""
-    import logging
-
-    import torch
-
     from limner.training.edit import EditTrainConfig, train_edit
     from limner.weights import LIMNER_TINY
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if threads:
-        torch.set_num_threads(threads)
-    if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    _prepare_training(threads)
     cfg = EditTrainConfig(
         data=data, base=base or LIMNER_TINY, out=out, work=work, steps=steps, batch_size=batch, learning_rate=lr,
         warmup_steps=warmup, colours_per_image=colours_per_image, limit=limit, checkpoint_every=checkpoint_every,
