@@ -17,6 +17,7 @@ import torch.nn.functional as F  # noqa: N812
 from accelerate import Accelerator
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 
+from limner.training.checkpoint import restore_training_state, training_state
 from limner.training.data import batch_indices, step_generator
 from limner.training.ema import EMA
 
@@ -92,16 +93,10 @@ class VaeTask:
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "vae": self.accelerator.unwrap_model(self.vae).state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
+        return training_state("vae", self.accelerator.unwrap_model(self.vae), self.ema, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.accelerator.unwrap_model(self.vae).load_state_dict(state["vae"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        restore_training_state(state, "vae", self.accelerator.unwrap_model(self.vae), self.ema, self.optimizer)
 
 
 @torch.no_grad()

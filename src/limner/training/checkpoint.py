@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from limner.training.ema import EMA
+
 CHECKPOINT_DIR = "checkpoint"
 TENSORS_FILE = "tensors.safetensors"
 STATE_FILE = "state.json"
@@ -86,3 +88,21 @@ def load_checkpoint(folder: Path) -> dict[str, Any] | None:
             state: dict[str, Any] = _unpack(skeleton, load_file(str(candidate / TENSORS_FILE)))
             return state
     return None
+
+
+def training_state(name: str, module: torch.nn.Module, ema: EMA, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """What a training task's checkpoint holds: the trained module under ``name``, its EMA and the optimizer.
+
+    One definition for every task, so their checkpoints stay alike (``name`` keeps each task's key,
+    which checkpoints already on disk use).
+    """
+    return {name: module.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict()}
+
+
+def restore_training_state(
+    state: dict[str, Any], name: str, module: torch.nn.Module, ema: EMA, optimizer: torch.optim.Optimizer
+) -> None:
+    """Load what :func:`training_state` saved back into the task's module, EMA and optimizer."""
+    module.load_state_dict(state[name])
+    ema.load_state_dict(state["ema"])
+    optimizer.load_state_dict(state["optimizer"])

@@ -41,6 +41,7 @@ from limner.imaging.control_preprocess import canny_edges
 from limner.training.architecture import SD_SCHEDULE
 from limner.training.autoencoder import encode_latents, lr_factor
 from limner.training.base import SavedModel
+from limner.training.checkpoint import restore_training_state, training_state
 from limner.training.data import CaptionedImages, batch_indices, pick_captions, step_generator
 from limner.training.diffusion import PromptIds, min_snr_weights, training_noise
 from limner.training.ema import EMA
@@ -188,16 +189,12 @@ class ControlTask:
         return controlnet
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "controlnet": self.accelerator.unwrap_model(self.controlnet).state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
+        return training_state("controlnet", self.accelerator.unwrap_model(self.controlnet), self.ema, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.accelerator.unwrap_model(self.controlnet).load_state_dict(state["controlnet"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        restore_training_state(
+            state, "controlnet", self.accelerator.unwrap_model(self.controlnet), self.ema, self.optimizer
+        )
 
 
 def new_controlnet(unet: UNet2DConditionModel, latent_scale: int) -> ControlNetModel:

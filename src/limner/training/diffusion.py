@@ -30,6 +30,7 @@ from torch import nn
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from limner.training.autoencoder import lr_factor
+from limner.training.checkpoint import restore_training_state, training_state
 from limner.training.data import batch_indices, pick_captions, step_generator
 from limner.training.ema import EMA
 
@@ -166,16 +167,10 @@ class DiffusionTask:
         return models
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "models": self.accelerator.unwrap_model(self.models).state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
+        return training_state("models", self.accelerator.unwrap_model(self.models), self.ema, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.accelerator.unwrap_model(self.models).load_state_dict(state["models"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        restore_training_state(state, "models", self.accelerator.unwrap_model(self.models), self.ema, self.optimizer)
 
 
 def _schedule_of(unet: UNet2DConditionModel) -> dict[str, Any]:

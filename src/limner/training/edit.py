@@ -41,6 +41,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from limner.training.architecture import SD_SCHEDULE, inference_scheduler
 from limner.training.autoencoder import lr_factor
 from limner.training.base import SavedModel
+from limner.training.checkpoint import restore_training_state, training_state
 from limner.training.data import CaptionedImages, batch_indices, step_generator
 from limner.training.diffusion import encode_prompts, min_snr_weights, training_noise
 from limner.training.edit_data import COLOUR_HUES, PHRASES, build_triplets, phrasings
@@ -256,16 +257,10 @@ class EditTask:
         return unet
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "unet": self.accelerator.unwrap_model(self.unet).state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
+        return training_state("unet", self.accelerator.unwrap_model(self.unet), self.ema, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.accelerator.unwrap_model(self.unet).load_state_dict(state["unet"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        restore_training_state(state, "unet", self.accelerator.unwrap_model(self.unet), self.ema, self.optimizer)
 
 
 def export_edit_model(

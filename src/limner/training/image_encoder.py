@@ -37,6 +37,7 @@ from transformers import (
 from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from limner.training.autoencoder import lr_factor
+from limner.training.checkpoint import restore_training_state, training_state
 from limner.training.data import batch_indices, step_generator
 from limner.training.ema import EMA
 
@@ -211,16 +212,10 @@ class EncoderTask:
         return models
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "models": self.accelerator.unwrap_model(self.models).state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
+        return training_state("models", self.accelerator.unwrap_model(self.models), self.ema, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.accelerator.unwrap_model(self.models).load_state_dict(state["models"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        restore_training_state(state, "models", self.accelerator.unwrap_model(self.models), self.ema, self.optimizer)
 
 
 def save_image_encoder(vision: CLIPVisionModelWithProjection, folder: Path) -> Path:

@@ -34,6 +34,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from limner.training.architecture import SD_SCHEDULE
 from limner.training.autoencoder import lr_factor
+from limner.training.checkpoint import restore_training_state, training_state
 from limner.training.data import batch_indices, pick_captions, step_generator
 from limner.training.diffusion import PromptIds, min_snr_weights, training_noise
 from limner.training.ema import EMA
@@ -231,13 +232,7 @@ class AdapterTask:
         return modules
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "modules": self.modules.state_dict(),
-            "ema": self.ema.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
+        return training_state("modules", self.modules, self.ema, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.modules.load_state_dict(state["modules"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        restore_training_state(state, "modules", self.modules, self.ema, self.optimizer)
