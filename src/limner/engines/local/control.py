@@ -18,7 +18,6 @@ import inspect
 import json
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -44,6 +43,7 @@ from limner.engines.local.model_refs import (
     builtin_model_path,
     check_weights_file,
 )
+from limner.engines.local.small_cache import SmallModuleCache
 from limner.engines.local.tasks import supported_tasks
 from limner.imaging.control_preprocess import POSE_REFUSAL, DepthEstimator, preprocess
 
@@ -152,26 +152,16 @@ class ControlModels:
     def __init__(self, placement: Placement, depth_model: str | None = None, capacity: int = MAX_CONTROLS) -> None:
         self._placement = placement
         self._depth_model = depth_model
-        self._capacity = capacity
-        self._loaded: OrderedDict[ControlSource, Any] = OrderedDict()
+        self._loaded: SmallModuleCache[ControlSource, Any] = SmallModuleCache(capacity)
         self._depth: DepthEstimator | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the depth estimator's first load
 
     def get(self, source: ControlSource) -> Any:
         """The loaded ControlNet / T2I-Adapter of ``source`` (loading it on first use)."""
-        with self._lock:
-            if source in self._loaded:
-                self._loaded.move_to_end(source)
-                return self._loaded[source]
-            module = _load(source, self._placement)
-            self._loaded[source] = module
-            while len(self._loaded) > self._capacity:
-                self._loaded.popitem(last=False)
-            return module
+        return self._loaded.get(source, lambda: _load(source, self._placement))
 
     def loaded(self) -> list[str]:
-        with self._lock:
-            return [source.name for source in self._loaded]
+        return [source.name for source in self._loaded.loaded_keys()]
 
     def prepare(self, specs: Sequence[ControlSpec], images: Sequence[Any], size: tuple[int, int] | None) -> list[Any]:
         """Each control picture preprocessed (edges, depth ...) at the output size."""

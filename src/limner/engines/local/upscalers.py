@@ -13,8 +13,6 @@ than a small one beyond the result itself.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,6 +32,7 @@ from limner.core.errors import (
 )
 from limner.engines.local.device import Placement
 from limner.engines.local.model_refs import PICKLE_SUFFIXES, ModelSource, check_weights_file, resolve_model
+from limner.engines.local.small_cache import SmallModuleCache
 from limner.engines.local.spandrel_import import NEEDS_TORCHVISION, import_spandrel, torchvision_available
 from limner.engines.local.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, run_tiled
 
@@ -149,21 +148,11 @@ class PixelUpscalers:
 
     def __init__(self, placement: Placement, capacity: int = 2) -> None:
         self._placement = placement
-        self._capacity = capacity
-        self._loaded: OrderedDict[str, PixelUpscaler] = OrderedDict()
-        self._lock = threading.Lock()
+        self._loaded: SmallModuleCache[str, PixelUpscaler] = SmallModuleCache(capacity)
 
     def get(self, source: UpscalerSource) -> PixelUpscaler:
         key = f"{source.repo or ''}:{source.location}"
-        with self._lock:
-            if key in self._loaded:
-                self._loaded.move_to_end(key)
-                return self._loaded[key]
-            upscaler = load_pixel_upscaler(source, self._placement)
-            self._loaded[key] = upscaler
-            while len(self._loaded) > self._capacity:
-                self._loaded.popitem(last=False)
-            return upscaler
+        return self._loaded.get(key, lambda: load_pixel_upscaler(source, self._placement))
 
 
 def load_pixel_upscaler(source: UpscalerSource, placement: Placement) -> PixelUpscaler:
