@@ -33,6 +33,18 @@ class SubjectImages:
         return sorted({name for name in self.classes if name})
 
 
+def unsafe_zip_entry(entry: zipfile.ZipInfo) -> str | None:
+    """``"outside"`` for an entry that would land outside the folder it is unpacked into (absolute,
+    a drive, ``..``), ``"link"`` for a symbolic link, None for an entry safe to unpack."""
+    name = entry.filename
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
+        return "outside"
+    if stat.S_ISLNK(entry.external_attr >> 16):
+        return "link"
+    return None
+
+
 def extract_zip(archive: Path, destination: Path, max_total_bytes: int) -> Path:
     """Unpack ``archive`` into ``destination``, refusing any entry that could escape it."""
     destination.mkdir(parents=True, exist_ok=True)
@@ -50,9 +62,10 @@ def extract_zip(archive: Path, destination: Path, max_total_bytes: int) -> Path:
         for entry in entries:
             name = entry.filename
             parts = PurePosixPath(name.replace("\\", "/")).parts
-            if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
+            unsafe = unsafe_zip_entry(entry)
+            if unsafe == "outside":
                 raise InvalidRequestError(f"zip entry {name!r} points outside the dataset folder", param="dataset")
-            if stat.S_ISLNK(entry.external_attr >> 16):
+            if unsafe == "link":
                 raise InvalidRequestError(f"zip entry {name!r} is a symbolic link; links are refused", param="dataset")
             if entry.is_dir() or Path(name).suffix.lower() not in IMAGE_SUFFIXES or "__MACOSX" in parts:
                 continue

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import io
 import shutil
-import stat
 import tempfile
 import threading
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from limner.finetune.dataset import unsafe_zip_entry
 from limner.services.files import FileStore
 from limner.services.generation import RegisteredName
 
@@ -90,7 +90,7 @@ def _extract(archive: zipfile.ZipFile, root: Path) -> None:
         parts = PurePosixPath(entry.filename).parts
         if entry.is_dir():
             continue
-        if entry.filename.startswith("/") or ".." in parts or stat.S_ISLNK(entry.external_attr >> 16):
+        if unsafe_zip_entry(entry) is not None:
             raise ModelFilesError(f"the packed model has an entry outside its folder: {entry.filename!r}")
         if PurePosixPath(entry.filename).suffix.lower() not in ALLOWED_SUFFIXES:
             raise ModelFilesError(f"the packed model has a file limner does not load: {entry.filename!r}")
