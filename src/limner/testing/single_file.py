@@ -27,7 +27,15 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from limner.engines.local.single_file_configs import shipped_config_root
 from limner.testing.tiny_models import byte_level_clip_tokenizer, tiny_vae
 
-TINY_SINGLE_FILE_FAMILIES = ("sd15", "sd2-512", "sd2-768-v", "sdxl-base")
+TINY_SINGLE_FILE_FAMILIES = (
+    "sd15",
+    "sd2-512",
+    "sd2-768-v",
+    "sdxl-base",
+    "sd15-inpainting",
+    "sd2-inpainting",
+    "sdxl-inpainting",
+)
 _SD2_WIDTH = 1024  # diffusers reads SD 2.x from a 1024-wide cross-attention; the tiny one keeps it
 _SDXL_TIME_WIDTH = 8
 
@@ -58,7 +66,7 @@ def write_tiny_single_file(
         # widths differ as in SDXL (768, 1280): diffusers tells the two encoders apart by width
         modules["text_encoder_2"] = _clip(CLIPTextModelWithProjection, 48, 10, *text_args)
         modules["unet"] = _tiny_unet(family, cross_attention_dim=32 + 48, pooled_width=32)
-    elif family == "sd15":
+    elif family.startswith("sd15"):
         modules["text_encoder"] = _clip(CLIPTextModel, 32, 2, *text_args)
         modules["unet"] = _tiny_unet(family, cross_attention_dim=32)
     else:
@@ -92,7 +100,7 @@ def ldm_layout(family: str, modules: Mapping[str, torch.nn.Module]) -> dict[str,
     elif family.startswith("sdxl"):
         tensors |= _prefixed(_clip_to_ldm(modules["text_encoder"].state_dict()), "conditioner.embedders.0.transformer.")
         tensors |= _prefixed(_openclip_to_ldm(modules["text_encoder_2"].state_dict()), "conditioner.embedders.1.model.")
-    elif family == "sd15":
+    elif family.startswith("sd15"):
         tensors |= _prefixed(_clip_to_ldm(modules["text_encoder"].state_dict()), "cond_stage_model.transformer.")
     else:
         tensors |= _prefixed(_openclip_to_ldm(modules["text_encoder"].state_dict()), "cond_stage_model.model.")
@@ -118,9 +126,12 @@ def _clip(
 
 
 def _tiny_unet(family: str, cross_attention_dim: int, pooled_width: int = 0) -> UNet2DConditionModel:
-    """Two levels, two layers a level, as the real families lay out their first blocks."""
+    """Two levels, two layers a level, as the real families lay out their first blocks; an inpainting
+    family's UNet takes 9 input channels (latent, mask, masked picture), the shape that marks it."""
+    in_channels = 9 if family.endswith("-inpainting") else 4
     if family.startswith("sdxl"):
         return UNet2DConditionModel(
+            in_channels=in_channels,
             block_out_channels=(32, 64),
             layers_per_block=2,
             sample_size=8,
@@ -135,6 +146,7 @@ def _tiny_unet(family: str, cross_attention_dim: int, pooled_width: int = 0) -> 
             projection_class_embeddings_input_dim=6 * _SDXL_TIME_WIDTH + pooled_width,
         )
     return UNet2DConditionModel(
+        in_channels=in_channels,
         block_out_channels=(32, 64),
         layers_per_block=2,
         sample_size=8,
@@ -143,7 +155,7 @@ def _tiny_unet(family: str, cross_attention_dim: int, pooled_width: int = 0) -> 
         cross_attention_dim=cross_attention_dim,
         attention_head_dim=8,
         norm_num_groups=8,
-        use_linear_projection=family != "sd15",
+        use_linear_projection=not family.startswith("sd15"),
     )
 
 

@@ -79,6 +79,10 @@ def meta_modules() -> MetaModules:
         ("sdxl-base", "text_encoder_2", 694_659_840),  # OpenCLIP ViT-bigG
         ("sdxl-turbo", "unet", 2_567_463_684),
         ("sdxl-refiner", "unet", 2_259_526_660),
+        # inpainting: the base UNet plus 5 more input channels in conv_in (320 x 5 x 3 x 3 = 14,400)
+        ("sd15-inpainting", "unet", 859_535_364),
+        ("sd2-inpainting", "unet", 865_925_124),
+        ("sdxl-inpainting", "unet", 2_567_478_084),
     ],
 )
 def test_shipped_configs_build_real_sizes(
@@ -90,7 +94,15 @@ def test_shipped_configs_build_real_sizes(
 
 @pytest.mark.parametrize(
     ("family", "model_type"),
-    [("sd15", "v1"), ("sd2-768-v", "v2"), ("sdxl-base", "xl_base"), ("sdxl-refiner", "xl_refiner")],
+    [
+        ("sd15", "v1"),
+        ("sd2-768-v", "v2"),
+        ("sdxl-base", "xl_base"),
+        ("sdxl-refiner", "xl_refiner"),
+        ("sd15-inpainting", "inpainting"),
+        ("sd2-inpainting", "inpainting_v2"),
+        ("sdxl-inpainting", "xl_inpaint"),
+    ],
 )
 def test_real_shape_layout_is_recognised_and_converts_back(
     meta_modules: MetaModules, family: str, model_type: str
@@ -136,7 +148,10 @@ def test_every_family_folder_is_complete(family: str) -> None:
         ("xl_base", "sd_xl_turbo_1.0_fp16", {}, set(), FamilyChoice("sdxl-turbo", True)),
         ("xl_base", "mine", {"modelspec.title": "SDXL Turbo"}, set(), FamilyChoice("sdxl-turbo", True)),
         ("xl_refiner", "sd_xl_refiner_1.0", {}, set(), FamilyChoice("sdxl-refiner", True)),
-        ("inpainting", "sd-v1-5-inpainting", {}, set(), None),
+        ("inpainting", "sd-v1-5-inpainting", {}, set(), FamilyChoice("sd15-inpainting", True)),
+        ("inpainting_v2", "512-inpainting-ema", {}, set(), FamilyChoice("sd2-inpainting", True)),
+        ("xl_inpaint", "sd_xl_inpainting_0.1", {}, set(), FamilyChoice("sdxl-inpainting", True)),
+        ("sd3", "sd3_medium", {}, set(), None),
     ],
 )
 def test_variant_comes_from_metadata_marker_keys_then_the_name(

@@ -10,7 +10,9 @@ The keys tell the family (diffusers' ``infer_diffusers_model_type``) but not its
 their bases. The variant comes from, in order: the file's SAI model-spec metadata
 (``modelspec.architecture`` / ``modelspec.prediction_type``), a ``v_pred`` marker key, then the file
 name (``turbo``, ``768``, ``512``, ``vpred``). An SD 2.x file with no hint loads as 768-v (as diffusers
-does) and is then probed as AUTOMATIC1111 does (:func:`predicts_v`).
+does) and is then probed as AUTOMATIC1111 does (:func:`predicts_v`). Inpainting models (a UNet that
+takes 9 input channels: latent, mask, masked picture) are their own families, read from that shape as
+AUTOMATIC1111 does; their configs are the base family's with ``in_channels`` 9.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 # diffusers model type -> the default family; variants are chosen by ``choose_family``.
-_DEFAULT_FAMILY = {"v1": "sd15", "v2": "sd2-768-v", "xl_base": "sdxl-base", "xl_refiner": "sdxl-refiner"}
+_DEFAULT_FAMILY = {
+    "v1": "sd15",
+    "v2": "sd2-768-v",
+    "xl_base": "sdxl-base",
+    "xl_refiner": "sdxl-refiner",
+    "inpainting": "sd15-inpainting",
+    "inpainting_v2": "sd2-inpainting",
+    "xl_inpaint": "sdxl-inpainting",
+}
 
 FAMILY_HUB_REPOS: dict[str, str] = {
     "sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5",
@@ -33,10 +43,16 @@ FAMILY_HUB_REPOS: dict[str, str] = {
     "sdxl-base": "stabilityai/stable-diffusion-xl-base-1.0",
     "sdxl-turbo": "stabilityai/sdxl-turbo",
     "sdxl-refiner": "stabilityai/stable-diffusion-xl-refiner-1.0",
+    "sd15-inpainting": "stable-diffusion-v1-5/stable-diffusion-inpainting",
+    "sd2-inpainting": "stabilityai/stable-diffusion-2-inpainting",
+    "sdxl-inpainting": "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
 }
 """Each family's diffusers repo on the hub; a local cache of it is used before the shipped folder."""
 
-OFFLINE_FAMILIES = "SD 1.x, SD 2.x (512 and 768-v), SDXL base and refiner, SD-Turbo and SDXL-Turbo"
+OFFLINE_FAMILIES = (
+    "SD 1.x, SD 2.x (512 and 768-v), SDXL base and refiner, SD-Turbo and SDXL-Turbo, "
+    "and the SD 1.5, SD 2 and SDXL inpainting models"
+)
 
 
 @dataclass(frozen=True)
