@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline
+from diffusers.models.embeddings import IPAdapterPlusImageProjection
 from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -67,9 +68,10 @@ def test_augment_keeps_a_white_ground() -> None:
     assert torch.allclose(augment(white, torch.Generator().manual_seed(0)), white, atol=1e-5)
 
 
-def test_adapter_round_trips_through_diffusers_loader(tiny_base: Path) -> None:
+@pytest.mark.parametrize("plus_tokens", [0, 6])
+def test_adapter_round_trips_through_diffusers_loader(tiny_base: Path, plus_tokens: int) -> None:
     pipe = StableDiffusionPipeline.from_pretrained(str(tiny_base))
-    start = initial_adapter(pipe.unet, image_embed_dim=8)
+    start = initial_adapter(pipe.unet, image_embed_dim=8, plus_tokens=plus_tokens, width=64)
     modules = install_adapter(pipe.unet, start)
     back = adapter_tensors(modules)
     assert back.keys() == start.keys()
@@ -77,15 +79,34 @@ def test_adapter_round_trips_through_diffusers_loader(tiny_base: Path) -> None:
     assert any(key.startswith("ip_adapter.1.to_k_ip") for key in back)
 
 
-def test_tiny_run_writes_a_loadable_adapter_and_resumes(square_data: Path, tiny_base: Path, tmp_path: Path) -> None:
+def test_plus_adapter_reads_patch_features(tiny_base: Path) -> None:
+    """A Plus file (h94's resampler names) loads as diffusers' resampler with the asked tokens and width."""
+    pipe = StableDiffusionPipeline.from_pretrained(str(tiny_base))
+    modules = install_adapter(pipe.unet, initial_adapter(pipe.unet, image_embed_dim=16, plus_tokens=6, width=128))
+    projection = modules["image_proj"]
+    assert isinstance(projection, IPAdapterPlusImageProjection)
+    assert projection.latents.shape == (1, 6, 128)
+    assert projection.layers[0].attn.heads == 2
+    tokens = projection(torch.randn(3, 5, 16))  # 3 references of 4 patches + class token
+    assert tokens.shape == (3, 6, int(pipe.unet.config.cross_attention_dim))
+
+
+@pytest.mark.parametrize("plus_tokens", [0, 6])
+def test_tiny_run_writes_a_loadable_adapter_and_resumes(
+    square_data: Path, tiny_base: Path, tmp_path: Path, plus_tokens: int
+) -> None:
     cfg = CharacterTrainConfig(
         data=square_data, base=tiny_base, out=tmp_path / "out", work=tmp_path / "work", encoder_steps=3,
         adapter_steps=3, encoder_batch=6, adapter_batch=4, held_out=1, checkpoint_every=2, progress=False,
-        arch=TINY_ENCODER,
+        arch=TINY_ENCODER, plus_tokens=plus_tokens, resampler_width=64,
     )  # fmt: skip
     out = train_character(cfg)
     weights = load_file(str(out / "ip-adapter.safetensors"))
-    assert weights["image_proj.proj.weight"].shape == (4 * 32, 8)
+    if plus_tokens:
+        assert weights["image_proj.latents"].shape == (1, plus_tokens, 64)
+        assert weights["image_proj.proj_in.weight"].shape == (64, TINY_ENCODER.hidden)
+    else:
+        assert weights["image_proj.proj.weight"].shape == (4 * 32, 8)
     before = {key: value.clone() for key, value in weights.items()}
 
     pipe = StableDiffusionPipeline.from_pretrained(str(tiny_base))

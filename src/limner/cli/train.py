@@ -128,6 +128,10 @@ def ip_adapter(
     caption_dropout: Annotated[
         float | None, typer.Option(help="Share of adapter samples with an empty caption (default: the recipe's).")
     ] = None,
+    plus_tokens: Annotated[
+        int,
+        typer.Option(help="Image tokens of an IP-Adapter Plus resampler over the encoder's patches; 0: plain adapter."),
+    ] = 16,
 ) -> None:
     """Train an image encoder and an IP-Adapter for a frozen base model (limner-tiny-character)."""
     from limner.training.character import CharacterTrainConfig, train_character
@@ -140,6 +144,7 @@ def ip_adapter(
         checkpoint_every=checkpoint_every, resume=resume, progress=progress,
         adapter_lr=CharacterTrainConfig.adapter_lr if lr is None else lr,
         caption_dropout=CharacterTrainConfig.caption_dropout if caption_dropout is None else caption_dropout,
+        plus_tokens=plus_tokens,
     )  # fmt: skip
     try:
         folder = train_character(cfg)

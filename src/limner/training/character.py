@@ -38,8 +38,10 @@ from limner.training.image_encoder import (
     EncoderTask,
     EncoderTrainConfig,
     augment,
+    blank_features,
     embed_images,
     identity_keys,
+    patch_features,
     pooled_text,
     retrieval_accuracy,
     save_image_encoder,
@@ -71,6 +73,8 @@ class CharacterTrainConfig:
     encoder_lr: float = EncoderTrainConfig.learning_rate
     adapter_lr: float = AdapterTrainConfig.learning_rate
     caption_dropout: float = AdapterTrainConfig.caption_dropout
+    plus_tokens: int = 16
+    resampler_width: int = AdapterTrainConfig.resampler_width
     arch: EncoderArchitecture = field(default_factory=EncoderArchitecture)
 
 
@@ -168,14 +172,20 @@ def train_encoder_stage(
 def reference_embeddings(
     cfg: CharacterTrainConfig, vision: CLIPVisionModelWithProjection, images: torch.Tensor
 ) -> torch.Tensor:
-    """``[N, REFERENCE_VIEWS, dim]`` embeddings: view 0 the plain picture, the rest augmented (cached)."""
-    path = cfg.work / "reference-embeds.safetensors"
+    """``[N, REFERENCE_VIEWS, ...]`` references: view 0 the plain picture, the rest augmented (cached).
+
+    Pooled embeddings ``[dim]`` for the plain adapter, penultimate patch features ``[patches, hidden]``
+    for IP-Adapter Plus.
+    """
+    name = "reference-patches" if cfg.plus_tokens else "reference-embeds"
+    path = cfg.work / f"{name}.safetensors"
     if path.exists():
         return load_file(str(path))["embeds"]
+    encode = patch_features if cfg.plus_tokens else embed_images
     pixels = images.permute(0, 3, 1, 2).float() / 255.0
-    views = [embed_images(vision, pixels)]
+    views = [encode(vision, pixels)]
     for view in range(1, REFERENCE_VIEWS):
-        views.append(embed_images(vision, augment(pixels, step_generator(cfg.seed, view, stream=9))))
+        views.append(encode(vision, augment(pixels, step_generator(cfg.seed, view, stream=9))))
     embeds = torch.stack(views, dim=1).contiguous()
     save_file({"embeds": embeds}, str(path))
     return embeds
@@ -211,6 +221,8 @@ def train_adapter_stage(
         learning_rate=cfg.adapter_lr,
         caption_dropout=cfg.caption_dropout,
         seed=cfg.seed,
+        plus_tokens=cfg.plus_tokens,
+        resampler_width=cfg.resampler_width,
     )
     task = AdapterTask(
         base.unet,
@@ -219,6 +231,7 @@ def train_adapter_stage(
         latents,
         float(base.vae.config["scaling_factor"]),
         embeds,
+        blank_features(vision, cfg.arch.image_size, patches=cfg.plus_tokens > 0),
         twins_of(dataset.records),
         dataset.captions,
         torch.tensor(train),

@@ -240,6 +240,29 @@ def embed_images(vision: CLIPVisionModelWithProjection, pixels: torch.Tensor, ba
     return torch.cat(outputs)
 
 
+def patch_features(vision: CLIPVisionModelWithProjection, pixels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Penultimate-layer hidden states ``[N, patches + 1, hidden]`` of NCHW [0, 1] pixels.
+
+    Why the penultimate layer: it is what diffusers' ``encode_image`` feeds an IP-Adapter Plus
+    resampler (``hidden_states[-2]``), so training reads the same features as generation.
+    """
+    outputs: list[torch.Tensor] = []
+    with torch.no_grad():
+        for start in range(0, len(pixels), batch_size):
+            batch = normalise(pixels[start : start + batch_size])
+            outputs.append(vision(pixel_values=batch, output_hidden_states=True).hidden_states[-2].float())
+    return torch.cat(outputs)
+
+
+def blank_features(vision: CLIPVisionModelWithProjection, image_size: int, patches: bool) -> torch.Tensor:
+    """The unconditional reference ``encode_image`` uses: zeros, or the features of zero pixel values."""
+    if not patches:
+        return torch.zeros(int(vision.config.projection_dim))
+    with torch.no_grad():
+        blank = torch.zeros(1, 3, image_size, image_size)
+        return vision(pixel_values=blank, output_hidden_states=True).hidden_states[-2][0].float()
+
+
 def retrieval_accuracy(
     models: ContrastiveModels, images: torch.Tensor, text_features: torch.Tensor, keys: list[str]
 ) -> tuple[float, float]:

@@ -101,3 +101,17 @@ def test_model_without_adapter_after_character_run(engine: LocalEngine, tiny_mod
     assert engine.model_slot().pipeline.unet.encoder_hid_proj is None
     second = engine.run(GenerationRequest(prompt="a fox", steps=2, seed=1, width=64, height=64))
     assert pixels(first) == pixels(second)
+
+
+def test_embedding_cache_key_changes_when_the_adapter_file_is_replaced(tmp_path: Path) -> None:
+    """A saved character's embedding, cached for one adapter file, is not reused once the file is replaced."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "ip-adapter.safetensors"
+    save_file({"image_proj.proj.weight": torch.zeros(4, 2)}, str(path))
+    before = resolve_adapter(str(path))
+    save_file({"image_proj.latents": torch.zeros(1, 16, 8)}, str(path))
+    after = resolve_adapter(str(path))
+    assert before.key == after.key == str(path.resolve())
+    assert before.embedding_key != after.embedding_key
+    assert resolve_adapter(str(path)).embedding_key == after.embedding_key

@@ -242,7 +242,7 @@ class LocalEngine:
         adapter_ref = ip_adapter or self._settings.ip_adapter or default_adapter(slot.pipeline)
         adapter = resolve_adapter(adapter_ref)
         with slot.using([], (adapter, 1.0)) as base:
-            return adapter.key, encode_references(base, images, weights)
+            return adapter.embedding_key, encode_references(base, images, weights)
 
     def unload_loras(self, model: str | None = None) -> None:
         """Drop every LoRA adapter from a loaded model (its weights return to the original)."""
@@ -336,11 +336,11 @@ class LocalEngine:
             arguments = with_prompt_embeds(pipeline, prompts, arguments, slot.name)
             computed: dict[str, ReferenceEmbedding] = {}
             if adapter is not None:
-                embedding = inputs.reference_embeddings.get(adapter.key)
+                embedding = inputs.reference_embeddings.get(adapter.embedding_key)
                 if embedding is None:
                     weights = list(inputs.reference_weights or request.reference_weights or []) or None
                     embedding = encode_references(base, list(inputs.reference_images), weights)
-                    computed[adapter.key] = embedding
+                    computed[adapter.embedding_key] = embedding
                 classifier_free = request.guidance_scale > 1 and base.unet.config.time_cond_proj_dim is None
                 arguments["ip_adapter_image_embeds"] = embeds_argument(embedding, classifier_free, base)
             output, inference_seconds = _call(pipeline, arguments)

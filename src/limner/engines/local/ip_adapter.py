@@ -34,6 +34,17 @@ class AdapterSource:
     subfolder: str
     weight_name: str
     key: str
+    version: str = ""
+
+    @property
+    def embedding_key(self) -> str:
+        """What saved characters' cached embeddings are filed under.
+
+        Why the file's size and time for local files: an adapter replaced in place (limner-tiny-
+        character went from a pooled to a Plus adapter) reads embeddings of another shape, so an
+        embedding cached for the old file must not be reused.
+        """
+        return f"{self.key}#{self.version}" if self.version else self.key
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,9 @@ def resolve_adapter(ref: str) -> AdapterSource:
             raise UnsafeModelFormatError("an IP-Adapter must be a .safetensors file", param="ip_adapter")
         check_weights_file(path, param="ip_adapter")
         resolved = path.resolve()
-        return AdapterSource(SourceKind.FOLDER, str(resolved.parent), "", resolved.name, str(resolved))
+        stat = resolved.stat()
+        version = f"{stat.st_size}-{stat.st_mtime_ns}"
+        return AdapterSource(SourceKind.FOLDER, str(resolved.parent), "", resolved.name, str(resolved), version)
     parts = ref.split("/")
     if len(parts) >= 3 and parts[-1].endswith(".safetensors") and ".." not in parts:
         return AdapterSource(SourceKind.HUB, "/".join(parts[:2]), "/".join(parts[2:-1]), parts[-1], ref)
