@@ -29,6 +29,7 @@ from limner.core.records import GenerationResult
 from limner.core.requests import HIRES_LANCZOS, HIRES_LATENT, GenerationRequest, LoraSpec, Task
 from limner.engines.base import Engine, TaskInputs
 from limner.engines.local.model_refs import BUILTIN_CONTROLS, BUILTIN_MODELS
+from limner.engines.local.single_file_configs import family_model_id
 from limner.model_defaults import ModelDefaults, load_model_defaults
 from limner.presets import Preset, load_presets, request_from_fields
 from limner.prompts.wildcards import WildcardLibrary
@@ -240,7 +241,8 @@ class GenerationService:
         self.run(self.resolve({"prompt": "warm-up", "steps": 2, "seed": 0}))
 
     def defaults_for(self, model: str) -> ModelDefaults:
-        """The model's tuned settings; a registered model uses those of its weights or base model."""
+        """The model's tuned settings; a registered model uses those of its weights or base model, and a
+        single-file checkpoint those of its family's model (``stabilityai/sd-turbo`` for an SD-Turbo file)."""
         table = load_model_defaults(self._settings.model_defaults_file)
         seen: set[str] = set()
         name: str | None = model
@@ -249,7 +251,8 @@ class GenerationService:
                 return table[name]
             seen.add(name)
             entry = self._lookup(name)
-            name = None if entry is None else (entry.base_model if entry.is_lora else entry.reference)
+            weights = None if entry is None else (entry.base_model if entry.is_lora else entry.reference)
+            name = family_model_id(name) if entry is None else weights
         return ModelDefaults(name=model)
 
     def _check_access(self, fields: Mapping[str, Any], access: ModelAccess) -> None:

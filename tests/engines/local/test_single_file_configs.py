@@ -22,10 +22,13 @@ from limner.engines.local.single_file_configs import (
     FamilyChoice,
     cached_hub_config,
     choose_family,
+    family_model_id,
+    family_of_file,
+    header_model_type,
     predicts_v,
     shipped_config_root,
 )
-from limner.testing.single_file import ldm_layout
+from limner.testing.single_file import TINY_SINGLE_FILE_FAMILIES, ldm_layout, write_tiny_single_file
 
 ROOT = shipped_config_root()
 _MODEL_CLASSES: dict[str, Any] = {
@@ -111,6 +114,7 @@ def test_real_shape_layout_is_recognised_and_converts_back(
     modules: Any = meta_modules(family)
     checkpoint = ldm_layout(family, modules)
     assert infer_diffusers_model_type(checkpoint) == model_type
+    assert header_model_type({key: tuple(value.shape) for key, value in checkpoint.items()}) == model_type
     for name, convert in (("unet", convert_ldm_unet_checkpoint), ("vae", convert_ldm_vae_checkpoint)):
         converted = convert(checkpoint, modules[name].config)
         expected = {key: value.shape for key, value in modules[name].state_dict().items()}
@@ -158,6 +162,36 @@ def test_variant_comes_from_metadata_marker_keys_then_the_name(
     model_type: str, name: str, metadata: dict[str, str], keys: set[str], expected: FamilyChoice | None
 ) -> None:
     assert choose_family(model_type, Path(f"{name}.safetensors"), metadata, keys) == expected
+
+
+@pytest.mark.parametrize("family", TINY_SINGLE_FILE_FAMILIES)
+def test_the_header_alone_tells_the_family_of_a_file(tmp_path: Path, family: str) -> None:
+    """No tensor is read: the header's names and shapes give the same family the loader picks."""
+    names = {"sd2-512": "v2-1_512-ema-pruned", "sd2-768-v": "v2-1_768-ema-pruned"}
+    path = tmp_path / f"{names.get(family, family)}.safetensors"
+    write_tiny_single_file(family, path, tmp_path / "configs")
+    assert family_of_file(path) == FamilyChoice(family, True)
+    assert family_model_id(str(path)) == FAMILY_HUB_REPOS[family]
+
+
+@pytest.mark.parametrize(
+    "tensors",
+    [
+        {"model.diffusion_model.input_blocks.0.0.weight": (320, 7, 3, 3)},  # the x4 upscaler's 7 channels
+        {"model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3), "edm_mean": (1, 4, 1, 1)},  # Playground
+        {"double_blocks.0.img_attn.norm.key_norm.scale": (128,)},  # FLUX
+        {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": (4, 320)},
+    ],
+)
+def test_layouts_limner_ships_no_configs_for_have_no_family(tensors: dict[str, tuple[int, ...]]) -> None:
+    assert header_model_type(tensors) is None
+
+
+def test_family_model_id_of_what_is_no_readable_single_file(tmp_path: Path) -> None:
+    (tmp_path / "fake.safetensors").write_bytes(b"\x80\x04 not safetensors at all")
+    for reference in ("limner-tiny", "stabilityai/sd-turbo", str(tmp_path / "missing.safetensors"),
+                      str(tmp_path / "fake.safetensors"), str(tmp_path)):  # fmt: skip
+        assert family_model_id(reference) is None
 
 
 def test_a_hub_cache_of_the_family_repo_is_found(tmp_path: Path) -> None:

@@ -18,11 +18,16 @@ AUTOMATIC1111 does; their configs are the base family's with ``in_channels`` 9.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from limner.core.errors import LimnerError, UnsupportedTaskError
+from limner.core.requests import Task
+from limner.engines.local.model_refs import ModelSource, SourceKind
+from limner.engines.local.safetensors_check import check_safetensors_file
 
 # diffusers model type -> the default family; variants are chosen by ``choose_family``.
 _DEFAULT_FAMILY = {
@@ -53,6 +58,16 @@ OFFLINE_FAMILIES = (
     "SD 1.x, SD 2.x (512 and 768-v), SDXL base and refiner, SD-Turbo and SDXL-Turbo, "
     "and the SD 1.5, SD 2 and SDXL inpainting models"
 )
+
+
+# The names and shapes diffusers' ``infer_diffusers_model_type`` tells these families apart by.
+_UNET_CONV_IN = "model.diffusion_model.input_blocks.0.0.weight"
+_SD2_CROSS_ATTENTION = "model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight"
+_SDXL_SECOND_ENCODER = "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias"
+_REFINER_ENCODER = "conditioner.embedders.0.model.transformer.resblocks.9.mlp.c_proj.bias"
+_UNSHIPPED_MARKERS = ("edm_mean", "model.diffusion_model.input_blocks.10.0.skip_connection.bias")
+"""Playground v2.5 and the x4 upscaler: UNet layouts of families limner ships no configs for."""
+_TEXT_TO_IMAGE_TASKS = frozenset({Task.TXT2IMG, Task.CHARACTER})
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,87 @@ def _variant_hints(path: Path, metadata: Mapping[str, str], keys: set[str]) -> t
     if "512" in name:
         return turbo, False
     return turbo, None
+
+
+def header_model_type(shapes: Mapping[str, Sequence[int]]) -> str | None:
+    """diffusers' model type (``v1``, ``xl_refiner``, ``inpainting`` ...) of a checkpoint's tensor names and
+    shapes, for the families limner ships configs for; None for any other layout.
+
+    Why not diffusers' own ``infer_diffusers_model_type``: importing it costs seconds (torch), and this
+    runs while a request is resolved, before any engine. Same checks in the same order (a test holds the
+    two together on every family's real layout); the loader itself still asks diffusers.
+    """
+    conv_in = shapes.get(_UNET_CONV_IN)
+    if conv_in is None or len(conv_in) < 2 or any(marker in shapes for marker in _UNSHIPPED_MARKERS):
+        return None
+    sd2 = tuple(shapes.get(_SD2_CROSS_ATTENTION, (0,)))[-1:] == (1024,)
+    if conv_in[1] == 9:
+        return "inpainting_v2" if sd2 else "xl_inpaint" if _SDXL_SECOND_ENCODER in shapes else "inpainting"
+    if sd2:
+        return "v2"
+    if _SDXL_SECOND_ENCODER in shapes:
+        return "xl_base"
+    if _REFINER_ENCODER in shapes:
+        return "xl_refiner"
+    return "v1" if conv_in[1] == 4 else None
+
+
+def family_of_file(path: Path) -> FamilyChoice | None:
+    """The shipped family of a single-file checkpoint, from its safetensors header alone (no tensor is read).
+
+    None for a file of another kind (a LoRA, a family without shipped configs). Raises
+    :class:`~limner.core.errors.UnsafeModelFormatError` for a file that is no valid safetensors file.
+    """
+    header = check_safetensors_file(path)
+    raw_metadata = header.get("__metadata__")
+    metadata = {str(k): str(v) for k, v in raw_metadata.items()} if isinstance(raw_metadata, dict) else {}
+    shapes = {
+        key: tuple(entry["shape"])
+        for key, entry in header.items()
+        if isinstance(entry, dict) and isinstance(entry.get("shape"), list)
+    }
+    model_type = header_model_type(shapes)
+    return None if model_type is None else choose_family(model_type, path, metadata, set(shapes))
+
+
+def family_model_id(reference: str) -> str | None:
+    """The hub id of the model a single-file checkpoint is a copy (or fine-tune) of, by family; the
+    per-model defaults of that id (``data/model_defaults.toml``) are the file's.
+
+    None when ``reference`` is no ``.safetensors`` file here, is of no shipped family, or is an SD 2.x
+    file whose variant (512 or 768-v) is known only once its UNet is probed: that file keeps the
+    generic defaults and the size its loaded pipeline settles on. A file that cannot be read is left to
+    the request's checks, which say what is wrong with it.
+    """
+    path = Path(reference).expanduser()
+    try:
+        if path.suffix.lower() != ".safetensors" or not path.is_file():
+            return None
+        choice = family_of_file(path)
+    except (OSError, ValueError, LimnerError):
+        return None
+    if choice is None or not choice.hinted:
+        return None
+    return FAMILY_HUB_REPOS.get(choice.family)
+
+
+def check_single_file_task(source: ModelSource, task: Task) -> None:
+    """Refuse text-to-image on an SDXL refiner file before any weight loads (its header tells).
+
+    Why here: the refiner has no first text encoder and was trained on the last denoising steps only;
+    asked for text-to-image it used to load gigabytes and then fail with an error about that encoder.
+    """
+    if source.kind is not SourceKind.SINGLE_FILE or task not in _TEXT_TO_IMAGE_TASKS:
+        return
+    path = Path(source.location)
+    choice = family_of_file(path)
+    if choice is not None and choice.family == "sdxl-refiner":
+        raise UnsupportedTaskError(
+            f"{path.name} is an SDXL refiner, which does img2img only (it refines an existing picture): "
+            "pass an input image (limner img2img, or init_image in the API), or use an SDXL base model "
+            "for text-to-image",
+            param="model",
+        )
 
 
 def cached_hub_config(family: str, cache_dir: Path | None = None) -> str | None:
