@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from limner.config import Settings
@@ -14,6 +15,7 @@ from limner.core.requests import GenerationRequest, LoraSpec
 from limner.engines.base import TaskInputs
 from limner.engines.local import engine as engine_module
 from limner.engines.local.engine import LocalEngine
+from limner.engines.local.openvino_convert import plain_state
 from limner.engines.local.openvino_unet import OpenVinoUNets, openvino_available
 
 pytestmark = pytest.mark.skipif(not openvino_available(), reason="the openvino package (limner[openvino]) is absent")
@@ -36,7 +38,7 @@ def test_openvino_draws_what_pytorch_draws_and_says_so(tiny_models: dict[str, Pa
     engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
     assert engine.backend == "openvino"
     ov_pixels, ov_pipeline = pixels(engine)
-    assert ov_pipeline == f"{torch_pipeline} (OpenVINO unet, vae)"
+    assert ov_pipeline == f"{torch_pipeline} (OpenVINO unet, vae, text_encoder)"
     assert np.abs(ov_pixels - torch_pixels).mean() <= 1.0  # mean difference within 1/255
     start = TaskInputs(init_image=Image.new("RGB", (64, 64), "orange"))
     _, img2img_pipeline = pixels(engine, start, task="img2img", init_image="in.png")  # another task, same UNet
@@ -49,6 +51,7 @@ def test_a_conversion_is_kept_on_disk_and_reused(
     pixels(LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino")))
     assert len(list(tmp_path.glob("*/*/unet.xml"))) == 1  # one model, one size
     assert len(list(tmp_path.glob("*/*/vae-decoder.xml"))) == 1
+    assert len(list(tmp_path.glob("*/*/text-encoder.xml"))) == 1
 
     def no_conversion(*_: object) -> None:
         raise AssertionError("converted again")
@@ -61,10 +64,35 @@ def test_a_conversion_is_kept_on_disk_and_reused(
     assert "OpenVINO" in pipeline
 
 
-def test_a_lora_runs_on_pytorch(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+def test_a_lora_runs_on_openvino_added_into_the_weights_and_leaves_the_model_as_it_was(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    lora = [LoraSpec(ref=str(tiny_models["lora"]), weight=1.0)]
+    on_torch = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "torch"))
+    torch_plain, _ = pixels(on_torch)
+    torch_lora, _ = pixels(on_torch, loras=lora)
     engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
-    _, pipeline = pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]))])
-    assert pipeline.endswith("(OpenVINO vae)")  # the LoRA patches the PyTorch UNet; decoding is unaffected
+    unet = engine.model_slot().pipeline.unet
+    before = {key: tensor.clone() for key, tensor in plain_state(unet).items()}
+    ov_lora, label = pixels(engine, loras=lora)
+    assert label.endswith("(OpenVINO unet, vae, text_encoder)")
+    assert np.abs(torch_lora - torch_plain).mean() > 2.0  # the LoRA shows ...
+    assert np.abs(ov_lora - torch_lora).mean() <= 1.0  # ... and OpenVINO draws it as PyTorch does
+    assert len(list(tmp_path.glob("*-lora-*/*/unet.xml"))) == 1  # its own conversion, keyed by the LoRA set
+    ov_plain, _ = pixels(engine)  # the next run without the LoRA: the plain conversion, nothing left fused
+    assert np.abs(ov_plain - torch_plain).mean() <= 1.0
+    after = plain_state(unet)
+    assert all(torch.equal(tensor, after[key]) for key, tensor in before.items())  # the shared UNet untouched
+    pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]), weight=0.4)])  # another weight, another key
+    assert len(list(tmp_path.glob("*-lora-*/*/unet.xml"))) == 2
+
+
+def test_an_ip_adapter_keeps_the_unet_on_pytorch(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
+    picture = Image.new("RGB", (48, 48), "red")
+    _, label = pixels(engine, TaskInputs(reference_images=(picture,)), task="character", reference_images=["r.png"],
+                      ip_adapter=str(tiny_models["ip_adapter"]))  # fmt: skip
+    assert label.endswith("(OpenVINO vae, text_encoder)")  # the adapter replaces the UNet's attention processors
 
 
 def test_asking_for_openvino_without_it_says_how_to_install(

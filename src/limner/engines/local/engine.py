@@ -63,10 +63,12 @@ from limner.engines.local.ip_adapter import (
 from limner.engines.local.loading import load_pipeline
 from limner.engines.local.model_refs import ModelSource, resolve_lora, resolve_model
 from limner.engines.local.model_slot import ModelSlot
+from limner.engines.local.openvino_text import OpenVinoTextEncoder, supports_text_encoder
 from limner.engines.local.openvino_unet import (
     OpenVinoUNet,
     OpenVinoUNets,
     OpenVinoVAE,
+    UnsupportedAdapterError,
     default_cache_dir,
     openvino_available,
 )
@@ -275,16 +277,21 @@ class LocalEngine:
 
     def _with_modules(self, pipeline: Any, base: Any, plan: Plan, adapter: AdapterSource | None, model: str) -> Any:
         """The task pipeline with modules swapped in, in one ``from_pipe``: a tiny autoencoder when the
-        request decodes fast; else the VAE decoder on OpenVINO; the UNet on OpenVINO unless LoRAs or an
-        IP-Adapter patch the PyTorch one."""
+        request decodes fast; else the VAE decoder on OpenVINO; the UNet (with the run's LoRAs added in)
+        on OpenVINO unless an IP-Adapter or a ControlNet patches the PyTorch one; the CLIP text encoders on
+        OpenVINO unless textual-inversion words are loaded (they grow the PyTorch token table)."""
         parts: dict[str, Any] = {}
         if (plan.request.decode or DecodeMode(self._settings.decode)) != DecodeMode.FULL:
             parts["vae"] = self._tiny_vaes.for_pipeline(base, model)
         if self._openvino is not None:
-            if not plan.loras and adapter is None and not plan.controls and supports_openvino(base.unet):
-                parts["unet"] = self._openvino.for_unet(base.unet)
+            openvino = self._openvino
+            if adapter is None and not plan.controls and supports_openvino(base.unet):
+                _swap(parts, "unet", openvino.for_unet, base.unet, model)
             if "vae" not in parts and supports_openvino_vae(getattr(base, "vae", None)):
-                parts["vae"] = self._openvino.for_vae(base.vae)
+                parts["vae"] = openvino.for_vae(base.vae, model)
+            for name in ("text_encoder", "text_encoder_2") if not plan.request.embeddings else ():
+                if supports_text_encoder(getattr(base, name, None)):
+                    _swap(parts, name, openvino.for_text_encoder, getattr(base, name), model)
         if not parts:
             return pipeline
         swapped = type(pipeline).from_pipe(pipeline, **parts)
@@ -655,10 +662,20 @@ def _call(pipeline: Any, arguments: dict[str, Any]) -> tuple[Any, float]:
     return output, time.perf_counter() - started
 
 
+def _swap(parts: dict[str, Any], name: str, stand_in: Callable[[Any, str], Any], module: Any, model: str) -> None:
+    """``parts[name] = stand_in(module, model)``, unless the module's active adapters cannot run on OpenVINO
+    (it stays on PyTorch then)."""
+    try:
+        parts[name] = stand_in(module, model)
+    except UnsupportedAdapterError as exc:
+        logger.info("the %s stays on PyTorch for this run: %s", name, exc)
+
+
 def _openvino_label(pipeline: Any) -> str:
-    """`` (OpenVINO unet, vae)``, `` (tiny VAE)``: what ran in place of the model's own modules."""
-    parts = [name for name, kind in (("unet", OpenVinoUNet), ("vae", OpenVinoVAE))
-             if isinstance(getattr(pipeline, name, None), kind)]  # fmt: skip
+    """`` (OpenVINO unet, vae, text_encoder)``, `` (tiny VAE)``: what ran in place of the model's own modules."""
+    kinds = (("unet", OpenVinoUNet), ("vae", OpenVinoVAE), ("text_encoder", OpenVinoTextEncoder),
+             ("text_encoder_2", OpenVinoTextEncoder))  # fmt: skip
+    parts = [name for name, kind in kinds if isinstance(getattr(pipeline, name, None), kind)]
     label = f" (OpenVINO {', '.join(parts)})" if parts else ""
     if type(getattr(pipeline, "vae", None)).__name__ == "AutoencoderTiny":
         label += " (tiny VAE)"
