@@ -302,10 +302,10 @@ class JobQueue:
                     heartbeat_at=now,
                     attempts=Job.attempts + 1,
                 )
-                .returning(Job.id)
+                .returning(Job)  # the whole row in the same statement: no second read
             ).scalar()
             session.commit()
-            return session.get(Job, taken) if taken is not None else None
+            return taken
 
     def heartbeat(
         self, job_id: str, worker_id: str, *, step: int | None = None, total_steps: int | None = None
@@ -341,30 +341,39 @@ class JobQueue:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> Job | None:
-        """Record the outcome, if this worker still owns the job."""
-        with self._sessions() as session:
-            values: dict[str, Any] = {"status": status.value, "finished_at": self._now()}
-            if status is JobStatus.SUCCEEDED:
-                values.update(progress=1.0, result_image_ids=result_image_ids or [])
-            else:
-                values.update(error_code=error_code, error_message=error_message)
-            updated = _rowcount(
-                session.execute(
+        """Record the outcome, if this worker still owns the job: the row and its status's counter, one commit.
+
+        A success also writes the last step (the worker writes no progress row at the last step).
+        """
+        values: dict[str, Any] = {"status": status.value, "finished_at": self._now()}
+        if status is JobStatus.SUCCEEDED:
+            values.update(progress=1.0, step=Job.total_steps, result_image_ids=result_image_ids or [])
+        else:
+            values.update(error_code=error_code, error_message=error_message)
+        for attempt in range(2):
+            with self._sessions() as session:
+                job = session.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
                     .values(**values)
-                )
-            )
-            session.commit()
-            if not updated:
-                return None
-            job = session.get(Job, job_id)
-            if job is not None:
+                    .returning(Job)
+                ).scalar()
+                if job is None:
+                    session.rollback()
+                    return None
                 self._count_finished(session, job)
-            return job
+                try:
+                    session.commit()
+                except IntegrityError:  # another process added the counter row first: count again on it
+                    session.rollback()
+                    if attempt:
+                        raise
+                    continue
+                return job
+        return None  # not reached: the second attempt returns or raises
 
     def _count_finished(self, session: Session, job: Job) -> None:
-        """Add a finished job to its status's counter (read by /metrics instead of every job row)."""
+        """Add a finished job to its status's counter (read by /metrics instead of every job row); no commit."""
         if job.started_at is None or job.finished_at is None:
             return
         seconds = max(0.0, (job.finished_at - job.started_at).total_seconds())
@@ -377,11 +386,6 @@ class JobQueue:
         )
         if not counted:
             session.add(JobCounter(status=job.status, finished=1, seconds=seconds))
-        try:
-            session.commit()
-        except IntegrityError:  # another process added the row first: count again on it
-            session.rollback()
-            self._count_finished(session, job)
 
     def release(self, job_id: str, worker_id: str) -> Job | None:
         """Give a job this worker is stopping for back to the queue, its attempt not counted.

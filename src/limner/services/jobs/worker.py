@@ -5,11 +5,16 @@ its own threads and reports through the queue table (durable state) and the even
 progress). ``limner worker`` runs the same threads in a separate process over a shared database,
 or, with a broker configured, runs jobs a Celery task hands it by id (:meth:`Worker.run_job`).
 
-Liveness: while a job runs, a heartbeat thread of its own writes the job's heartbeat every
+Liveness: while a job runs, the worker's heartbeat thread writes the job's heartbeat every
 ``heartbeat_interval`` seconds, whatever the job is doing (loading or downloading a model, waiting
 for a remote provider, training), so a worker blocked in a long call is never taken for dead. A
 sweeper thread re-queues jobs whose heartbeat is older than the queue's timeout; a dead worker's
 job is back in the queue within ``timeout + recover_interval`` seconds (20 + 5 by default).
+
+Overhead: the thread that runs a job writes nothing to the database between its claim and its end.
+Step progress goes to the heartbeat thread (one per worker, started once, not one per job), which
+writes the first step at once and later ones at most every ``PROGRESS_WRITE_SECONDS``; the finish
+writes the last step.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,7 +44,8 @@ from limner.services.jobs.webhooks import WebhookDeliveries
 logger = logging.getLogger(__name__)
 
 PROGRESS_WRITE_SECONDS = 0.5
-"""How often step progress is written to the job row (other processes' SSE read it there)."""
+"""How often step progress is written to the job row (other processes' SSE read it there), by the
+heartbeat thread: the first step at once, then at most this often; the finish writes the last step."""
 PROGRESS_EVENT_SECONDS = 0.1
 """Step events closer together than this are coalesced (the first, the last and those with a preview
 always go out): on a small model a step takes milliseconds, and waking every listener that often
@@ -102,13 +109,13 @@ class Worker:
         self._webhooks = webhooks
         self._thread_count = threads
         self._clock = clock
-        self._heartbeat_interval = heartbeat_interval
         self._recover_interval = recover_interval
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._running: dict[str, CancelToken] = {}
         self._lock = threading.Lock()
         self.id = f"worker-{uuid.uuid4().hex[:8]}"
+        self._beats = _Heartbeats(queue, self.id, heartbeat_interval, PROGRESS_WRITE_SECONDS)
 
     @property
     def alive(self) -> bool:
@@ -135,6 +142,7 @@ class Worker:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        self._beats.stop(timeout)
         if self._webhooks is not None:
             self._webhooks.close()
 
@@ -201,7 +209,7 @@ class Worker:
             progress = self._progress_callback(job, cancel, deadline_hit)
             handler = self._handlers[job.kind]
             try:
-                with _Heartbeat(self._queue, job.id, self.id, cancel, self._heartbeat_interval):
+                with self._beats.track(job.id, cancel):
                     context = JobContext(job=job, progress=progress, cancel=cancel, sessions=self._sessions)
                     image_ids = handler(context)
             except GenerationCanceledError:
@@ -226,11 +234,10 @@ class Worker:
     def _progress_callback(
         self, job: Job, cancel: CancelToken, deadline_hit: threading.Event
     ) -> Callable[[ProgressEvent], None]:
-        last_beat = 0.0
         last_event: float | None = None
 
         def on_progress(event: ProgressEvent) -> None:
-            nonlocal last_beat, last_event
+            nonlocal last_event
             now = time.monotonic()
             final = event.step == event.total_steps
             if event.preview is not None or final or last_event is None or now - last_event >= PROGRESS_EVENT_SECONDS:
@@ -243,10 +250,7 @@ class Worker:
             if job.deadline_at is not None and self._clock() >= job.deadline_at:
                 deadline_hit.set()
                 cancel.cancel()
-            if now - last_beat >= PROGRESS_WRITE_SECONDS or final:
-                last_beat = now
-                if self._queue.heartbeat(job.id, self.id, step=event.step, total_steps=event.total_steps):
-                    cancel.cancel()
+            self._beats.progress(job.id, event.step, event.total_steps)  # written by the heartbeat thread
 
         return on_progress
 
@@ -289,36 +293,112 @@ class Worker:
         self._webhooks.submit(job.webhook_url, secret, payload, message_id=f"msg_{job.id}")
 
 
-class _Heartbeat:
-    """A thread that keeps one job's heartbeat fresh until the job's handler returns.
+@dataclass
+class _Beat:
+    """One running job as the heartbeat thread sees it."""
+
+    cancel: CancelToken
+    beaten_at: float
+    progress: tuple[int, int] | None = None
+    written: tuple[int, int] | None = None
+    written_at: float = 0.0
+
+
+class _Heartbeats:
+    """One thread per worker that keeps its running jobs' heartbeats fresh and writes their progress.
 
     Why a thread and not the progress callback: a handler can spend minutes where no step runs
-    (loading or downloading weights, a remote provider's call, a training's data preparation).
+    (loading or downloading weights, a remote provider's call, a training's data preparation), and
+    a database write in the thread that runs the job would delay the job itself. Why one long-lived
+    thread and not one per job: starting and joining a thread is on the path of every job.
     The heartbeat also carries the cancel flag back from the row: a cancel asked of another API
     process, or the job lost to a sweeper, stops the handler at its next check.
     """
 
-    def __init__(self, queue: JobQueue, job_id: str, worker_id: str, cancel: CancelToken, interval: float) -> None:
+    def __init__(self, queue: JobQueue, worker_id: str, interval: float, progress_interval: float) -> None:
         self._queue = queue
-        self._job_id = job_id
         self._worker_id = worker_id
-        self._cancel = cancel
         self._interval = interval
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+        self._progress_interval = progress_interval
+        self._jobs: dict[str, _Beat] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._poked = False  # a job's first step waits to be written
 
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
+    @contextmanager
+    def track(self, job_id: str, cancel: CancelToken) -> Iterator[None]:
+        """Beat for ``job_id`` until the block ends (the claim has just written its first heartbeat)."""
+        now = time.monotonic()
+        with self._changed:
+            self._jobs[job_id] = _Beat(cancel=cancel, beaten_at=now, written_at=now)
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._stopping,), name=f"{self._worker_id}-heartbeat", daemon=True
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._jobs.pop(job_id, None)
 
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join()
+    def progress(self, job_id: str, step: int, total_steps: int) -> None:
+        """Note a job's step; the heartbeat thread writes it (no database work in the caller's thread).
 
-    def _run(self) -> None:
-        while not self._done.wait(self._interval):
-            try:
-                if self._queue.heartbeat(self._job_id, self._worker_id):
-                    self._cancel.cancel()
-            except Exception:  # a database hiccup: the next beat tries again, well inside the timeout
-                logger.exception("heartbeat of job %s failed", self._job_id)
+        The first step is written at once (other processes see the job start), later ones at most every
+        ``progress_interval``.
+        """
+        beat = self._jobs.get(job_id)
+        if beat is None:
+            return
+        first = beat.progress is None
+        beat.progress = (step, total_steps)
+        if first:
+            with self._changed:
+                self._poked = True
+                self._changed.notify_all()
+
+    def stop(self, timeout: float) -> None:
+        with self._changed:
+            thread, self._thread = self._thread, None
+            self._stopping.set()
+            self._changed.notify_all()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self, stopping: threading.Event) -> None:
+        tick = min(self._interval, self._progress_interval)
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._jobs) or stopping.is_set())  # idle: no wake-ups
+                if stopping.is_set():
+                    return
+                self._poked = False
+                jobs = list(self._jobs.items())
+            for job_id, beat in jobs:
+                self._beat(job_id, beat, time.monotonic())
+            with self._changed:
+                self._changed.wait_for(lambda: self._poked or stopping.is_set(), timeout=tick)
+
+    def _beat(self, job_id: str, beat: _Beat, now: float) -> None:
+        progress = beat.progress
+        write_progress = (
+            progress is not None
+            and progress != beat.written
+            and (beat.written is None or now - beat.written_at >= self._progress_interval)
+        )
+        if not write_progress and now - beat.beaten_at < self._interval:
+            return
+        step, total = progress if write_progress and progress is not None else (None, None)
+        try:
+            lost = self._queue.heartbeat(job_id, self._worker_id, step=step, total_steps=total)
+        except Exception:  # a database hiccup: the next beat tries again, well inside the timeout
+            logger.exception("heartbeat of job %s failed", job_id)
+            return
+        beat.beaten_at = now
+        if write_progress:
+            beat.written, beat.written_at = progress, now
+        if lost:
+            beat.cancel.cancel()

@@ -1,0 +1,135 @@
+"""What the worker adds to a job: no database write in the job's own thread, no thread per job, few commits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from limner.core.progress import ProgressEvent
+from limner.db.models import Job, JobStatus
+from limner.services.jobs.events import EventBus
+from limner.services.jobs.queue import JobQueue
+from limner.services.jobs.worker import JobContext, Worker
+from tests.services.test_queue import enqueue, make_queue, make_user
+
+STEPS = 25  # GenerationRequest's default, the job row's total_steps
+
+
+def make_worker(sessions: sessionmaker[Session], handler: object) -> Worker:
+    return Worker(make_queue(sessions), sessions, {"generate": handler}, EventBus())  # type: ignore[dict-item]
+
+
+def row(sessions: sessionmaker[Session], job_id: str) -> Job:
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def steps_then_wait_for_the_row(sessions: sessionmaker[Session], until_step: int) -> object:
+    """A handler that reports every step at once, then waits until the row shows ``until_step``."""
+
+    def handler(context: JobContext) -> list[str]:
+        for step in range(1, until_step + 1):
+            context.progress(ProgressEvent(step=step, total_steps=STEPS))
+        deadline = time.monotonic() + 10
+        while row(sessions, context.job.id).step < until_step and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return []
+
+    return handler
+
+
+@contextmanager
+def commits(sessions: sessionmaker[Session]) -> Iterator[list[str]]:
+    """Every commit on the database while the block runs, named by the thread that made it."""
+    seen: list[str] = []
+    engine = sessions.kw["bind"]
+
+    def count(_connection: object) -> None:
+        seen.append(threading.current_thread().name)
+
+    sa.event.listen(engine, "commit", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "commit", count)
+
+
+def test_the_thread_that_runs_a_job_writes_nothing_until_the_job_ends(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step progress reaches the row (the first step at once), written by the heartbeat thread."""
+    user = make_user(sessions)
+    worker = make_worker(sessions, steps_then_wait_for_the_row(sessions, 1))
+    job = enqueue(worker._queue, sessions, user)
+    writers: list[str] = []
+    heartbeat = JobQueue.heartbeat
+
+    def recorded(queue: JobQueue, job_id: str, worker_id: str, **progress: int | None) -> bool:
+        writers.append(threading.current_thread().name)
+        return heartbeat(queue, job_id, worker_id, **progress)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(JobQueue, "heartbeat", recorded)
+    runner = threading.Thread(target=worker.run_once, name="runs-the-job")
+    runner.start()
+    runner.join(15)
+    worker.stop()
+    assert row(sessions, job.id).status == JobStatus.SUCCEEDED.value
+    assert writers, "the first step was never written"
+    assert "runs-the-job" not in writers
+
+
+def test_jobs_start_no_thread_of_their_own(sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    user = make_user(sessions)
+    worker = make_worker(sessions, lambda context: [])
+    jobs = [enqueue(worker._queue, sessions, user) for _ in range(4)]
+    assert worker.run_once()  # the first job starts the worker's heartbeat thread
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    while worker.run_once():
+        pass
+    worker.stop()
+    assert [row(sessions, job.id).status for job in jobs] == [JobStatus.SUCCEEDED.value] * 4
+    assert started == []
+
+
+def test_a_short_job_commits_four_times_whatever_its_step_count(sessions: sessionmaker[Session]) -> None:
+    """Enqueue, claim, the first step, the finish (the row and its counter together): no commit per step."""
+    user = make_user(sessions)
+    worker = make_worker(sessions, steps_then_wait_for_the_row(sessions, 1))
+    with commits(sessions) as made:
+        job = enqueue(worker._queue, sessions, user)
+        assert worker.run_once()
+        worker.stop()
+    assert row(sessions, job.id).status == JobStatus.SUCCEEDED.value
+    assert len(made) <= 4, made
+
+
+def test_a_succeeded_job_shows_its_last_step(sessions: sessionmaker[Session]) -> None:
+    """The finish writes the last step: the worker no longer writes a progress row at the last step."""
+    user = make_user(sessions)
+
+    def reports_every_step(context: JobContext) -> list[str]:
+        for step in range(1, STEPS + 1):
+            context.progress(ProgressEvent(step=step, total_steps=STEPS))
+        return []
+
+    worker = make_worker(sessions, reports_every_step)
+    job = enqueue(worker._queue, sessions, user)
+    assert worker.run_once()
+    worker.stop()
+    done = row(sessions, job.id)
+    assert (done.status, done.step, done.total_steps, done.progress) == (JobStatus.SUCCEEDED.value, STEPS, STEPS, 1.0)
