@@ -87,6 +87,19 @@ def write_tiny_single_file(
     return modules
 
 
+def write_refiner_header(path: Path) -> Path:
+    """A file with only the names diffusers tells an SDXL refiner by (no real weights): reading its
+    header says "refiner", loading it would fail. For checks that must run before any weight loads."""
+    save_file(
+        {
+            "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3),
+            "conditioner.embedders.0.model.transformer.resblocks.9.mlp.c_proj.bias": torch.zeros(8),
+        },
+        str(path),
+    )
+    return path
+
+
 def ldm_layout(family: str, modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
     """The modules' weights under the original single-file names of ``family`` (meta tensors work too).
 

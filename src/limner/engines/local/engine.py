@@ -77,6 +77,7 @@ from limner.engines.local.openvino_unet import supports_vae as supports_openvino
 from limner.engines.local.previews import step_previews
 from limner.engines.local.prompt_embeds import PromptPair, needs_embeds, with_prompt_embeds
 from limner.engines.local.schedulers import make_scheduler, scheduler_label
+from limner.engines.local.single_file_configs import check_single_file_task
 from limner.engines.local.tasks import accepted_arguments, task_pipeline
 from limner.engines.local.textual_inversion import EmbeddingSource, resolve_embedding
 from limner.engines.local.tiling import DEFAULT_TILE
@@ -177,6 +178,7 @@ class LocalEngine:
             what = f"saved character {request.character!r}" if request.character else "reference pictures"
             raise InvalidRequestError(f"the {what} could not be loaded", param="reference_images")
         model = self._resolve_model(request.model)
+        check_single_file_task(model, request.task)
         loras = [(resolve_lora(self._aliases(spec.ref) or spec.ref), spec.weight) for spec in request.loras]
         adapter_ref = request.ip_adapter or self._settings.ip_adapter
         ip_adapter = resolve_adapter(adapter_ref) if request.uses_references and adapter_ref else None
