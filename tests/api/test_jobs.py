@@ -6,6 +6,9 @@ import json
 import threading
 import time
 
+import pytest
+
+from limner.services.jobs.queue import JobQueue
 from tests.api.conftest import Api, png_bytes
 
 TXT2IMG = {"prompt": "a red fox", "steps": 2, "seed": 3, "width": 64, "height": 64}
@@ -40,12 +43,18 @@ def test_same_seed_gives_identical_images_through_the_queue(api: Api) -> None:
     assert pixels[0] == pixels[1]
 
 
-def test_sync_png_with_accept_header(api: Api) -> None:
+def test_sync_png_with_accept_header(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    counted: list[str] = []
+    position = JobQueue.position
+    monkeypatch.setattr(
+        JobQueue, "position", lambda queue, session, job: counted.append(job.id) or position(queue, session, job)
+    )
     response = api.client.post("/v1/jobs", json=TXT2IMG, headers={**api.as_user("bob"), "Accept": "image/png"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.content.startswith(b"\x89PNG")
     assert response.headers["X-Limner-Job-Id"]
+    assert counted == []  # the answer is the picture: no place in line is counted for it
 
 
 def test_idempotency_key_returns_the_same_job(api: Api) -> None:

@@ -2,11 +2,18 @@
 
 Submission itself (idempotency, validation, rate limit, enqueue) is a service:
 :class:`limner.services.jobs.generate.GenerationJobs` and :class:`limner.services.jobs.submission.Submissions`.
+
+Why the final event is trusted: the worker publishes a job's end only after the row (and, for a
+success, the gallery's images) are committed, and the event carries the status, the image ids and
+the error. So the row is read once, after subscribing (the job may have ended before that), and
+again only when no event came for a while (the slow poll, a safety net).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -14,32 +21,58 @@ from limner.core.errors import LimnerError, error_from_code
 from limner.db.models import Job, JobStatus
 from limner.services.container import Services
 
+POLL_SECONDS = 2.0
 
-async def wait_for(services: Services, job_id: str, timeout: float) -> Job:
-    """Wait until the job finishes (events, with a slow poll as a safety net); raise on failure."""
+
+@dataclass(frozen=True)
+class Finished:
+    """How a job ended, as its row or its final event says."""
+
+    job_id: str
+    status: str
+    result_image_ids: list[str] = field(default_factory=list)
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return JobStatus(self.status).finished
+
+    @classmethod
+    def of_job(cls, job: Job) -> Finished:
+        return cls(job.id, job.status, list(job.result_image_ids or []), job.error_code, job.error_message)
+
+    @classmethod
+    def of_event(cls, job_id: str, event: dict[str, Any]) -> Finished:
+        error = event.get("error") or {}
+        return cls(job_id, str(event["status"]), list(event.get("result_image_ids") or []),
+                   error.get("code"), error.get("message"))  # fmt: skip
+
+
+async def wait_for(services: Services, job_id: str, timeout: float) -> Finished:
+    """Wait until the job finishes (its final event, with a slow poll as a safety net); raise on failure."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with services.events.subscribe(job_id) as events:
-        while True:
-            job = await run_in_threadpool(_load, services, job_id)
-            if JobStatus(job.status).finished:
-                break
-            # Step events say "running": only an event that may end the job (or the slow poll) reloads the row.
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise LimnerError(
-                        f"job {job_id} did not finish within {timeout:.0f}s; follow it at /v1/jobs/{job_id}"
-                    )
-                try:
-                    event = await asyncio.wait_for(events.get(), timeout=min(remaining, 2.0))
-                except TimeoutError:
-                    break
-                if event.get("status") != JobStatus.RUNNING.value:
-                    break
-    if job.status == JobStatus.SUCCEEDED.value:
-        return job
-    raise error_from_code(job.error_code, job.error_message or f"job {job.status}")
+        state = Finished.of_job(await run_in_threadpool(_load, services, job_id))
+        while not state.done:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise LimnerError(f"job {job_id} did not finish within {timeout:.0f}s; follow it at /v1/jobs/{job_id}")
+            try:
+                event = await asyncio.wait_for(events.get(), timeout=min(remaining, POLL_SECONDS))
+            except TimeoutError:
+                state = Finished.of_job(await run_in_threadpool(_load, services, job_id))
+                continue
+            status = event.get("status")
+            if status in _FINISHED:  # step, queued and running events: the job goes on
+                state = Finished.of_event(job_id, event)
+    if state.status == JobStatus.SUCCEEDED.value:
+        return state
+    raise error_from_code(state.error_code, state.error_message or f"job {state.status}")
+
+
+_FINISHED = frozenset(status.value for status in JobStatus if status.finished)
 
 
 def _load(services: Services, job_id: str) -> Job:

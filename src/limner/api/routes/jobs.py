@@ -36,7 +36,10 @@ SSE_KEEPALIVE_SECONDS = 15.0
 SSE_POLL_SECONDS = 1.0  # when jobs run in other processes
 
 
-def _enqueue(services: Services, user: User, body: JobCreate, idempotency_key: str | None) -> tuple[JobOut, bool]:
+def _enqueue(
+    services: Services, user: User, body: JobCreate, idempotency_key: str | None, *, position: bool = True
+) -> tuple[JobOut, bool]:
+    """Store the job; its place in line is counted only for an answer that shows it (not a sync one)."""
     with services.sessions() as session:
         job, created = services.generation_jobs.queue(
             session, user, body.generation_fields(), body.preset,
@@ -44,7 +47,7 @@ def _enqueue(services: Services, user: User, body: JobCreate, idempotency_key: s
             webhook_url=str(body.webhook_url) if body.webhook_url else None,
             deadline_seconds=body.deadline_seconds,
         )  # fmt: skip
-        return JobOut.of(job, services.queue.position(session, job)), created
+        return JobOut.of(job, services.queue.position(session, job) if position else None), created
 
 
 def json_body(request: Request) -> None:
@@ -76,10 +79,11 @@ async def create_job(
     user: GeneratorDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> Response:
-    job, created = await run_in_threadpool(_enqueue, services, user, body, idempotency_key)
-    if "image/png" in request.headers.get("accept", ""):
+    sync = "image/png" in request.headers.get("accept", "")
+    job, created = await run_in_threadpool(_enqueue, services, user, body, idempotency_key, position=not sync)
+    if sync:
         finished = await wait_for(services, job.id, services.settings.sync_wait_seconds)
-        image_ids = list(finished.result_image_ids or [])
+        image_ids = finished.result_image_ids
         data = await run_in_threadpool(_image_bytes, services, user, image_ids[0])
         return Response(data, media_type="image/png", headers={"X-Limner-Job-Id": job.id,
                                                                 "X-Limner-Image-Ids": ",".join(image_ids)})  # fmt: skip

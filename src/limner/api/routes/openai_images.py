@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from limner.api.deps import GeneratorDep, ServicesDep
 from limner.api.links import base_url, image_links, signed_image_url
 from limner.api.responses import AUTHENTICATED, SYNC_JOB, UPLOADS, WITH_BODY, error_responses
-from limner.api.waiting import wait_for
+from limner.api.waiting import Finished, wait_for
 from limner.core.requests import MAX_IMAGES_PER_REQUEST, ImageRef, Task, parse_size
 from limner.db.models import Image, Job, User
 from limner.services.container import Services
@@ -86,7 +86,9 @@ def _run(services: Services, user: User, fields: dict[str, Any], inputs: dict[st
         return job
 
 
-def _response(services: Services, user: User, job: Job, response_format: ResponseFormat, base: str) -> ImagesResponse:
+def _response(
+    services: Services, user: User, job: Finished, response_format: ResponseFormat, base: str
+) -> ImagesResponse:
     """The images as base64, or as absolute signed links that work without the API key (as OpenAI's do)."""
     data: list[ImageDatum] = []
     links = image_links(services)
