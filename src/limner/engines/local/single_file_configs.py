@@ -68,6 +68,7 @@ _REFINER_ENCODER = "conditioner.embedders.0.model.transformer.resblocks.9.mlp.c_
 _UNSHIPPED_MARKERS = ("edm_mean", "model.diffusion_model.input_blocks.10.0.skip_connection.bias")
 """Playground v2.5 and the x4 upscaler: UNet layouts of families limner ships no configs for."""
 _TEXT_TO_IMAGE_TASKS = frozenset({Task.TXT2IMG, Task.CHARACTER})
+_INPAINT_TASKS = frozenset({Task.INPAINT, Task.OUTPAINT})
 
 
 @dataclass(frozen=True)
@@ -181,20 +182,30 @@ def family_model_id(reference: str) -> str | None:
 
 
 def check_single_file_task(source: ModelSource, task: Task) -> None:
-    """Refuse text-to-image on an SDXL refiner file before any weight loads (its header tells).
+    """Refuse, before any weight loads, a task a single file's family cannot do (its header tells):
+    text-to-image on an SDXL refiner, anything but inpainting on an inpainting model.
 
-    Why here: the refiner has no first text encoder and was trained on the last denoising steps only;
-    asked for text-to-image it used to load gigabytes and then fail with an error about that encoder.
+    Why here: such a request used to load gigabytes first; the refiner (no first text encoder, trained
+    on the last denoising steps only) then failed with an error that did not say why.
     """
-    if source.kind is not SourceKind.SINGLE_FILE or task not in _TEXT_TO_IMAGE_TASKS:
+    if source.kind is not SourceKind.SINGLE_FILE:
         return
     path = Path(source.location)
     choice = family_of_file(path)
-    if choice is not None and choice.family == "sdxl-refiner":
+    if choice is None:
+        return
+    if choice.family == "sdxl-refiner" and task in _TEXT_TO_IMAGE_TASKS:
         raise UnsupportedTaskError(
             f"{path.name} is an SDXL refiner, which does img2img only (it refines an existing picture): "
             "pass an input image (limner img2img, or init_image in the API), or use an SDXL base model "
             "for text-to-image",
+            param="model",
+        )
+    if choice.family.endswith("-inpainting") and task not in _INPAINT_TASKS:
+        raise UnsupportedTaskError(
+            f"{path.name} is an inpainting model (its UNet takes a mask), which does inpaint and outpaint "
+            f"only: pass a mask (limner inpaint --mask, or mask_image in the API), or use a base model for "
+            f"{task.value}",
             param="model",
         )
 

@@ -1,8 +1,8 @@
-"""An SDXL refiner file asked for text-to-image is refused, from its header, before any weight loads.
+"""A single file asked for a task its family cannot do is refused, from its header, before any weight loads.
 
-The refiner has no first text encoder and refines pictures only; it used to load gigabytes and then
-fail with an unclear error. The file here holds only the names diffusers tells a refiner by
-(``write_refiner_header``), and loading is replaced by a failure.
+An SDXL refiner does img2img only (it used to load gigabytes and then fail with an unclear error); an
+inpainting model does inpaint only. The files here hold only the names and shapes that tell the family
+(``write_refiner_header``, one 9-channel ``conv_in``), and loading is replaced by a failure.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import save_file
 
 from limner.config import Settings
 from limner.core.errors import UnsupportedTaskError
@@ -26,12 +28,19 @@ from limner.testing.single_file import write_refiner_header
 REFUSAL = r"SDXL refiner, which does img2img only .* pass an input image .* or use an SDXL base model"
 
 
+INPAINT_ONLY = r"is an inpainting model .* does inpaint and outpaint only: pass a mask .* or use a base model for"
+
+
 @pytest.fixture
-def refiner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    def no_loading(*args: object, **kwargs: object) -> None:
+def no_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("weights were loaded")
 
-    monkeypatch.setattr(engine_module, "load_pipeline", no_loading)
+    monkeypatch.setattr(engine_module, "load_pipeline", refuse)
+
+
+@pytest.fixture
+def refiner(tmp_path: Path, no_loading: None) -> Path:
     return write_refiner_header(tmp_path / "sd_xl_refiner_1.0.safetensors")
 
 
@@ -70,3 +79,36 @@ def test_the_cli_exits_2_with_the_sentence(refiner: Path, tmp_path: Path, monkey
     assert result.exit_code == 2, result.output
     assert "SDXL refiner, which does img2img only" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.fixture
+def inpainting_file(tmp_path: Path, no_loading: None) -> Path:
+    path = tmp_path / "sd-v1-5-inpainting.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(8, 9, 3, 3)}, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fields", "picture"),
+    [
+        ({"prompt": "a fox"}, False),
+        ({"prompt": "a fox", "task": "img2img", "init_image": "in.png"}, True),
+        ({"prompt": "make it blue", "task": "edit", "init_image": "in.png"}, True),
+    ],
+)
+def test_an_inpainting_file_is_refused_for_other_tasks(
+    inpainting_file: Path, fields: dict[str, str], picture: bool
+) -> None:
+    service = _service()
+    request = service.resolve({**fields, "model": str(inpainting_file)})
+    inputs = TaskInputs(init_image=Image.new("RGB", (64, 64)) if picture else None)
+    with pytest.raises(UnsupportedTaskError, match=INPAINT_ONLY):
+        service.engine.validate(request, inputs)
+
+
+def test_inpaint_on_an_inpainting_file_passes_the_checks(inpainting_file: Path) -> None:
+    request = GenerationRequest(
+        prompt="a door", model=str(inpainting_file), task=Task.INPAINT, init_image="in.png", mask_image="m.png"
+    )
+    picture = Image.new("RGB", (64, 64))
+    _service().engine.validate(request, TaskInputs(init_image=picture, mask_image=Image.new("L", (64, 64))))
