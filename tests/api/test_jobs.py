@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -253,3 +254,21 @@ def test_progress_events_carry_previews_when_asked(api: Api) -> None:
     assert previews  # 150 steps: the stream attaches long before the job ends
     assert Image.open(io.BytesIO(base64.b64decode(previews[-1]))).size == (64, 64)  # decoded by the small VAE
     assert api.wait(job["id"], "bob")["request"]["preview"] is True
+
+
+def test_a_job_post_goes_to_the_thread_pool_only_for_database_work(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Header checks, the services and the scope check run on the event loop; the credential's lookup does not."""
+    import fastapi.dependencies.utils as dependency_utils
+
+    hops: list[str] = []
+    run_in_threadpool = dependency_utils.run_in_threadpool
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await run_in_threadpool(func, *args, **kwargs)
+
+    headers = api.as_user("bob")
+    monkeypatch.setattr(dependency_utils, "run_in_threadpool", counted)
+    response = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
+    assert response.status_code == 202, response.text
+    assert hops == ["get_principal"]

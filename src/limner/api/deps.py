@@ -23,7 +23,9 @@ from limner.services.auth.tokens import TokenError
 from limner.services.container import Services
 
 
-def get_services(request: Request) -> Services:
+# The cheap dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in its thread
+# pool, a hop to another thread and back on every request; only those that touch the database need one.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -111,17 +113,17 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def reader(principal: PrincipalDep) -> User:
+async def reader(principal: PrincipalDep) -> User:
     principal.require(Scope.READ)
     return principal.user
 
 
-def generator(principal: PrincipalDep) -> User:
+async def generator(principal: PrincipalDep) -> User:
     principal.require(Scope.GENERATE)
     return principal.user
 
 
-def admin(principal: PrincipalDep) -> User:
+async def admin(principal: PrincipalDep) -> User:
     if not principal.user.is_admin:
         raise PermissionDeniedError("admins only")
     principal.require(Scope.ADMIN)

@@ -50,8 +50,9 @@ def _enqueue(
         return JobOut.of(job, services.queue.position(session, job) if position else None), created
 
 
-def json_body(request: Request) -> None:
-    """Refuse a non-JSON body before it is parsed, saying how input pictures are sent instead."""
+async def json_body(request: Request) -> None:
+    """Refuse a non-JSON body before it is parsed, saying how input pictures are sent instead (on the
+    event loop: a header check needs no thread)."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaTypeError(
