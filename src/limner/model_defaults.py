@@ -7,6 +7,7 @@ fills them under presets, styles and the user's values, and records the result i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from limner.catalog import load_catalog
-from limner.core.requests import MAX_SIDE, MIN_SIDE, SchedulerName
+from limner.core.requests import MAX_SIDE, MIN_SIDE, GenerationRequest, SchedulerName, Task
 
 BUILTIN_DEFAULTS_RESOURCE = "model_defaults.toml"
 
@@ -39,9 +40,34 @@ class ModelDefaults(BaseModel):
             value = getattr(self, key)
             if merged.get(key) is None and value is not None:
                 merged[key] = value
+        if fields.get("steps") is None and self.steps is not None:
+            merged["steps"] = _steps_that_denoise(self.steps, merged)
         if merged.get("width") is None and merged.get("height") is None and self.width and self.height:
             merged["width"], merged["height"] = self.width, self.height
         return merged
+
+
+_STRENGTH_TASKS = frozenset({Task.IMG2IMG.value, Task.INPAINT.value, Task.OUTPAINT.value})
+_DEFAULT_STRENGTH = float(GenerationRequest.model_fields["strength"].default)
+
+
+def _steps_that_denoise(steps: int, fields: Mapping[str, Any]) -> int:
+    """A model's default steps, raised for a picture task until ``int(steps * strength)`` is at least 1.
+
+    Why: diffusers' img2img and inpaint pipelines run ``int(steps * strength)`` of the steps; a one-step
+    model's default (SD-Turbo) would run none at strength 0.75 and fail on an empty batch of latents. Two
+    steps at 0.75 run one, as Stability's Turbo img2img example does (2 steps, strength 0.5).
+    """
+    if str(fields.get("task", "")) not in _STRENGTH_TASKS:
+        return steps
+    strength = fields.get("strength")
+    strength = _DEFAULT_STRENGTH if strength is None else strength
+    if not isinstance(strength, int | float) or not 0 < strength <= 1:
+        return steps  # the request's own check names the bad strength
+    needed = max(steps, math.ceil(1 / strength))
+    while int(needed * strength) < 1:  # at most once: float rounding of 1 / strength
+        needed += 1
+    return needed
 
 
 def load_model_defaults(user_file: Path | None = None) -> dict[str, ModelDefaults]:

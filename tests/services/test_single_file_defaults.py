@@ -13,7 +13,7 @@ import pytest
 from limner.config import Settings
 from limner.engines.local.engine import LocalEngine
 from limner.services.generation import GenerationService, RegisteredName
-from limner.testing.single_file import write_tiny_single_file
+from limner.testing.single_file import go_offline, write_tiny_single_file
 
 GENERIC = (25, 7.0)  # the request's generic steps and guidance, for a model with no tuned values
 
@@ -46,8 +46,8 @@ def _checkpoint(tmp_path: Path, family: str, file_name: str, metadata: dict[str,
         ("sd2-512", "v2-1_512-ema-pruned", {}, (*GENERIC, 512, 512)),
         ("sd2-768-v", "v2-1_768-ema-pruned", {}, (*GENERIC, 768, 768)),
         ("sdxl-base", "sd_xl_base_1.0", {}, (*GENERIC, 1024, 1024)),
-        ("sd2-512", "sd_turbo", {}, (1, 0.0, 512, 512)),  # SD-Turbo shares SD 2.1's layout; the name tells
-        ("sdxl-base", "my-merge", {"modelspec.title": "SDXL Turbo"}, (1, 0.0, 512, 512)),
+        ("sd-turbo", "sd_turbo", {}, (1, 0.0, 512, 512)),  # SD-Turbo shares SD 2.1's layout; the name tells
+        ("sdxl-turbo", "my-merge", {"modelspec.title": "SDXL Turbo"}, (1, 0.0, 512, 512)),
     ],
 )
 def test_a_single_file_takes_its_familys_defaults(
@@ -60,7 +60,7 @@ def test_a_single_file_takes_its_familys_defaults(
 
 
 def test_the_users_values_win_over_the_familys(tmp_path: Path) -> None:
-    model = _checkpoint(tmp_path, "sdxl-base", "sd_xl_turbo_1.0_fp16")
+    model = _checkpoint(tmp_path, "sdxl-turbo", "sd_xl_turbo_1.0_fp16")
     service = _service(tmp_path)
     fields = {"prompt": "a fox", "model": model, "steps": 4, "width": 768, "height": 512}
     request = service.resolve(fields)
@@ -94,3 +94,44 @@ def test_inpaint_with_an_inpainting_file_keeps_the_pictures_size(tmp_path: Path)
     fields = {"prompt": "a door", "model": model, "task": "inpaint", "init_image": "in.png", "mask_image": "m.png"}
     request = _service(tmp_path).resolve(fields)
     assert (request.width, request.height) == (None, None)
+
+
+@pytest.mark.parametrize(("strength", "steps"), [(None, 2), (0.5, 2), (0.3, 4), (1.0, 1)])
+def test_a_one_step_default_still_denoises_a_picture(tmp_path: Path, strength: float | None, steps: int) -> None:
+    """img2img runs ``int(steps * strength)`` steps: a Turbo model's default 1 is raised to the fewest that run one
+    (the request's strength, 0.75 unless given); the user's own steps are never changed."""
+    model = _checkpoint(tmp_path, "sd-turbo", "sd_turbo")
+    service = _service(tmp_path)
+    fields = {"prompt": "a fox", "task": "img2img", "init_image": "in.png", "strength": strength}
+    for reference in (model, "stabilityai/sd-turbo"):
+        request = service.resolve({**fields, "model": reference})
+        assert (request.steps, request.guidance_scale) == (steps, 0.0)
+    assert service.resolve({**fields, "model": model, "steps": 1}).steps == 1
+
+
+def test_limner_img2img_runs_a_turbo_single_file_with_its_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: the family's defaults (guidance 0, one denoising step) are what runs and what is recorded.
+    The tiny configs stand in for the shipped folder, which fits real-size weights only."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from limner.cli.main import app
+    from limner.engines.local import single_file_configs
+
+    go_offline(monkeypatch, tmp_path / "empty-hf-home")
+    model = _checkpoint(tmp_path, "sd-turbo", "sd_turbo")
+    monkeypatch.setattr(single_file_configs, "shipped_config_root", lambda: tmp_path / "configs")
+    Image.new("RGB", (64, 64), "skyblue").save(tmp_path / "photo.png")
+    monkeypatch.setenv("LIMNER_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("LIMNER_DEVICE", "cpu")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["img2img", "photo.png", "a fox at night", "--model", model, "--size", "64x64"])
+    assert result.exit_code == 0, result.output
+    (written,) = sorted((tmp_path / "out").glob("*.png"))
+    record = json.loads(runner.invoke(app, ["info", str(written), "--json"]).stdout)
+    assert (record["request"]["steps"], record["request"]["guidance_scale"]) == (2, 0.0)

@@ -35,6 +35,8 @@ TINY_SINGLE_FILE_FAMILIES = (
     "sd15-inpainting",
     "sd2-inpainting",
     "sdxl-inpainting",
+    "sd-turbo",
+    "sdxl-turbo",
 )
 _SD2_WIDTH = 1024  # diffusers reads SD 2.x from a 1024-wide cross-attention; the tiny one keeps it
 _SDXL_TIME_WIDTH = 8
@@ -85,6 +87,24 @@ def write_tiny_single_file(
     out_file.parent.mkdir(parents=True, exist_ok=True)
     save_file({key: value.contiguous() for key, value in tensors.items()}, str(out_file), metadata=dict(metadata or {}))
     return modules
+
+
+def go_offline(monkeypatch: Any, hf_home: Path) -> None:
+    """No hub for the rest of a test: offline mode, an empty ``hf_home`` as the cache, sockets that refuse
+    to connect (``monkeypatch``: pytest's fixture, so everything is undone after the test)."""
+    import socket
+
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError("network access in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 def write_refiner_header(path: Path) -> Path:

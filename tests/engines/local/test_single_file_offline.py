@@ -7,9 +7,7 @@ real configs take. Sockets are closed and the hub cache is empty: any download a
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -20,24 +18,14 @@ from limner.core.errors import ModelDownloadError
 from limner.engines.local.device import Placement
 from limner.engines.local.loading import load_pipeline
 from limner.engines.local.model_refs import resolve_model
-from limner.testing.single_file import write_tiny_single_file
+from limner.testing.single_file import go_offline, write_tiny_single_file
 
 CPU = Placement(torch.device("cpu"), torch.float32)
 
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-home" / "hub"))
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise OSError("network access in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    go_offline(monkeypatch, tmp_path / "empty-hf-home")
 
 
 @pytest.mark.parametrize(
