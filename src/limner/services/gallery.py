@@ -8,6 +8,7 @@ payload of the original survives. Files are stored under generated ids only.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,8 +55,20 @@ class Gallery:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def save_output(self, session: Session, owner_id: str, job_id: str | None, item: GeneratedImage) -> Image:
-        """Store one generated image. For a job, (job, index) is unique: a redelivered job reuses it."""
+    def save_output(
+        self,
+        session: Session,
+        owner_id: str,
+        job_id: str | None,
+        item: GeneratedImage,
+        later: Callable[[Callable[[], None]], None] | None = None,
+    ) -> Image:
+        """Store one generated image. For a job, (job, index) is unique: a redelivered job reuses it.
+
+        ``later``: the thumbnail is handed to it, once the row is committed, instead of written here
+        (a worker writes it after the job's end is published); until then :meth:`thumbnail_bytes` makes
+        it from the image.
+        """
         index = item.record.index
         if job_id is not None:
             existing = session.scalar(select(Image).where(Image.job_id == job_id, Image.index_in_job == index))
@@ -77,7 +90,7 @@ class Gallery:
             prompt=record.request.prompt,
             seed=record.seed,
             parameters=record.model_dump(mode="json"),
-            **self._write_files(image_id, data, item.image),
+            **self._write_files(image_id, data, item.image, thumbnail=later is None),
         )
         session.add(row)
         try:
@@ -89,6 +102,8 @@ class Gallery:
                 raise
             self._delete_files(row)
             return existing
+        if later is not None:
+            later(lambda: self._write_thumbnail(row, item.image))
         return row
 
     def save_upload(self, session: Session, owner: User, data: bytes, param: str = "image") -> Image:
@@ -141,12 +156,20 @@ class Gallery:
         session.commit()
         return row
 
-    def _write_files(self, image_id: str, data: bytes, picture: PILImage.Image) -> dict[str, str]:
+    def _write_files(
+        self, image_id: str, data: bytes, picture: PILImage.Image, *, thumbnail: bool = True
+    ) -> dict[str, str]:
         file_key = f"images/{image_id}.png"
         thumbnail_key = f"thumbnails/{image_id}.webp"
         self._files.put(file_key, data)
-        self._files.put(thumbnail_key, _thumbnail(picture))
+        if thumbnail:
+            self._files.put(thumbnail_key, _thumbnail(picture))
         return {"file_key": file_key, "thumbnail_key": thumbnail_key}
+
+    def _write_thumbnail(self, image: Image, picture: PILImage.Image) -> None:
+        """A deferred thumbnail; none for an image deleted meanwhile (its file is gone)."""
+        if image.thumbnail_key and self._files.exists(image.file_key):
+            self._files.put(image.thumbnail_key, _thumbnail(picture))
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ class GalleryInputs:
         self._owner_id = owner_id
 
     def task_inputs(self, request: GenerationRequest, *, decode: bool = True) -> TaskInputs:
+        if not _has_pictures(request):  # most requests: nothing to read, no session to open
+            return TaskInputs()
         with self._sessions() as session:
             owner = self._owner(session)
             weights: tuple[float, ...] | None = None
@@ -77,6 +79,11 @@ class GalleryInputs:
         return self._gallery.open_input(session, owner, ref.image_id, mode)
 
 
+def _has_pictures(request: GenerationRequest) -> bool:
+    return bool(request.character or request.init_image or request.mask_image or request.reference_images
+                or request.controls)  # fmt: skip
+
+
 class GenerateHandler:
     """Runs a stored generation job through the generation service and keeps its images in the gallery."""
 
@@ -93,7 +100,8 @@ class GenerateHandler:
         source = GalleryInputs(self._gallery, self._characters, context.sessions, job.owner_id)
         result = self._generation.run(payload.request, source, context.progress, context.cancel)
         with context.sessions() as session:
-            return [self._gallery.save_output(session, job.owner_id, job.id, item).id for item in result.images]
+            return [self._gallery.save_output(session, job.owner_id, job.id, item, later=context.after).id
+                    for item in result.images]  # fmt: skip
 
 
 class GenerationJobs:

@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,14 +56,24 @@ RECOVER_INTERVAL_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 1.0
 
 
+def run_now(task: Callable[[], None]) -> None:
+    task()
+
+
 @dataclass
 class JobContext:
-    """What a handler gets: the job, a progress callback and the cancel token it must honour."""
+    """What a handler gets: the job, a progress callback and the cancel token it must honour.
+
+    ``after`` takes work the job's result does not need (a gallery thumbnail): the worker runs it in
+    its after-work thread once the job's end is recorded and published, so it delays neither the
+    answer nor the next job.
+    """
 
     job: Job
     progress: Callable[[ProgressEvent], None]
     cancel: CancelToken
     sessions: sessionmaker[Session]
+    after: Callable[[Callable[[], None]], None] = run_now
 
 
 JobHandler = Callable[[JobContext], list[str]]
@@ -116,6 +127,7 @@ class Worker:
         self._lock = threading.Lock()
         self.id = f"worker-{uuid.uuid4().hex[:8]}"
         self._beats = _Heartbeats(queue, self.id, heartbeat_interval, PROGRESS_WRITE_SECONDS)
+        self._after = self._after_work()
 
     @property
     def alive(self) -> bool:
@@ -143,6 +155,8 @@ class Worker:
             thread.join(timeout)
         self._threads.clear()
         self._beats.stop(timeout)
+        after, self._after = self._after, self._after_work()  # a fresh one, should the worker run again
+        after.shutdown(wait=True)  # what finished jobs left to do (thumbnails) is done before stop returns
         if self._webhooks is not None:
             self._webhooks.close()
 
@@ -194,11 +208,22 @@ class Worker:
                 self._queue.wakeup.wait(IDLE_WAIT_SECONDS)
                 self._queue.wakeup.clear()
 
+    def _after_work(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.id}-after")
+
+    def _run_after(self, tasks: list[Callable[[], None]]) -> None:
+        for task in tasks:
+            try:
+                task()
+            except Exception:  # the job has ended; what is lost here (a thumbnail) is made again on demand
+                logger.exception("after-work of a job failed")
+
     def _process(self, job: Job) -> None:
         cancel = CancelToken()
         with self._lock:
             self._running[job.id] = cancel
         deadline_hit = threading.Event()
+        later: list[Callable[[], None]] = []
         self._events.publish(job.id, job_event(job))
         try:
             if job.deadline_at is not None and self._clock() >= job.deadline_at:
@@ -210,7 +235,8 @@ class Worker:
             handler = self._handlers[job.kind]
             try:
                 with self._beats.track(job.id, cancel):
-                    context = JobContext(job=job, progress=progress, cancel=cancel, sessions=self._sessions)
+                    context = JobContext(job=job, progress=progress, cancel=cancel, sessions=self._sessions,
+                                         after=later.append)  # fmt: skip
                     image_ids = handler(context)
             except GenerationCanceledError:
                 if self._stop.is_set() and not deadline_hit.is_set() and self._release(job):
@@ -230,6 +256,8 @@ class Worker:
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
+            if later:  # after the end is published (or the job handed back)
+                self._after.submit(self._run_after, later)
 
     def _progress_callback(
         self, job: Job, cancel: CancelToken, deadline_hit: threading.Event
