@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from limner.core.errors import InvalidRequestError
 from limner.core.requests import GenerationRequest, LoraSpec
 from limner.engines.base import TaskInputs
 from limner.engines.local import engine as engine_module
+from limner.engines.local import openvino_convert
 from limner.engines.local.engine import LocalEngine
 from limner.engines.local.openvino_convert import plain_state
 from limner.engines.local.openvino_unet import OpenVinoUNets, openvino_available
@@ -102,3 +104,23 @@ def test_asking_for_openvino_without_it_says_how_to_install(
     with pytest.raises(InvalidRequestError, match=r"limner\[openvino\]"):
         LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
     assert LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "auto")).backend == "torch"
+
+
+def test_a_large_module_converts_in_a_child_process(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(str(tiny_models["txt2img"] / "unet")).eval()
+    monkeypatch.setattr(openvino_convert, "CHILD_PROCESS_MIN_BYTES", 0)  # every module counts as large
+    caplog.set_level(logging.INFO, logger=openvino_convert.__name__)
+    stand_in = OpenVinoUNets(tmp_path, threads=1).for_unet(unet, "tiny")
+    sample, hidden = torch.randn(2, 4, 8, 8), torch.randn(2, 77, unet.config.cross_attention_dim)
+    with torch.inference_mode():
+        got = stand_in(sample, 10, hidden).sample
+        expected = unet(sample, 10, hidden).sample
+    assert torch.allclose(got, expected, atol=1e-4)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(m.startswith("converting the UNet of tiny for OpenVINO (once; cached in") for m in messages)
+    assert any("peak memory of the child process" in m for m in messages)
+    assert not list(tmp_path.glob("*/*/.convert-*"))  # the weights handed to the child are gone

@@ -59,8 +59,11 @@ class Conversion:
     threads: int
 
 
-def convert(module: Any, part: str, shape: tuple[int, ...], path: Path, label: str, threads: int) -> None:
-    """Write ``part`` of ``module`` (active LoRAs added in) as an OpenVINO model at ``path`` (``.xml`` + ``.bin``)."""
+def convert(module: Any, part: str, shape: tuple[int, ...], path: Path, label: str, threads: int) -> int:
+    """Write ``part`` of ``module`` (active LoRAs added in) as an OpenVINO model at ``path`` (``.xml`` + ``.bin``).
+
+    Returns the peak resident memory of the child process that converted it, in bytes (0: converted here).
+    """
     state = folded_state(module)
     size = sum(tensor.numel() * tensor.element_size() for tensor in state.values())
     job = Conversion(part, type(module), module.config, shape, path, threads)
@@ -73,6 +76,7 @@ def convert(module: Any, part: str, shape: tuple[int, ...], path: Path, label: s
     where = f"; peak memory of the child process {peak / 2**30:.1f} GiB" if peak else ""
     logger.info("converted the %s of %s in %.0f s%s", PART_NAMES.get(part, part), label,
                 time.perf_counter() - started, where)  # fmt: skip
+    return peak
 
 
 def folded_state(module: Any) -> dict[str, torch.Tensor]:
