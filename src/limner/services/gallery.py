@@ -68,12 +68,11 @@ class Gallery:
         ``later``: the thumbnail is handed to it, once the row is committed, instead of written here
         (a worker writes it after the job's end is published); until then :meth:`thumbnail_bytes` makes
         it from the image.
+
+        No read before the insert: the unique (job, index) refuses a second row, and only then is the
+        first one looked up (a redelivery is rare; every job pays for a read that is done up front).
         """
         index = item.record.index
-        if job_id is not None:
-            existing = session.scalar(select(Image).where(Image.job_id == job_id, Image.index_in_job == index))
-            if existing is not None:
-                return existing
         image_id = new_id()
         data = png_bytes(item)
         record = item.record
@@ -97,10 +96,12 @@ class Gallery:
             session.commit()
         except IntegrityError:
             session.rollback()
+            self._delete_files(row)
+            if job_id is None:
+                raise
             existing = session.scalar(select(Image).where(Image.job_id == job_id, Image.index_in_job == index))
             if existing is None:
                 raise
-            self._delete_files(row)
             return existing
         if later is not None:
             later(lambda: self._write_thumbnail(row, item.image))
