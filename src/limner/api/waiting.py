@@ -6,7 +6,9 @@ Submission itself (idempotency, validation, rate limit, enqueue) is a service:
 Why the final event is trusted: the worker publishes a job's end only after the row (and, for a
 success, the gallery's images) are committed, and the event carries the status, the image ids and
 the error. So the row is read once, after subscribing (the job may have ended before that), and
-again only when no event came for a while (the slow poll, a safety net).
+again only when no event came for a while (the slow poll, a safety net). Step events are not
+delivered to a sync wait at all: each would wake the event loop, which shares the interpreter
+with the thread that runs the job.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from limner.core.errors import LimnerError, error_from_code
 from limner.db.models import Job, JobStatus
 from limner.services.container import Services
+from limner.services.jobs.events import ENDS
 
 POLL_SECONDS = 2.0
 
@@ -53,7 +56,7 @@ async def wait_for(services: Services, job_id: str, timeout: float) -> Finished:
     """Wait until the job finishes (its final event, with a slow poll as a safety net); raise on failure."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    async with services.events.subscribe(job_id) as events:
+    async with services.events.subscribe(job_id, ends_only=True) as events:
         state = Finished.of_job(await run_in_threadpool(_load, services, job_id))
         while not state.done:
             remaining = deadline - loop.time()
@@ -64,15 +67,11 @@ async def wait_for(services: Services, job_id: str, timeout: float) -> Finished:
             except TimeoutError:
                 state = Finished.of_job(await run_in_threadpool(_load, services, job_id))
                 continue
-            status = event.get("status")
-            if status in _FINISHED:  # step, queued and running events: the job goes on
+            if event.get("status") in ENDS:  # only ends are delivered here; checked all the same
                 state = Finished.of_event(job_id, event)
     if state.status == JobStatus.SUCCEEDED.value:
         return state
     raise error_from_code(state.error_code, state.error_message or f"job {state.status}")
-
-
-_FINISHED = frozenset(status.value for status in JobStatus if status.finished)
 
 
 def _load(services: Services, job_id: str) -> Job:

@@ -17,14 +17,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from limner.db.models import JobStatus
+
 SUBSCRIBER_QUEUE_SIZE = 256
+ENDS = frozenset(status.value for status in JobStatus if status.finished)
+"""The statuses of a job's last event."""
+
+_Listener = tuple[asyncio.AbstractEventLoop, "asyncio.Queue[dict[str, Any]]", bool]
 
 
 class EventBus:
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]]] = (
-            defaultdict(set)
-        )
+        self._subscribers: dict[str, set[_Listener]] = defaultdict(set)
         self._lock = threading.Lock()
 
     def publish(self, job_id: str, event: dict[str, Any]) -> None:
@@ -41,17 +45,21 @@ class EventBus:
         """Hand ``event`` to this process's listeners of ``job_id``."""
         with self._lock:
             listeners = list(self._subscribers.get(job_id, ()))
-        for loop, queue in listeners:
+        for loop, queue, ends_only in listeners:
+            if ends_only and event.get("status") not in ENDS:
+                continue  # a step: not worth waking a loop that waits for the end
             try:
                 loop.call_soon_threadsafe(_offer, queue, event)
             except RuntimeError:  # the listener's loop has closed
                 continue
 
     @asynccontextmanager
-    async def subscribe(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    async def subscribe(self, job_id: str, *, ends_only: bool = False) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        """Events of ``job_id`` while the block runs; with ``ends_only``, only its last one (a sync wait:
+        each step event would wake the loop, which shares the interpreter with the job's thread)."""
         self._on_subscribe()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE_SIZE)
-        entry = (asyncio.get_running_loop(), queue)
+        entry: _Listener = (asyncio.get_running_loop(), queue, ends_only)
         with self._lock:
             self._subscribers[job_id].add(entry)
         try:
