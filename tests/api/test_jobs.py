@@ -262,13 +262,19 @@ def test_a_job_post_goes_to_the_thread_pool_only_for_database_work(api: Api, mon
 
     hops: list[str] = []
     run_in_threadpool = dependency_utils.run_in_threadpool
+    contextmanager_in_threadpool = dependency_utils.contextmanager_in_threadpool
 
     async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
         hops.append(getattr(func, "__name__", repr(func)))
         return await run_in_threadpool(func, *args, **kwargs)
 
+    def counted_generator(manager: Any) -> Any:
+        hops.append("a generator dependency")
+        return contextmanager_in_threadpool(manager)
+
     headers = api.as_user("bob")
     monkeypatch.setattr(dependency_utils, "run_in_threadpool", counted)
+    monkeypatch.setattr(dependency_utils, "contextmanager_in_threadpool", counted_generator)
     response = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
     assert response.status_code == 202, response.text
     assert hops == ["get_principal"]
