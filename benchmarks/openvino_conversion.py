@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -52,12 +53,41 @@ def build(model: str, part: str) -> Any:
     return kind.from_config(config).eval()
 
 
+def speed(module: Any, compiled: Any, part: str, shape: tuple[int, ...], rounds: int) -> str:
+    """One call of the PyTorch module vs the compiled model, alternating (batch 1; a UNet step, a decode,
+    a prompt's encoding): medians and the largest output difference."""
+    config = module.config
+    if part == "unet":
+        inputs: tuple[torch.Tensor, ...] = (torch.randn(1, config.in_channels, *shape), torch.tensor([999.0]),
+                                            torch.randn(1, 77, config.cross_attention_dim))  # fmt: skip
+        call: Any = lambda: module(*inputs, return_dict=False)[0]  # noqa: E731
+    elif part == "vae-decoder":
+        inputs = (torch.randn(1, config.latent_channels, *shape),)
+        call = lambda: module.decode(*inputs, return_dict=False)[0]  # noqa: E731
+    else:
+        inputs = (torch.randint(0, config.vocab_size, (1, *shape)),)
+        call = lambda: module(*inputs)[0]  # noqa: E731
+    times: dict[str, list[float]] = {"torch": [], "openvino": []}
+    with torch.inference_mode():
+        for _ in range(rounds):
+            started = time.perf_counter()
+            expected = call()
+            times["torch"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            got = compiled([tensor.numpy() for tensor in inputs])[0]
+            times["openvino"].append(time.perf_counter() - started)
+    difference = (torch.from_numpy(got) - expected).abs().max().item()
+    pt, ov = statistics.median(times["torch"]), statistics.median(times["openvino"])
+    return f"one call: torch {pt:.2f} s, openvino {ov:.2f} s (ratio {ov / pt:.2f}); largest difference {difference:.1e}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["tiny", "sd-turbo"], default="tiny")
     parser.add_argument("--part", choices=["unet", "vae-decoder", "text-encoder"], default="unet")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (UNet, VAE decoder)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="timed calls of each, alternating")
     parser.add_argument("--here", action="store_true", help="convert in this process, whatever the module's size")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -86,6 +116,7 @@ def main() -> None:
         rss, peak = memory_gib()
         print(f"read and compiled in {time.perf_counter() - started:.1f} s; this process {rss:.1f} GiB "
               f"(peak {peak:.1f})", flush=True)  # fmt: skip
+        print(speed(module, compiled, args.part, shape, args.rounds), flush=True)
         del compiled
 
 

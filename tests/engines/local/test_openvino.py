@@ -15,7 +15,7 @@ from limner.core.errors import InvalidRequestError
 from limner.core.requests import GenerationRequest, LoraSpec
 from limner.engines.base import TaskInputs
 from limner.engines.local import engine as engine_module
-from limner.engines.local import openvino_convert
+from limner.engines.local import openvino_convert, openvino_unet
 from limner.engines.local.engine import LocalEngine
 from limner.engines.local.openvino_convert import plain_state
 from limner.engines.local.openvino_unet import OpenVinoUNets, openvino_available
@@ -124,3 +124,17 @@ def test_a_large_module_converts_in_a_child_process(
     assert any(m.startswith("converting the UNet of tiny for OpenVINO (once; cached in") for m in messages)
     assert any("peak memory of the child process" in m for m in messages)
     assert not list(tmp_path.glob("*/*/.convert-*"))  # the weights handed to the child are gone
+
+
+def test_an_adapter_that_cannot_be_added_in_keeps_the_unet_on_pytorch(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(module: object) -> str:
+        if getattr(module, "peft_config", None):
+            raise openvino_convert.UnsupportedAdapterError("adapter x is not a plain LoRA (DoRA, biases)")
+        return ""
+
+    monkeypatch.setattr(openvino_unet, "lora_key", unsupported)
+    engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
+    _, label = pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]))])
+    assert label.endswith("(OpenVINO vae, text_encoder)")  # a DoRA-like adapter: PyTorch's UNet, not wrong pixels
