@@ -9,8 +9,8 @@ text encoder there; the text encoder is also timed alone (PyTorch vs OpenVINO, o
 Default: limner-tiny, 64x64, 20 steps, guidance 4 (its own defaults). ``--sd-turbo`` adds an
 SD-Turbo-shaped model (UNet/VAE/text encoder built from configs with random weights, nothing
 downloaded), 512x512, 1 step, guidance 0. It needs about 24 GB of memory (three pipelines of 5 GB
-each, plus the UNet's conversion at about twice its fp32 size) and a long first conversion: on a busy
-2-core machine it had not finished after 15 minutes.
+each, the compiled OpenVINO UNet's 4.4 GB, and its conversion in a child process peaking at 6.5 GB,
+about 4 minutes on 2 cores); ``benchmarks/openvino_conversion.py`` measures the modules alone.
 
     .venv/bin/python benchmarks/cpu_speed.py [--rounds 5] [--threads 2] [--sd-turbo]
 """

@@ -87,6 +87,8 @@ def test_a_lora_runs_on_openvino_added_into_the_weights_and_leaves_the_model_as_
     assert all(torch.equal(tensor, after[key]) for key, tensor in before.items())  # the shared UNet untouched
     pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]), weight=0.4)])  # another weight, another key
     assert len(list(tmp_path.glob("*-lora-*/*/unet.xml"))) == 2
+    compiled = engine._openvino._compiled[unet]  # type: ignore[union-attr]
+    assert len({variant for variant, _ in compiled if variant}) == 1  # one LoRA set compiled at a time
 
 
 def test_an_ip_adapter_keeps_the_unet_on_pytorch(tiny_models: dict[str, Path], tmp_path: Path) -> None:

@@ -150,7 +150,8 @@ class OpenVinoVAE(StandIn):
 
 class OpenVinoUNets:
     """Converted modules of one engine: on disk under ``cache_dir``, compiled once per loaded module,
-    LoRA set and shape."""
+    LoRA set and shape. Only the latest LoRA set of a module stays compiled beside its plain weights
+    (another set is read back from disk in seconds); a run still holding a dropped one finishes with it."""
 
     def __init__(self, cache_dir: Path, threads: int) -> None:
         self._cache_dir = Path(cache_dir)
@@ -207,7 +208,10 @@ class OpenVinoUNets:
             # ~2/255 on average against PyTorch, past the 1/255 this backend promises.
             settings = {"INFERENCE_NUM_THREADS": self._threads, "INFERENCE_PRECISION_HINT": "f32"}
             compiled = core.compile_model(core.read_model(str(path)), "CPU", settings)
-            self._compiled[module][(variant, shape)] = compiled
+            known_models = self._compiled[module]
+            for older in [key for key in known_models if key[0] and key[0] != variant]:
+                del known_models[older]  # one LoRA set compiled at a time: each is a full copy of the weights
+            known_models[(variant, shape)] = compiled
             return compiled
 
     def _convert(self, module: Any, shape: tuple[int, ...], path: Path, part: str) -> None:
