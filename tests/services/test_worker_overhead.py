@@ -133,3 +133,26 @@ def test_a_succeeded_job_shows_its_last_step(sessions: sessionmaker[Session]) ->
     worker.stop()
     done = row(sessions, job.id)
     assert (done.status, done.step, done.total_steps, done.progress) == (JobStatus.SUCCEEDED.value, STEPS, STEPS, 1.0)
+
+
+def test_every_job_gets_heartbeats_also_after_the_worker_was_idle(sessions: sessionmaker[Session]) -> None:
+    """The heartbeat thread sleeps while no job runs; the next job, even one that reports no step, wakes it."""
+    beaten: list[bool] = []
+
+    def waits_for_a_heartbeat(context: JobContext) -> list[str]:
+        claimed = row(sessions, context.job.id).heartbeat_at
+        deadline = time.monotonic() + 10
+        while row(sessions, context.job.id).heartbeat_at == claimed and time.monotonic() < deadline:
+            time.sleep(0.02)
+        beaten.append(row(sessions, context.job.id).heartbeat_at != claimed)
+        return []
+
+    user = make_user(sessions)
+    worker = Worker(make_queue(sessions), sessions, {"generate": waits_for_a_heartbeat}, EventBus(),
+                    heartbeat_interval=0.1)  # fmt: skip
+    for _ in range(2):
+        enqueue(worker._queue, sessions, user)
+        assert worker.run_once()
+        time.sleep(0.3)  # idle: the heartbeat thread has nothing to beat
+    worker.stop()
+    assert beaten == [True, True]

@@ -360,6 +360,7 @@ class _Heartbeats:
         now = time.monotonic()
         with self._changed:
             self._jobs[job_id] = _Beat(cancel=cancel, beaten_at=now, written_at=now)
+            self._changed.notify_all()  # an idle heartbeat thread waits for a job without a timeout
             if self._thread is None or not self._thread.is_alive():
                 self._stopping = threading.Event()
                 self._thread = threading.Thread(
