@@ -114,3 +114,29 @@ def test_settings_cannot_allow_more_images_than_a_request_holds() -> None:
 
 def _pixels(image: Image.Image) -> bytes:
     return image.tobytes()
+
+
+def test_the_defaults_table_is_parsed_once_until_the_users_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import limner.services.generation as generation
+
+    parsed: list[object] = []
+    load = generation.load_model_defaults
+
+    def counted(path: Path | None = None) -> object:
+        parsed.append(path)
+        return load(path)
+
+    monkeypatch.setattr(generation, "load_model_defaults", counted)
+    table = tmp_path / "defaults.toml"
+    table.write_text('["mine"]\nsteps = 3\n', encoding="utf-8")
+    settings = tiny_settings(model_defaults_file=table)
+    service = GenerationService(settings, engine=LocalEngine(settings))
+    for _ in range(3):
+        assert service.resolve({"prompt": "x"}).steps == 20
+    assert service.defaults_for("mine").steps == 3
+    assert len(parsed) == 1
+    table.write_text('["mine"]\nsteps = 4\nguidance_scale = 2.0\n', encoding="utf-8")  # another size
+    assert service.defaults_for("mine").steps == 4
+    assert len(parsed) == 2

@@ -156,6 +156,7 @@ class GenerationService:
         self._engine = engine
         self._lookup = lookup
         self._wildcards = WildcardLibrary.with_user_folder(settings.wildcards_dir)
+        self._defaults_table: tuple[tuple[int, int] | None, dict[str, ModelDefaults]] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -243,7 +244,7 @@ class GenerationService:
     def defaults_for(self, model: str) -> ModelDefaults:
         """The model's tuned settings; a registered model uses those of its weights or base model, and a
         single-file checkpoint those of its family's model (``stabilityai/sd-turbo`` for an SD-Turbo file)."""
-        table = load_model_defaults(self._settings.model_defaults_file)
+        table = self._model_defaults()
         seen: set[str] = set()
         name: str | None = model
         while name is not None and name not in seen:
@@ -254,6 +255,16 @@ class GenerationService:
             weights = None if entry is None else (entry.base_model if entry.is_lora else entry.reference)
             name = family_model_id(name) if entry is None else weights
         return ModelDefaults(name=model)
+
+    def _model_defaults(self) -> dict[str, ModelDefaults]:
+        """The defaults table, parsed again only when the user's file changed (size, modification time):
+        every request reads it, and parsing the TOML was most of the time a request took to validate."""
+        path = self._settings.model_defaults_file
+        stat = path.stat() if path is not None and path.is_file() else None
+        version = (stat.st_mtime_ns, stat.st_size) if stat is not None else None
+        if self._defaults_table is None or self._defaults_table[0] != version:
+            self._defaults_table = (version, load_model_defaults(path))  # a missing file raises every time
+        return self._defaults_table[1]
 
     def _check_access(self, fields: Mapping[str, Any], access: ModelAccess) -> None:
         if fields.get("model"):
