@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--part", choices=["unet", "vae-decoder", "text-encoder"], default="unet")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (UNet, VAE decoder)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=["f32", "bf16", "f16"], default="f32",
+                        help="OpenVINO's inference precision (the engine uses f32)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="timed calls of each, alternating")
     parser.add_argument("--here", action="store_true", help="convert in this process, whatever the module's size")
     args = parser.parse_args()
@@ -111,7 +113,7 @@ def main() -> None:
 
         started = time.perf_counter()
         core = openvino.Core()
-        settings = {"INFERENCE_NUM_THREADS": args.threads, "INFERENCE_PRECISION_HINT": "f32"}
+        settings = {"INFERENCE_NUM_THREADS": args.threads, "INFERENCE_PRECISION_HINT": args.precision}
         compiled = core.compile_model(core.read_model(str(path)), "CPU", settings)
         rss, peak = memory_gib()
         print(f"read and compiled in {time.perf_counter() - started:.1f} s; this process {rss:.1f} GiB "
