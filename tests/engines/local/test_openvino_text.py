@@ -105,3 +105,29 @@ def test_sdxl_runs_both_text_encoders_on_openvino(tmp_path: Path) -> None:
     weighted, _ = draw(engine, prompt="a (red:1.3) fox", negative_prompt="ugly")
     expected, _ = draw(engine_for(folder, tmp_path, "torch"), prompt="a (red:1.3) fox", negative_prompt="ugly")
     assert np.abs(weighted - expected).mean() <= 1.0
+
+
+def test_a_lora_on_the_text_encoder_is_added_into_its_converted_weights(tmp_path: Path) -> None:
+    from peft import LoraConfig, inject_adapter_in_model
+    from transformers import CLIPTextModel
+
+    encoder = CLIPTextModel.from_pretrained(str(LIMNER_TINY / "text_encoder")).eval()
+    models = OpenVinoUNets(tmp_path, threads=1)
+    plain = models.for_text_encoder(encoder)
+    ids = torch.randint(0, encoder.config.vocab_size, (2, 32))
+    with torch.inference_mode():
+        before = plain(ids).last_hidden_state  # converted before the LoRA comes
+    torch.manual_seed(3)
+    config = LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["q_proj", "v_proj", "fc1"])
+    encoder = inject_adapter_in_model(config, encoder, adapter_name="style")
+    encoder.peft_config = {"style": config}  # what diffusers' loader sets on a patched text encoder
+    with_lora = models.for_text_encoder(encoder)
+    with torch.inference_mode():
+        expected = encoder(ids).last_hidden_state
+        got = with_lora(ids).last_hidden_state
+        assert torch.allclose(got, expected, atol=1e-4)
+        assert not torch.allclose(before, expected, atol=1e-2)  # the LoRA shows
+        assert torch.equal(plain(ids).last_hidden_state, before)  # the plain conversion stays plain
+    assert len(list(tmp_path.glob("*-lora-*/32/text-encoder.xml"))) == 1
+    with pytest.raises(RuntimeError, match="LoRA set"), torch.inference_mode():
+        plain(torch.randint(0, 100, (1, 16)))  # a new shape of a stand-in made before the LoRA: refused

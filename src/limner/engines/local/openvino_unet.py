@@ -202,7 +202,7 @@ class OpenVinoUNets:
             folder = self._keys[module] + (f"-lora-{variant}" if variant else "")
             path = self._cache_dir / folder / "x".join(str(side) for side in shape) / f"{part}.xml"
             if not path.is_file():
-                self._convert(module, shape, path, part)
+                self._convert(module, shape, path, part, variant)
             core = openvino.Core()
             # f32 even where the CPU's default is bf16 (AMX, AVX-512 BF16): bf16 moved limner-tiny's pixels by
             # ~2/255 on average against PyTorch, past the 1/255 this backend promises.
@@ -214,5 +214,7 @@ class OpenVinoUNets:
             known_models[(variant, shape)] = compiled
             return compiled
 
-    def _convert(self, module: Any, shape: tuple[int, ...], path: Path, part: str) -> None:
+    def _convert(self, module: Any, shape: tuple[int, ...], path: Path, part: str, variant: str = "") -> None:
+        if lora_key(module) != variant:  # the conversion adds the LoRAs active now; they must be the stand-in's
+            raise RuntimeError(f"the LoRA set of this {part} changed since its OpenVINO stand-in was made")
         convert(module, part, shape, path, self._labels.get(module, "the model"), self._threads)
