@@ -2,9 +2,10 @@
 
 Why in one process, alternating: these machines are noisy, so the two are run in turn, round after
 round, on the same weights and thread count, and the median of the per-round ratios is printed with
-its min-max (the issue's bar: <= 1.03x). What the API adds: authentication, validation and the
-job row, the worker's claim and heartbeats, progress events, the PNG with its metadata and the
-thumbnail, the gallery rows and the wait for the result.
+its min-max (the issue's bar: <= 1.03x), and the load average, since a loaded machine inflates the
+API side most (it hands work between threads, each hand-off waiting for a free core). What the API
+adds: authentication, validation and the job row, the worker's claim and heartbeats, the PNG with
+its metadata, the gallery row, the job's end and the wait for it (the thumbnail is written after).
 
 Default model: limner-tiny at its own defaults (64 px, 20 steps, guidance 4), 1 compute thread.
 
@@ -14,6 +15,7 @@ Default model: limner-tiny at its own defaults (64 px, 20 steps, guidance 4), 1 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -79,7 +81,8 @@ def main() -> None:
                 raw_times.append(raw_seconds)
                 api_times.append(api_seconds)
                 ratios.append(api_seconds / raw_seconds)
-    print(f"limner-tiny {size} px, {steps} steps, 1 thread, {args.rounds} rounds")
+    print(f"limner-tiny {size} px, {steps} steps, 1 thread, {args.rounds} rounds, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     print(f"  raw pipeline call   median {statistics.median(raw_times):.3f} s")
     print(f"  sync POST /v1/jobs  median {statistics.median(api_times):.3f} s")
     print(f"  ratio {statistics.median(ratios):.3f}x (min {min(ratios):.3f}, max {max(ratios):.3f})")
