@@ -6,6 +6,7 @@ its min-max (the issue's bar: <= 1.03x), and the load average, since a loaded ma
 API side most (it hands work between threads, each hand-off waiting for a free core). What the API
 adds: authentication, validation and the job row, the worker's claim and heartbeats, the PNG with
 its metadata, the gallery row, the job's end and the wait for it (the thumbnail is written after).
+Then the same sync jobs with the engine answering at once: the service's own milliseconds per job.
 
 Default model: limner-tiny at its own defaults (64 px, 20 steps, guidance 4), 1 compute thread.
 
@@ -19,7 +20,9 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import StableDiffusionPipeline
@@ -27,8 +30,9 @@ from fastapi.testclient import TestClient
 
 from limner.api.app import create_app
 from limner.config import Settings
+from limner.core.progress import ProgressEvent
 from limner.db.models import Role
-from limner.services.container import build_services
+from limner.services.container import Services, build_services
 from limner.weights import LIMNER_TINY, LIMNER_TINY_DEFAULTS
 
 PROMPT = "an emoji of a red apple"
@@ -81,11 +85,34 @@ def main() -> None:
                 raw_times.append(raw_seconds)
                 api_times.append(api_seconds)
                 ratios.append(api_seconds / raw_seconds)
+            service_times = _service_alone(services, api_call, args.rounds * 5)
     print(f"limner-tiny {size} px, {steps} steps, 1 thread, {args.rounds} rounds, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     print(f"  raw pipeline call   median {statistics.median(raw_times):.3f} s")
     print(f"  sync POST /v1/jobs  median {statistics.median(api_times):.3f} s")
     print(f"  ratio {statistics.median(ratios):.3f}x (min {min(ratios):.3f}, max {max(ratios):.3f})")
+    print(f"  the service alone (engine answering at once): median {1000 * statistics.median(service_times):.1f} ms "
+          f"per sync job (min {1000 * min(service_times):.1f})")  # fmt: skip
+
+
+def _service_alone(services: Services, api_call: Callable[[int], None], jobs: int) -> list[float]:
+    """Seconds per sync job when the engine hands back a ready image at once (after its step callbacks):
+    what the API, queue, worker and gallery cost by themselves, without the model's noise around it."""
+    request = services.generation.resolve({"prompt": PROMPT, "seed": 0, "preview": PREVIEW})
+    result = services.generation.run(request)
+
+    def answered_at_once(request: Any, inputs: Any, progress: Callable[[ProgressEvent], None], cancel: Any) -> Any:
+        for step in range(1, request.steps + 1):
+            progress(ProgressEvent(step=step, total_steps=request.steps))
+        return result
+
+    services.generation.engine.run = answered_at_once
+    times = []
+    for seed in range(jobs):
+        started = time.perf_counter()
+        api_call(seed)
+        times.append(time.perf_counter() - started)
+    return times
 
 
 if __name__ == "__main__":
