@@ -104,6 +104,13 @@ def test_img2img_inpaint_and_edit(env: Path, photo: Path, mask: Path, tiny_model
     assert record["pipeline"] == "StableDiffusionInstructPix2PixPipeline"
 
 
+def test_img2img_that_would_run_no_step_is_a_usage_error(env: Path, photo: Path) -> None:
+    code, paths, output = invoke("img2img", str(photo), "same street", "--steps", "1", "--strength", "0.5")
+    assert code == 2
+    assert paths == []
+    assert "give at least 2 steps or a higher strength" in " ".join(output.replace("│", " ").split())
+
+
 def test_edit_with_preset_uses_its_instruction(
     env: Path, photo: Path, tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,6 +34,8 @@ def test_defaults_are_a_valid_txt2img_request() -> None:
         ({"task": "edit", "init_image": "a"}, "needs an instruction"),
         ({"prompt": "a\x00b"}, "control characters"),
         ({"prompt": "x", "owner": "mallory"}, "Extra inputs"),
+        ({"task": "img2img", "init_image": "a", "steps": 1}, "int(1 x 0.75) = 0 denoising steps; give at least 2"),
+        ({"task": "inpaint", "init_image": "a", "mask_image": "m", "steps": 4, "strength": 0.2}, "at least 5 steps"),
     ],
 )
 def test_invalid_fields_are_rejected_with_a_reason(fields: dict[str, object], fragment: str) -> None:

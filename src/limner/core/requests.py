@@ -7,6 +7,7 @@ and the API schema. Checks that depend on deployment limits (the pixel cap) live
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Annotated, Self
 
@@ -341,8 +342,18 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"{self.task.value} takes no controls; controls work with txt2img, img2img and inpaint")
         if self.guess_mode and not self.controls:
             raise ValueError("guess_mode applies to controls; this request has none")
+        self._check_denoising_steps()
         self._check_finishing()
         return self
+
+    def _check_denoising_steps(self) -> None:
+        """A picture-to-picture task runs ``int(steps * strength)`` steps (diffusers' rule); zero cannot run."""
+        if self.task in (Task.IMG2IMG, Task.INPAINT, Task.OUTPAINT) and int(self.steps * self.strength) < 1:
+            fewest = math.ceil(1 / self.strength)
+            raise ValueError(
+                f"{self.task.value} runs int(steps x strength) = int({self.steps} x {self.strength}) = 0 denoising "
+                f"steps; give at least {fewest} steps or a higher strength"
+            )
 
     def _check_finishing(self) -> None:
         """Outpaint, upscale and hires-fix fields belong to their tasks."""
