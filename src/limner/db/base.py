@@ -1,7 +1,8 @@
 """The declarative base, engine and session factory.
 
 Why a factory instead of a module-level engine: each app (and each test) opens its own database.
-SQLite gets WAL and a busy timeout so the API threads and the worker thread can write side by side.
+SQLite gets WAL and a busy timeout so the API threads and the worker thread can write side by side,
+and no ping when a connection is taken from the pool (a file does not drop connections; a server does).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def utcnow() -> datetime:
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite connections get WAL, foreign keys and a busy timeout."""
     is_sqlite = url.startswith("sqlite")
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # A server's connections can drop while pooled, so they are pinged when taken from the pool; a
+    # SQLite file cannot, and the ping was one more statement for every session (several per job).
+    kwargs: dict[str, Any] = {"pool_pre_ping": not is_sqlite}
     if is_sqlite:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     engine = create_engine(url, **kwargs)
