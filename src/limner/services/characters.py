@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from limner.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from limner.core.requests import MAX_REFERENCES
 from limner.db.models import Character, CharacterEmbedding, Image, User, new_id
-from limner.engines.local.ip_adapter import ReferenceEmbedding
+from limner.engines.local.ip_adapter import ReferenceEmbedding, adapter_name
 from limner.services.files import FileStore
 from limner.services.gallery import Gallery, PictureSize
 
@@ -107,7 +107,8 @@ class Characters:
                 self._gallery.delete(session, owner, image_id)
 
     def cached_adapters(self, session: Session, character: Character) -> list[str]:
-        return [embedding.adapter_key for embedding in self._embeddings(session, character)]
+        """The adapters this character has a cached embedding for, as users name them."""
+        return [adapter_name(embedding.adapter_key) for embedding in self._embeddings(session, character)]
 
     def inputs(self, session: Session, owner: User, name_or_id: str, decode: bool = True) -> CharacterInputs:
         """The character's pictures and cached embeddings; ``decode=False`` (validating a job): only the
@@ -129,7 +130,7 @@ class Characters:
     def remember(self, session: Session, owner: User, name_or_id: str, computed: dict[str, Any]) -> None:
         """Cache embeddings a run computed for this character (ignored when already cached)."""
         character = self.get(session, owner, name_or_id)
-        known = set(self.cached_adapters(session, character))
+        known = {embedding.adapter_key for embedding in self._embeddings(session, character)}
         for adapter_key, embedding in computed.items():
             if adapter_key in known or not isinstance(embedding, ReferenceEmbedding):
                 continue

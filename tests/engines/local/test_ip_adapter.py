@@ -12,7 +12,7 @@ from limner.core.errors import InvalidRequestError, UnsafeModelFormatError
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
 from limner.engines.local.engine import LocalEngine
-from limner.engines.local.ip_adapter import resolve_adapter
+from limner.engines.local.ip_adapter import adapter_name, resolve_adapter
 
 
 def reference(color: str) -> Image.Image:
@@ -115,3 +115,4 @@ def test_embedding_cache_key_changes_when_the_adapter_file_is_replaced(tmp_path:
     assert before.key == after.key == str(path.resolve())
     assert before.embedding_key != after.embedding_key
     assert resolve_adapter(str(path)).embedding_key == after.embedding_key
+    assert adapter_name(after.embedding_key) == after.key  # what users see in a character's cached adapters

@@ -8,6 +8,7 @@ encoder.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ class AdapterSource:
         embedding cached for the old file must not be reused.
         """
         return f"{self.key}#{self.version}" if self.version else self.key
+
+
+def adapter_name(embedding_key: str) -> str:
+    """The adapter an ``embedding_key`` was made with, as users name it (without the file's version)."""
+    return re.sub(r"#\d+-\d+$", "", embedding_key)
 
 
 @dataclass(frozen=True)
