@@ -8,7 +8,11 @@ compare with limner-tiny's own):
   styles alternating), each generated with the neutral prompt "an emoji" and seed k. The bar: the
   output's nearest *training* image (16x16 RGB, Euclidean) is in the reference's emoji category.
   The same prompts and seeds without the adapter give the rate the prompt alone reaches; chance
-  (sum of squared category shares) is printed too. Run at the CLI's default strength (0.6) and 1.0.
+  (sum of squared category shares) is printed too, and so is the score of the reference itself (an
+  exact copy), the most a picture that redraws the reference can score: a held-out emoji's nearest
+  training picture is often of another category; and the score of the reference's own caption as
+  the prompt without the adapter (what naming the subject in words gives). Run at the CLI's default
+  strength (0.6) and 1.0.
 - Colour: with a reference present, "<colour> heart" for red, blue, green, yellow and purple
   (20 held-out references each): the output's dominant hue names the asked colour in how many of
   100. The same prompts without the adapter are printed beside it.
@@ -30,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline
+from diffusers.models.embeddings import ImageProjection
 from limner_tiny_quality import COLOUR_WORDS, dominant_hue, features
 from PIL import Image, ImageDraw
 
@@ -54,9 +59,10 @@ def references(data: CaptionedImages, adapter: Path) -> tuple[list[int], list[in
 
 
 def embeds_for(pipe: Any, pictures: list[Image.Image]) -> torch.Tensor:
-    """``ip_adapter_image_embeds`` for one reference per prompt: zeros (unconditional) first, then the pictures."""
+    """``ip_adapter_image_embeds`` for one reference per prompt: the unconditional ones first, then the pictures."""
+    patches = not isinstance(pipe.unet.encoder_hid_proj.image_projection_layers[0], ImageProjection)
     with torch.inference_mode():
-        positive, negative = pipe.encode_image(pictures, pipe.device, 1, False)
+        positive, negative = pipe.encode_image(pictures, pipe.device, 1, patches)
     return torch.cat([negative[:, None], positive[:, None]])
 
 
@@ -121,11 +127,15 @@ def main() -> None:
     colour_refs = pictures[:COLOUR_REFERENCES] * len(COLOUR_WORDS)
     colour_seeds = list(range(len(colour_prompts)))
     plain = generate(pipe, [PROMPT] * len(refs), seeds, None)
+    captioned = generate(pipe, [data.captions[i][0] for i in refs], seeds, None)
     plain_colour = generate(pipe, colour_prompts, colour_seeds, None)
 
     pipe.load_ip_adapter(str(args.adapter), subfolder="", weight_name="ip-adapter.safetensors")
     results: dict[str, Any] = {"references": len(refs), "prompt": PROMPT, "chance": chance}
     results["category_without_adapter"] = category_rate(plain, refs, train, data)
+    reference_pixels = np.stack([np.asarray(picture) for picture in pictures])
+    results["category_of_an_exact_copy"] = category_rate(reference_pixels, refs, train, data)
+    results["category_with_own_caption"] = category_rate(captioned, refs, train, data)
     outputs: dict[float, np.ndarray] = {}
     for strength in STRENGTHS:
         pipe.set_ip_adapter_scale(strength)
@@ -143,6 +153,10 @@ def main() -> None:
         f"category of nearest training image: without adapter {results['category_without_adapter']:.0%}, "
         + ", ".join(f"strength {s}: {results[f'category_strength_{s}']:.0%}" for s in STRENGTHS)
         + f" (bar >= 60%, chance {chance:.0%})"
+    )
+    print(
+        f"  calibration: the reference itself {results['category_of_an_exact_copy']:.0%}; its own caption as "
+        f"the prompt, no adapter, {results['category_with_own_caption']:.0%}"
     )
     print(
         f"colour word with a reference (strength {STRENGTHS[0]}): {results['colour_with_reference']}/"

@@ -130,8 +130,8 @@ def ip_adapter(
     ] = None,
     plus_tokens: Annotated[
         int,
-        typer.Option(help="Image tokens of an IP-Adapter Plus resampler over the encoder's patches; 0: plain adapter."),
-    ] = 16,
+        typer.Option(help="IP-Adapter Plus: tokens of a resampler over the encoder's patches (0: the plain adapter)."),
+    ] = 0,
 ) -> None:
     """Train an image encoder and an IP-Adapter for a frozen base model (limner-tiny-character)."""
     from limner.training.character import CharacterTrainConfig, train_character

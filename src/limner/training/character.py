@@ -73,7 +73,7 @@ class CharacterTrainConfig:
     encoder_lr: float = EncoderTrainConfig.learning_rate
     adapter_lr: float = AdapterTrainConfig.learning_rate
     caption_dropout: float = AdapterTrainConfig.caption_dropout
-    plus_tokens: int = 16
+    plus_tokens: int = 0
     resampler_width: int = AdapterTrainConfig.resampler_width
     arch: EncoderArchitecture = field(default_factory=EncoderArchitecture)
 

@@ -8,18 +8,11 @@ export is the h94/IP-Adapter file layout (``image_proj.*`` + ``ip_adapter.<n>.to
 any diffusers pipeline loads.
 
 Two projections, as h94 ships them: ``plus_tokens=0`` is the plain adapter (``ImageProjection``:
-the pooled image embedding -> 4 context tokens); ``plus_tokens=N`` is IP-Adapter Plus
-(``IPAdapterPlusImageProjection``: a 4-block perceiver resampler from the encoder's penultimate
-per-patch features to N tokens). Why Plus for limner-tiny-character: the pooled embedding of a
-64 px encoder names the subject but not its shape, and the plain adapter never learned to redraw
-an unseen emoji (category bar 36%); the patch features keep where each colour and edge is.
-
-Why these data choices: the reference is the target picture itself under augmentation, or its
-twin in the other art style, so the adapter learns *what* is drawn rather than copying pixels; the
-caption is dropped to empty half of the time, so the reference alone must carry identity; the image
-embedding is zeroed 5% of the time (the unconditional embedding ``encode_image`` uses), so
-classifier-free guidance works with a reference present. Latents and image embeddings (several
-augmented views per picture) are computed once, so a step runs only the UNet.
+the pooled image embedding -> 4 context tokens), the one limner-tiny-character ships; ``plus_tokens=N``
+is IP-Adapter Plus (``IPAdapterPlusImageProjection``: a 4-block perceiver resampler from the
+encoder's penultimate per-patch features to N tokens). On limner-tiny the Plus design scored no
+better on the character bar for the same CPU budget (the model folder's ``TRAINING.md`` has both
+runs), so it is an option (``limner train ip-adapter --plus-tokens 16``), not the default.
 """
 
 from __future__ import annotations
