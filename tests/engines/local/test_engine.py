@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from limner.config import Settings
@@ -258,3 +259,17 @@ def test_model_cache_is_bounded_and_shares_loads(settings: Settings, tiny_models
     edit = txt2img(task="edit", init_image="p", model=str(tiny_models["edit"]))
     small.run(edit, TaskInputs(init_image=Image.new("RGB", (64, 64))))
     assert small.loaded_models() == [tiny_models["edit"].name]
+
+
+def test_half_precision_model_stays_half_after_runs(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    """Each run's task pipeline shares the loaded modules without casting them (``from_pipe`` casts to
+    float32 unless told the dtype, which turned a CUDA model's bf16/fp16 weights into float32 for good)."""
+    settings = Settings(default_model=str(tiny_models["txt2img"]), output_dir=tmp_path, device="cpu",
+                        dtype="bfloat16", _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+    engine = LocalEngine(settings)
+    engine.run(txt2img())
+    photo = Image.new("RGB", (64, 64), "teal")
+    engine.run(txt2img(task="img2img", init_image="photo.png", strength=0.5, width=None, height=None),
+               TaskInputs(init_image=photo))  # fmt: skip
+    pipeline = engine.model_slot().pipeline
+    assert {pipeline.unet.dtype, pipeline.vae.dtype, pipeline.text_encoder.dtype} == {torch.bfloat16}

@@ -44,7 +44,7 @@ from limner.engines.local.model_refs import (
     check_weights_file,
 )
 from limner.engines.local.small_cache import SmallModuleCache
-from limner.engines.local.tasks import supported_tasks
+from limner.engines.local.tasks import derive_pipeline, supported_tasks
 from limner.imaging.control_preprocess import POSE_REFUSAL, DepthEstimator, preprocess
 
 _HUB_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -260,7 +260,7 @@ def with_legacy_callback(pipeline: Any, arguments: dict[str, Any]) -> dict[str, 
 
 def _derive(pipeline_class: Any, base: Any, model_name: str, **parts: Any) -> Any:
     try:
-        return pipeline_class.from_pipe(base, **parts)
+        return derive_pipeline(pipeline_class, base, **parts)
     except (ValueError, TypeError) as exc:
         raise UnsupportedTaskError(
             f"model {model_name} ({type(base).__name__}) has no control pipeline in diffusers: {first_line(exc)[:200]}",

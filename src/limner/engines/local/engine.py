@@ -78,7 +78,7 @@ from limner.engines.local.previews import step_previews
 from limner.engines.local.prompt_embeds import PromptPair, needs_embeds, with_prompt_embeds
 from limner.engines.local.schedulers import make_scheduler, scheduler_label
 from limner.engines.local.single_file_configs import check_single_file_task
-from limner.engines.local.tasks import accepted_arguments, task_pipeline
+from limner.engines.local.tasks import accepted_arguments, derive_pipeline, task_pipeline
 from limner.engines.local.textual_inversion import EmbeddingSource, resolve_embedding
 from limner.engines.local.tiling import DEFAULT_TILE
 from limner.engines.local.tiny_vae import TinyVaes
@@ -296,7 +296,7 @@ class LocalEngine:
                     _swap(parts, name, openvino.for_text_encoder, getattr(base, name), model)
         if not parts:
             return pipeline
-        swapped = type(pipeline).from_pipe(pipeline, **parts)
+        swapped = derive_pipeline(type(pipeline), pipeline, **parts)
         swapped.set_progress_bar_config(disable=True)
         return swapped
 

@@ -50,6 +50,16 @@ def supported_tasks(base: DiffusionPipeline) -> frozenset[Task]:
     return frozenset({Task.TXT2IMG, Task.IMG2IMG, Task.INPAINT})
 
 
+def derive_pipeline(pipeline_class: Any, base: Any, **parts: Any) -> Any:
+    """``pipeline_class.from_pipe(base, **parts)``, keeping the modules in the dtype they have.
+
+    Why the dtype is passed: ``DiffusionPipeline.from_pipe`` casts every module, in place, to its
+    ``torch_dtype``, which is float32 when none is given; a half-precision model (the CUDA default)
+    shared by every run became float32 for good at its first job.
+    """
+    return pipeline_class.from_pipe(base, torch_dtype=base.dtype, **parts)
+
+
 def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: str) -> Any:
     """A pipeline object for ``task`` that shares every module of ``base`` but the scheduler."""
     tasks = supported_tasks(base)
@@ -62,7 +72,7 @@ def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: 
         hint = " (use an InstructPix2Pix-class model, e.g. --preset cartoonize)" if task is Task.EDIT else ""
         raise UnsupportedTaskError(f"model {model_name} cannot do {task.value}; it can do: {can}{hint}", param="task")
     if task is Task.EDIT or len(tasks) == 1 or (task is Task.TXT2IMG and _is_text_to_image(base)):
-        pipeline = type(base).from_pipe(base, scheduler=scheduler)
+        pipeline = derive_pipeline(type(base), base, scheduler=scheduler)
     else:
         # Imported here: diffusers' auto pipelines import every pipeline family they map (~1.5 s),
         # which a text-to-image run of a text-to-image model does not need.
