@@ -8,11 +8,13 @@ text encoder there; the text encoder is also timed alone (PyTorch vs OpenVINO, o
 
 Default: limner-tiny, 64x64, 20 steps, guidance 4 (its own defaults). ``--sd-turbo`` adds an
 SD-Turbo-shaped model (UNet/VAE/text encoder built from configs with random weights, nothing
-downloaded), 512x512, 1 step, guidance 0. It needs about 24 GB of memory (three pipelines of 5 GB
+downloaded), 512x512, 1 step, guidance 0, with a fourth contender: OpenVINO plus fast decode (a
+TAESD-shaped tiny autoencoder, random weights). It needs about 24 GB of memory (three pipelines of 5 GB
 each, the compiled OpenVINO UNet's 4.4 GB, and its conversion in a child process peaking at 6.5 GB,
-about 4 minutes on 2 cores); ``benchmarks/openvino_conversion.py`` measures the modules alone.
+about 4 minutes on 2 cores); ``--lean`` leaves limner on PyTorch out (its pixels equal raw
+diffusers') to fit in about 17 GB. ``benchmarks/openvino_conversion.py`` measures the modules alone.
 
-    .venv/bin/python benchmarks/cpu_speed.py [--rounds 5] [--threads 2] [--sd-turbo]
+    .venv/bin/python benchmarks/cpu_speed.py [--rounds 5] [--threads 2] [--sd-turbo [--lean]] [--skip-tiny]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 
 from limner.config import Settings
-from limner.core.requests import GenerationRequest
+from limner.core.requests import DecodeMode, GenerationRequest
 from limner.engines.local.engine import LocalEngine
 from limner.weights import LIMNER_TINY, LIMNER_TINY_DEFAULTS
 
@@ -51,15 +53,19 @@ def raw_diffusers(folder: Path, size: int, steps: int, guidance: float) -> Calla
     return run
 
 
-def limner(
-    folder: Path, backend: str, threads: int, size: int, steps: int, guidance: float
-) -> Callable[[], np.ndarray]:
+def limner_engine(folder: Path, backend: str, threads: int, tiny_vae: Path | None = None) -> LocalEngine:
     cache = Path(tempfile.mkdtemp(prefix="limner-ov-"))
     settings = Settings(default_model=str(folder), device="cpu", backend=backend, threads=threads,
-                        openvino_cache_dir=cache, _env_file=None)  # type: ignore[call-arg, arg-type]  # fmt: skip
-    engine = LocalEngine(settings)
+                        openvino_cache_dir=cache, tiny_vae=str(tiny_vae) if tiny_vae else None,
+                        _env_file=None)  # type: ignore[call-arg, arg-type]  # fmt: skip
+    return LocalEngine(settings)
+
+
+def limner(
+    engine: LocalEngine, size: int, steps: int, guidance: float, decode: str = "full"
+) -> Callable[[], np.ndarray]:
     request = GenerationRequest(prompt=PROMPT, steps=steps, guidance_scale=guidance, width=size, height=size,
-                                seed=SEED)  # fmt: skip
+                                seed=SEED, decode=DecodeMode(decode))  # fmt: skip
 
     def run() -> np.ndarray:
         return np.asarray(engine.run(request).images[0].image, dtype=np.float64)
@@ -68,13 +74,23 @@ def limner(
     return run
 
 
-def compare(name: str, folder: Path, size: int, steps: int, guidance: float, rounds: int, threads: int) -> None:
+def compare(
+    name: str, folder: Path, setup: tuple[int, int, float], rounds: int, threads: int, tiny_vae: Path | None = None,
+    with_torch: bool = True,
+) -> None:  # fmt: skip
+    """Time each contender in turn; OpenVINO is built first, so its conversions finish before the
+    other pipelines take their memory. ``tiny_vae`` adds OpenVINO with fast decode; ``with_torch=False``
+    leaves out limner on PyTorch (its pixels equal raw diffusers', tested), to fit in less memory."""
+    size, steps, guidance = setup
     torch.set_num_threads(threads)
-    contenders = {
-        "raw diffusers": raw_diffusers(folder, size, steps, guidance),
-        "limner torch": limner(folder, "torch", threads, size, steps, guidance),
-        "limner openvino": limner(folder, "openvino", threads, size, steps, guidance),
-    }
+    openvino = limner_engine(folder, "openvino", threads, tiny_vae)
+    ours = {"limner openvino": limner(openvino, size, steps, guidance)}
+    if tiny_vae is not None:
+        ours["limner openvino + fast decode"] = limner(openvino, size, steps, guidance, "fast")
+    contenders = {"raw diffusers": raw_diffusers(folder, size, steps, guidance)}
+    if with_torch:
+        contenders["limner torch"] = limner(limner_engine(folder, "torch", threads), size, steps, guidance)
+    contenders.update(ours)
     times: dict[str, list[float]] = {key: [] for key in contenders}
     images: dict[str, np.ndarray] = {}
     for _ in range(rounds):
@@ -85,10 +101,11 @@ def compare(name: str, folder: Path, size: int, steps: int, guidance: float, rou
     print(f"\n{name}: {size}x{size}, {steps} steps, guidance {guidance:g}, {threads} threads, {rounds} rounds")
     for key in contenders:
         ratios = [value / raw for value, raw in zip(times[key], times["raw diffusers"], strict=True)]
-        print(f"  {key:16s} median {statistics.median(times[key]):.3f}s  ratio to raw {statistics.median(ratios):.2f}"
+        print(f"  {key:30s} median {statistics.median(times[key]):.3f}s  ratio to raw {statistics.median(ratios):.2f}"
               f" (min {min(ratios):.2f}, max {max(ratios):.2f})")  # fmt: skip
-    difference = np.abs(images["limner openvino"] - images["limner torch"]).mean()
-    print(f"  mean pixel difference OpenVINO vs PyTorch: {difference:.3f}/255 (bar <= 1)")
+    against = "limner torch" if with_torch else "raw diffusers"
+    difference = np.abs(images["limner openvino"] - images[against]).mean()
+    print(f"  mean pixel difference OpenVINO vs {against}: {difference:.3f}/255 (bar <= 1)")
     text_encoder_speed(folder, rounds, threads)
 
 
@@ -119,6 +136,15 @@ def text_encoder_speed(folder: Path, rounds: int, threads: int) -> None:
     del output
 
 
+def taesd_shaped(folder: Path) -> Path:
+    """A tiny autoencoder with TAESD's shapes (diffusers' ``AutoencoderTiny`` defaults), random weights."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    AutoencoderTiny().save_pretrained(folder / "taesd-shaped", safe_serialization=True)
+    return folder / "taesd-shaped"
+
+
 def sd_turbo_shaped(folder: Path) -> Path:
     """An SD-Turbo-shaped diffusers folder (SD 2.1 UNet, VAE and OpenCLIP-H text encoder) with random weights."""
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
@@ -146,14 +172,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--sd-turbo", action="store_true", help="also an SD-Turbo-shaped model (slow, ~8 GB)")
+    parser.add_argument("--sd-turbo", action="store_true", help="also an SD-Turbo-shaped model (slow, ~24 GB)")
+    parser.add_argument("--lean", action="store_true", help="SD-Turbo without limner on PyTorch (~17 GB)")
+    parser.add_argument("--skip-tiny", action="store_true", help="leave out limner-tiny")
     args = parser.parse_args()
     steps, guidance, size = (LIMNER_TINY_DEFAULTS[key] for key in ("num_inference_steps", "guidance_scale", "width"))
-    compare("limner-tiny", LIMNER_TINY, int(size), int(steps), float(guidance), args.rounds, args.threads)
+    if not args.skip_tiny:
+        compare("limner-tiny", LIMNER_TINY, (int(size), int(steps), float(guidance)), args.rounds, args.threads)
     if args.sd_turbo:
         with tempfile.TemporaryDirectory() as scratch:
             folder = sd_turbo_shaped(Path(scratch))
-            compare("SD-Turbo shapes", folder, 512, 1, 0.0, args.rounds, args.threads)
+            compare("SD-Turbo shapes", folder, (512, 1, 0.0), args.rounds, args.threads, taesd_shaped(Path(scratch)),
+                    with_torch=not args.lean)  # fmt: skip
 
 
 if __name__ == "__main__":
