@@ -113,3 +113,21 @@ def test_models_say_the_size_they_make_by_default(api: Api) -> None:
     default = body["models"][0]
     assert default["width"] == default["height"]
     assert default["width"] % 8 == 0
+
+
+def test_single_files_show_the_tasks_their_header_allows(tmp_path: Path) -> None:
+    """An inpainting file is listed for inpaint only and an SDXL refiner without text-to-image, from the
+    header alone, as the engine then enforces (before, every file was listed as an unchecked SD model)."""
+    from limner.services.capabilities import model_shape
+    from limner.testing.single_file import write_refiner_header, write_tiny_single_file
+
+    inpainting = tmp_path / "my-inpainting.safetensors"
+    write_tiny_single_file("sd15-inpainting", inpainting, tmp_path / "configs")
+    shape = model_shape(str(inpainting))
+    assert (shape.family, shape.tasks, shape.checked) == ("sd", ("inpaint",), True)
+    refiner = model_shape(str(write_refiner_header(tmp_path / "refiner.safetensors")))
+    assert (refiner.family, refiner.tasks) == ("sdxl", ("img2img", "inpaint"))
+    base = tmp_path / "sd15.safetensors"
+    write_tiny_single_file("sd15", base, tmp_path / "configs")
+    assert model_shape(str(base)).tasks == ("txt2img", "img2img", "inpaint")
+    assert model_shape(str(tmp_path / "missing.safetensors")).checked is False

@@ -19,14 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from limner.config import Settings
+from limner.core.errors import LimnerError
 from limner.core.providers import PROVIDERS, split_provider
 from limner.db.models import ModelKind, RegisteredModel
 from limner.engines.local.model_refs import BUILTIN_MODELS, builtin_model_path
+from limner.engines.local.single_file_configs import family_of_file
 from limner.model_defaults import ModelDefaults
 from limner.presets import Preset
 from limner.styles import Style
 
 SD_TASKS = ("txt2img", "img2img", "inpaint")
+# The picture size each single-file family was trained at (what the studio offers first).
+_SINGLE_FILE_SIZES = {"sd15": 512, "sd2-512": 512, "sd2-768-v": 768, "sd-turbo": 512, "sdxl-base": 1024,
+                      "sdxl-turbo": 512, "sdxl-refiner": 1024, "sd15-inpainting": 512, "sd2-inpainting": 512,
+                      "sdxl-inpainting": 1024}  # fmt: skip
 TASKS = (*SD_TASKS, "edit", "character")
 # Pipelines that take a picture plus an instruction (kept in step with engines/local/tasks.py,
 # which imports diffusers; this module must stay light).
@@ -228,11 +234,30 @@ def model_shape(reference: str) -> _Shape:
     if folder.is_dir():
         return _shape_of(_read_json(folder / "model_index.json"), _read_json(folder / "unet" / "config.json"))
     if folder.suffix.lower() == ".safetensors":
-        return _Shape("sd", SD_TASKS, False)  # a single-file checkpoint: SD-shaped unless proven otherwise
+        return _single_file_shape(folder)
     index = _cached(reference, "model_index.json")
     if index is None:
         return _Shape("unknown", SD_TASKS, False)
     return _shape_of(index, _cached(reference, "unet/config.json"))
+
+
+def _single_file_shape(path: Path) -> _Shape:
+    """Family and tasks of a single-file checkpoint, from its safetensors header (no weight is read):
+    an inpainting file only inpaints, an SDXL refiner only refines pictures, as the engine enforces."""
+    try:
+        choice = family_of_file(path) if path.is_file() else None
+    except (OSError, ValueError, LimnerError):
+        choice = None
+    if choice is None:
+        return _Shape("sd", SD_TASKS, False)  # SD-shaped unless its header says otherwise
+    family = "sdxl" if choice.family.startswith("sdxl") else "sd"
+    if choice.family.endswith("-inpainting"):
+        tasks: tuple[str, ...] = ("inpaint",)
+    elif choice.family == "sdxl-refiner":
+        tasks = ("img2img", "inpaint")
+    else:
+        tasks = SD_TASKS
+    return _Shape(family, tasks, True, _SINGLE_FILE_SIZES.get(choice.family) if choice.hinted else None)
 
 
 def _shape_of(index: dict[str, Any] | None, unet: dict[str, Any] | None) -> _Shape:
