@@ -47,6 +47,23 @@ def test_openvino_draws_what_pytorch_draws_and_says_so(tiny_models: dict[str, Pa
     assert "OpenVINO" in img2img_pipeline
 
 
+def test_bf16_precision_is_what_the_setting_asks(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    """``openvino_precision=bf16`` compiles for bf16 (faster, pictures no longer equal); f32 is the default."""
+    import openvino
+
+    if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        pytest.skip("this CPU has no bf16 units: OpenVINO computes in f32 whatever is asked")
+    exact = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
+    fast_settings = settings_for(tiny_models["txt2img"], tmp_path, "openvino").model_copy(
+        update={"openvino_precision": "bf16"}
+    )
+    fast = LocalEngine(fast_settings)
+    exact_pixels, _ = pixels(exact)
+    fast_pixels, _ = pixels(fast)
+    assert not np.array_equal(exact_pixels, fast_pixels)
+    assert np.abs(exact_pixels - fast_pixels).mean() < 20  # the same picture, rounded differently
+
+
 def test_a_conversion_is_kept_on_disk_and_reused(
     tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -275,7 +275,7 @@ class LocalEngine:
         if not on_cpu:
             raise InvalidRequestError("the openvino backend runs on the CPU; set the device to cpu", param="backend")
         cache_dir = self._settings.openvino_cache_dir or default_cache_dir()
-        return OpenVinoUNets(cache_dir, threads)
+        return OpenVinoUNets(cache_dir, threads, self._settings.openvino_precision)
 
     def _with_modules(self, pipeline: Any, base: Any, plan: Plan, adapter: AdapterSource | None, model: str) -> Any:
         """The task pipeline with modules swapped in, in one ``from_pipe``: a tiny autoencoder when the

@@ -153,9 +153,10 @@ class OpenVinoUNets:
     LoRA set and shape. Only the latest LoRA set of a module stays compiled beside its plain weights
     (another set is read back from disk in seconds); a run still holding a dropped one finishes with it."""
 
-    def __init__(self, cache_dir: Path, threads: int) -> None:
+    def __init__(self, cache_dir: Path, threads: int, precision: str = "f32") -> None:
         self._cache_dir = Path(cache_dir)
         self._threads = threads
+        self._precision = precision
         # Keyed by the module itself, weakly: an unloaded model's compiled twins go with it.
         self._keys: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._compiled: weakref.WeakKeyDictionary[Any, dict[tuple[str, tuple[int, ...]], Any]] = (
@@ -204,9 +205,9 @@ class OpenVinoUNets:
             if not path.is_file():
                 self._convert(module, shape, path, part, variant)
             core = openvino.Core()
-            # f32 even where the CPU's default is bf16 (AMX, AVX-512 BF16): bf16 moved limner-tiny's pixels by
-            # ~2/255 on average against PyTorch, past the 1/255 this backend promises.
-            settings = {"INFERENCE_NUM_THREADS": self._threads, "INFERENCE_PRECISION_HINT": "f32"}
+            # f32 by default even where the CPU's default is bf16 (AMX, AVX-512 BF16): bf16 moved limner-tiny's
+            # pixels by ~2/255 on average against PyTorch, past the 1/255 this backend promises unless asked.
+            settings = {"INFERENCE_NUM_THREADS": self._threads, "INFERENCE_PRECISION_HINT": self._precision}
             compiled = core.compile_model(core.read_model(str(path)), "CPU", settings)
             known_models = self._compiled[module]
             for older in [key for key in known_models if key[0] and key[0] != variant]:
