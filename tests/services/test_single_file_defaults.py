@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from limner.config import Settings
+from limner.core.errors import InvalidRequestError
 from limner.engines.local.engine import LocalEngine
 from limner.services.generation import GenerationService, RegisteredName
 from limner.testing.single_file import go_offline, write_tiny_single_file
@@ -106,7 +107,11 @@ def test_a_one_step_default_still_denoises_a_picture(tmp_path: Path, strength: f
     for reference in (model, "stabilityai/sd-turbo"):
         request = service.resolve({**fields, "model": reference})
         assert (request.steps, request.guidance_scale) == (steps, 0.0)
-    assert service.resolve({**fields, "model": model, "steps": 1}).steps == 1
+    if strength == 1.0:
+        assert service.resolve({**fields, "model": model, "steps": 1}).steps == 1
+    else:  # the user's own steps are not raised: a count that would run no step is refused, saying why
+        with pytest.raises(InvalidRequestError, match="0 denoising steps"):
+            service.resolve({**fields, "model": model, "steps": 1})
 
 
 def test_limner_img2img_runs_a_turbo_single_file_with_its_defaults(
