@@ -54,10 +54,10 @@ def derive_pipeline(pipeline_class: Any, base: Any, **parts: Any) -> Any:
     """``pipeline_class.from_pipe(base, **parts)``, keeping the modules in the dtype they have.
 
     Why the dtype is passed: ``DiffusionPipeline.from_pipe`` casts every module, in place, to its
-    ``torch_dtype``, which is float32 when none is given; a half-precision model (the CUDA default)
+    ``dtype``, which is float32 when none is given; a half-precision model (the CUDA default)
     shared by every run became float32 for good at its first job.
     """
-    return pipeline_class.from_pipe(base, torch_dtype=base.dtype, **parts)
+    return pipeline_class.from_pipe(base, dtype=base.dtype, **parts)
 
 
 def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: str) -> Any:
