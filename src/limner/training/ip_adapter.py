@@ -75,6 +75,19 @@ def _attention(unet: UNet2DConditionModel, processor_name: str) -> Any:
     return module
 
 
+# Module names inside one resampler block: diffusers' -> h94's Plus file (what diffusers' loader converts
+# back). ``attn.to_k`` and ``attn.to_v`` go into one ``0.to_kv`` tensor.
+_RESAMPLER_FILE_NAMES = {
+    "ln0": "0.norm1",
+    "ln1": "0.norm2",
+    "attn.to_q": "0.to_q",
+    "attn.to_out.0": "0.to_out",
+    "ff.0": "1.0",
+    "ff.1.net.0.proj": "1.1",
+    "ff.1.net.2": "1.3",
+}
+
+
 def _resampler_to_file(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``IPAdapterPlusImageProjection`` names -> h94's Plus file names (what diffusers' loader converts back)."""
     out: dict[str, torch.Tensor] = {}
@@ -83,25 +96,12 @@ def _resampler_to_file(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
         if parts[0] != "layers":
             out[key] = value
             continue
-        block, rest = parts[1], ".".join(parts[2:])
-        head = f"layers.{block}"
-        if rest.startswith("ln0."):
-            out[f"{head}.0.norm1.{parts[-1]}"] = value
-        elif rest.startswith("ln1."):
-            out[f"{head}.0.norm2.{parts[-1]}"] = value
-        elif rest == "attn.to_q.weight":
-            out[f"{head}.0.to_q.weight"] = value
-        elif rest == "attn.to_k.weight":
-            out[f"{head}.0.to_kv.weight"] = torch.cat([value, state[f"{head}.attn.to_v.weight"]])
-        elif rest == "attn.to_out.0.weight":
-            out[f"{head}.0.to_out.weight"] = value
-        elif rest.startswith("ff.0."):
-            out[f"{head}.1.0.{parts[-1]}"] = value
-        elif rest == "ff.1.net.0.proj.weight":
-            out[f"{head}.1.1.weight"] = value
-        elif rest == "ff.1.net.2.weight":
-            out[f"{head}.1.3.weight"] = value
-        elif rest != "attn.to_v.weight":
+        head, module, leaf = f"layers.{parts[1]}", ".".join(parts[2:-1]), parts[-1]
+        if module == "attn.to_k":
+            out[f"{head}.0.to_kv.{leaf}"] = torch.cat([value, state[f"{head}.attn.to_v.{leaf}"]])
+        elif module in _RESAMPLER_FILE_NAMES:
+            out[f"{head}.{_RESAMPLER_FILE_NAMES[module]}.{leaf}"] = value
+        elif module != "attn.to_v":
             raise KeyError(f"unexpected resampler weight {key}")
     return out
 
