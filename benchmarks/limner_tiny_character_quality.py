@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline
-from diffusers.models.embeddings import ImageProjection
 from limner_tiny_quality import COLOUR_WORDS, dominant_hue, features
 from PIL import Image, ImageDraw
 
+from limner.engines.local.ip_adapter import reads_patch_features
 from limner.training.character import held_out_split
 from limner.training.data import CaptionedImages
 from limner.weights import LIMNER_TINY, LIMNER_TINY_CHARACTER, LIMNER_TINY_DEFAULTS
@@ -60,9 +60,8 @@ def references(data: CaptionedImages, adapter: Path) -> tuple[list[int], list[in
 
 def embeds_for(pipe: Any, pictures: list[Image.Image]) -> torch.Tensor:
     """``ip_adapter_image_embeds`` for one reference per prompt: the unconditional ones first, then the pictures."""
-    patches = not isinstance(pipe.unet.encoder_hid_proj.image_projection_layers[0], ImageProjection)
     with torch.inference_mode():
-        positive, negative = pipe.encode_image(pictures, pipe.device, 1, patches)
+        positive, negative = pipe.encode_image(pictures, pipe.device, 1, reads_patch_features(pipe))
     return torch.cat([negative[:, None], positive[:, None]])
 
 

@@ -119,12 +119,17 @@ def load_adapter(pipeline: Any, source: AdapterSource) -> None:
         raise InvalidRequestError(message, param="ip_adapter") from exc
 
 
+def reads_patch_features(pipeline: Any) -> bool:
+    """Whether the loaded adapter reads the encoder's per-patch hidden states (IP-Adapter Plus), not the
+    pooled embedding (what ``encode_image``'s ``output_hidden_states`` must be)."""
+    return not isinstance(pipeline.unet.encoder_hid_proj.image_projection_layers[0], ImageProjection)
+
+
 def encode_references(pipeline: Any, images: list[Any], weights: list[float] | None) -> ReferenceEmbedding:
     """Encode each picture with the adapter's image encoder and take the weighted mean."""
     if not images:
         raise InvalidRequestError("no reference pictures to encode", param="reference_images")
-    layers = pipeline.unet.encoder_hid_proj.image_projection_layers
-    hidden_states = not isinstance(layers[0], ImageProjection)
+    hidden_states = reads_patch_features(pipeline)
     factors = torch.tensor(weights or [1.0] * len(images), dtype=torch.float32)
     factors = factors / factors.sum()
     positives, negatives = [], []
