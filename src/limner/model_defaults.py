@@ -7,7 +7,6 @@ fills them under presets, styles and the user's values, and records the result i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from limner.catalog import load_catalog
-from limner.core.requests import MAX_SIDE, MIN_SIDE, GenerationRequest, SchedulerName, Task
+from limner.core.requests import (
+    MAX_SIDE,
+    MIN_SIDE,
+    GenerationRequest,
+    SchedulerName,
+    Task,
+    fewest_denoising_steps,
+)
 
 BUILTIN_DEFAULTS_RESOURCE = "model_defaults.toml"
 
@@ -47,7 +53,6 @@ class ModelDefaults(BaseModel):
         return merged
 
 
-_STRENGTH_TASKS = frozenset({Task.IMG2IMG.value, Task.INPAINT.value, Task.OUTPAINT.value})
 _DEFAULT_STRENGTH = float(GenerationRequest.model_fields["strength"].default)
 
 
@@ -58,16 +63,17 @@ def _steps_that_denoise(steps: int, fields: Mapping[str, Any]) -> int:
     model's default (SD-Turbo) would run none at strength 0.75 and fail on an empty batch of latents. Two
     steps at 0.75 run one, as Stability's Turbo img2img example does (2 steps, strength 0.5).
     """
-    if str(fields.get("task", "")) not in _STRENGTH_TASKS:
+    try:
+        task = Task(str(fields.get("task") or Task.TXT2IMG))
+    except ValueError:
+        return steps  # the request's own check names the bad task
+    if not task.takes_strength:
         return steps
     strength = fields.get("strength")
     strength = _DEFAULT_STRENGTH if strength is None else strength
     if not isinstance(strength, int | float) or not 0 < strength <= 1:
         return steps  # the request's own check names the bad strength
-    needed = max(steps, math.ceil(1 / strength))
-    while int(needed * strength) < 1:  # at most once: float rounding of 1 / strength
-        needed += 1
-    return needed
+    return max(steps, fewest_denoising_steps(strength))
 
 
 def load_model_defaults(user_file: Path | None = None) -> dict[str, ModelDefaults]:

@@ -69,8 +69,7 @@ def to_a1111_parameters(record: ImageRecord) -> str:
     # A remote provider's image names only what the provider was sent (its own defaults are not ours).
     pairs = [(label, value) for field, label, value in candidates if record.took_effect(field)]
     pairs += [("Size", f"{record.width}x{record.height}"), ("Model", record.model_name)]
-    strength_applies = request.task.needs_init_image and request.task.value not in ("edit", "upscale")
-    if strength_applies and record.took_effect("strength"):
+    if request.task.takes_strength and record.took_effect("strength"):
         pairs.append(("Denoising strength", f"{request.strength:g}"))
     if request.hires_scale is not None:  # A1111's hires-fix fields
         pairs.append(("Denoising strength", f"{request.hires_strength:g}"))

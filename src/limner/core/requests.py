@@ -55,6 +55,19 @@ class Task(StrEnum):
     def needs_mask(self) -> bool:
         return self is Task.INPAINT
 
+    @property
+    def takes_strength(self) -> bool:
+        """Denoises the input picture from part-way (``strength``): diffusers runs ``int(steps * strength)``."""
+        return self in (Task.IMG2IMG, Task.INPAINT, Task.OUTPAINT)
+
+
+def fewest_denoising_steps(strength: float) -> int:
+    """The fewest steps with which a picture task at ``strength`` runs at least one denoising step."""
+    steps = math.ceil(1 / strength)
+    while int(steps * strength) < 1:  # at most once: float rounding of 1 / strength
+        steps += 1
+    return steps
+
 
 class SchedulerName(StrEnum):
     """Sampler names users type; the engine maps each to a diffusers scheduler configuration."""
@@ -348,8 +361,8 @@ class GenerationRequest(BaseModel):
 
     def _check_denoising_steps(self) -> None:
         """A picture-to-picture task runs ``int(steps * strength)`` steps (diffusers' rule); zero cannot run."""
-        if self.task in (Task.IMG2IMG, Task.INPAINT, Task.OUTPAINT) and int(self.steps * self.strength) < 1:
-            fewest = math.ceil(1 / self.strength)
+        if self.task.takes_strength and int(self.steps * self.strength) < 1:
+            fewest = fewest_denoising_steps(self.strength)
             raise ValueError(
                 f"{self.task.value} runs int(steps x strength) = int({self.steps} x {self.strength}) = 0 denoising "
                 f"steps; give at least {fewest} steps or a higher strength"
