@@ -21,18 +21,15 @@ from typing import Any
 from limner.config import Settings
 from limner.core.errors import LimnerError
 from limner.core.providers import PROVIDERS, split_provider
+from limner.core.requests import Task
 from limner.db.models import ModelKind, RegisteredModel
 from limner.engines.local.model_refs import BUILTIN_MODELS, builtin_model_path
-from limner.engines.local.single_file_configs import family_of_file
+from limner.engines.local.single_file_configs import family_allows, family_of_file, shipped_config_root
 from limner.model_defaults import ModelDefaults
 from limner.presets import Preset
 from limner.styles import Style
 
 SD_TASKS = ("txt2img", "img2img", "inpaint")
-# The picture size each single-file family was trained at (what the studio offers first).
-_SINGLE_FILE_SIZES = {"sd15": 512, "sd2-512": 512, "sd2-768-v": 768, "sd-turbo": 512, "sdxl-base": 1024,
-                      "sdxl-turbo": 512, "sdxl-refiner": 1024, "sd15-inpainting": 512, "sd2-inpainting": 512,
-                      "sdxl-inpainting": 1024}  # fmt: skip
 TASKS = (*SD_TASKS, "edit", "character")
 # Pipelines that take a picture plus an instruction (kept in step with engines/local/tasks.py,
 # which imports diffusers; this module must stay light).
@@ -242,22 +239,19 @@ def model_shape(reference: str) -> _Shape:
 
 
 def _single_file_shape(path: Path) -> _Shape:
-    """Family and tasks of a single-file checkpoint, from its safetensors header (no weight is read):
-    an inpainting file only inpaints, an SDXL refiner only refines pictures, as the engine enforces."""
+    """Family, tasks and native size of a single-file checkpoint: its safetensors header names its family
+    (no weight is read), whose shipped configs say the rest, less what the family cannot do (an inpainting
+    file only inpaints, an SDXL refiner only refines pictures), as the engine enforces."""
     try:
         choice = family_of_file(path) if path.is_file() else None
     except (OSError, ValueError, LimnerError):
         choice = None
     if choice is None:
         return _Shape("sd", SD_TASKS, False)  # SD-shaped unless its header says otherwise
-    family = "sdxl" if choice.family.startswith("sdxl") else "sd"
-    if choice.family.endswith("-inpainting"):
-        tasks: tuple[str, ...] = ("inpaint",)
-    elif choice.family == "sdxl-refiner":
-        tasks = ("img2img", "inpaint")
-    else:
-        tasks = SD_TASKS
-    return _Shape(family, tasks, True, _SINGLE_FILE_SIZES.get(choice.family) if choice.hinted else None)
+    folder = shipped_config_root() / choice.family
+    shape = _shape_of(_read_json(folder / "model_index.json"), _read_json(folder / "unet" / "config.json"))
+    tasks = tuple(task for task in shape.tasks if family_allows(choice.family, Task(task)))
+    return replace(shape, tasks=tasks, native=shape.native if choice.hinted else None)
 
 
 def _shape_of(index: dict[str, Any] | None, unet: dict[str, Any] | None) -> _Shape:

@@ -181,6 +181,16 @@ def family_model_id(reference: str) -> str | None:
     return FAMILY_HUB_REPOS.get(choice.family)
 
 
+def family_allows(family: str, task: Task) -> bool:
+    """Whether a single file of ``family`` can do ``task``: an SDXL refiner does no text-to-image, an
+    inpainting model only inpaint and outpaint (what the engine enforces and the capabilities list)."""
+    if family == "sdxl-refiner":
+        return task not in _TEXT_TO_IMAGE_TASKS
+    if family.endswith("-inpainting"):
+        return task in _INPAINT_TASKS
+    return True
+
+
 def check_single_file_task(source: ModelSource, task: Task) -> None:
     """Refuse, before any weight loads, a task a single file's family cannot do (its header tells):
     text-to-image on an SDXL refiner, anything but inpainting on an inpainting model.
@@ -192,22 +202,21 @@ def check_single_file_task(source: ModelSource, task: Task) -> None:
         return
     path = Path(source.location)
     choice = family_of_file(path)
-    if choice is None:
+    if choice is None or family_allows(choice.family, task):
         return
-    if choice.family == "sdxl-refiner" and task in _TEXT_TO_IMAGE_TASKS:
+    if choice.family == "sdxl-refiner":
         raise UnsupportedTaskError(
             f"{path.name} is an SDXL refiner, which does img2img only (it refines an existing picture): "
             "pass an input image (limner img2img, or init_image in the API), or use an SDXL base model "
             "for text-to-image",
             param="model",
         )
-    if choice.family.endswith("-inpainting") and task not in _INPAINT_TASKS:
-        raise UnsupportedTaskError(
-            f"{path.name} is an inpainting model (its UNet takes a mask), which does inpaint and outpaint "
-            f"only: pass a mask (limner inpaint --mask, or mask_image in the API), or use a base model for "
-            f"{task.value}",
-            param="model",
-        )
+    raise UnsupportedTaskError(
+        f"{path.name} is an inpainting model (its UNet takes a mask), which does inpaint and outpaint "
+        f"only: pass a mask (limner inpaint --mask, or mask_image in the API), or use a base model for "
+        f"{task.value}",
+        param="model",
+    )
 
 
 def cached_hub_config(family: str, cache_dir: Path | None = None) -> str | None:
