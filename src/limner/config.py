@@ -110,10 +110,11 @@ class Settings(BaseSettings):
     openvino_cache_dir: Path | None = Field(
         default=None, description="Where converted OpenVINO models are kept (default: ~/.cache/limner/openvino)."
     )
-    openvino_precision: Literal["f32", "bf16"] = Field(
-        default="f32",
-        description="OpenVINO's compute precision: f32 (pictures within 1/255 of PyTorch's) or bf16 (on CPUs with "
-        "bf16 units: an SD-sized UNet step about 3x faster again, pictures no longer equal PyTorch's).",
+    openvino_precision: Literal["auto", "f32", "bf16"] = Field(
+        default="auto",
+        description="OpenVINO's compute precision: auto (the VAE decoder in bf16 on CPUs with bf16 units, the rest "
+        "in f32: pictures within 1/255 of PyTorch's), f32 (every module) or bf16 (every module: an SD-sized UNet "
+        "step about 3x faster again, pictures no longer within 1/255).",
     )
     hf_variant: str | None = Field(
         default=None, description="Weights variant to prefer when downloading (e.g. fp16 on CUDA)."

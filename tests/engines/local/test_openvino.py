@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,6 +46,34 @@ def test_openvino_draws_what_pytorch_draws_and_says_so(tiny_models: dict[str, Pa
     start = TaskInputs(init_image=Image.new("RGB", (64, 64), "orange"))
     _, img2img_pipeline = pixels(engine, start, task="img2img", init_image="in.png")  # another task, same UNet
     assert "OpenVINO" in img2img_pipeline
+
+
+def test_auto_precision_asks_bf16_of_the_vae_decoder_only(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default (``auto``): the decoder, one pass into pixels, in bf16; the UNet, whose rounding every later
+    step reads, and the text encoder in f32. The pixels stay within 1/255 (the test above, on the default)."""
+    import openvino
+
+    parts: list[str] = []
+    precisions: list[str] = []
+    read_model, compile_model = openvino.Core.read_model, openvino.Core.compile_model
+
+    def reading(core: Any, path: str, *rest: Any) -> Any:
+        parts.append(Path(path).stem)
+        return read_model(core, path, *rest)
+
+    def compiling(core: Any, model: Any, device: str, config: dict[str, Any]) -> Any:
+        precisions.append(config["INFERENCE_PRECISION_HINT"])
+        return compile_model(core, model, device, config)
+
+    monkeypatch.setattr(openvino.Core, "read_model", reading)
+    monkeypatch.setattr(openvino.Core, "compile_model", compiling)
+    pixels(LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino")))
+    assert dict(zip(parts, precisions, strict=True)) == {"text-encoder": "f32", "unet": "f32", "vae-decoder": "bf16"}
+    assert openvino_unet.precision_of("vae-decoder", "auto") == "bf16"
+    assert openvino_unet.precision_of("unet", "auto") == "f32"
+    assert openvino_unet.precision_of("vae-decoder", "f32") == "f32"
 
 
 def test_bf16_precision_is_what_the_setting_asks(tiny_models: dict[str, Path], tmp_path: Path) -> None:
@@ -157,3 +186,29 @@ def test_an_adapter_that_cannot_be_added_in_keeps_the_unet_on_pytorch(
     engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
     _, label = pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]))])
     assert label.endswith("(OpenVINO vae, text_encoder)")  # a DoRA-like adapter: PyTorch's UNet, not wrong pixels
+
+
+@pytest.mark.parametrize("time_ids", [6, 5], ids=["sdxl-base", "sdxl-refiner"])
+def test_an_sdxl_unet_takes_its_pooled_embedding_and_time_ids_as_graph_inputs(tmp_path: Path, time_ids: int) -> None:
+    """SDXL's ``added_cond_kwargs`` go into the converted graph (base: 6 time ids, refiner: 5 with the
+    aesthetic score); the stand-in answers as the PyTorch UNet does."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, down_block_types=("DownBlock2D",
+        "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=time_ids * 8 + 32, cross_attention_dim=64, norm_num_groups=8,
+    ).eval()  # fmt: skip
+    assert openvino_unet.supports(unet)
+    stand_in = OpenVinoUNets(tmp_path, threads=1).for_unet(unet, "tiny-xl")
+    added = {"text_embeds": torch.randn(2, 32), "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64][:time_ids]] * 2)}
+    sample, hidden = torch.randn(2, 4, 8, 8), torch.randn(2, 77, 64)
+    with torch.inference_mode():
+        got = stand_in(sample, 10, hidden, added_cond_kwargs=added).sample
+        expected = unet(sample, 10, hidden, added_cond_kwargs=added).sample
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert stand_in.add_embedding is unet.add_embedding  # what SDXL's pipelines read the widths from
+    with pytest.raises(ValueError, match=r"takes no image_embeds$"):
+        stand_in(sample, 10, hidden, added_cond_kwargs={**added, "image_embeds": torch.zeros(1)})

@@ -94,13 +94,13 @@ def test_textual_inversion_words_keep_the_text_encoder_on_pytorch(tiny_models: d
     assert label.endswith("(OpenVINO unet, vae, text_encoder)")
 
 
-def test_sdxl_runs_both_text_encoders_on_openvino(tmp_path: Path) -> None:
+def test_sdxl_runs_its_unet_and_both_text_encoders_on_openvino(tmp_path: Path) -> None:
     folder = tmp_path / "tiny-sdxl"
     build_tiny_sdxl(folder)
     torch_pixels, _ = draw(engine_for(folder, tmp_path, "torch"), negative_prompt="ugly")
     engine = engine_for(folder, tmp_path, "openvino")
     ov_pixels, label = draw(engine, negative_prompt="ugly")
-    assert label.endswith("(OpenVINO vae, text_encoder, text_encoder_2)")  # SDXL's UNet stays on PyTorch
+    assert label.endswith("(OpenVINO unet, vae, text_encoder, text_encoder_2)")
     assert np.abs(ov_pixels - torch_pixels).mean() <= 1.0
     weighted, _ = draw(engine, prompt="a (red:1.3) fox", negative_prompt="ugly")
     expected, _ = draw(engine_for(folder, tmp_path, "torch"), prompt="a (red:1.3) fox", negative_prompt="ugly")

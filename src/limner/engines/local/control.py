@@ -44,7 +44,7 @@ from limner.engines.local.model_refs import (
     check_weights_file,
 )
 from limner.engines.local.small_cache import SmallModuleCache
-from limner.engines.local.tasks import derive_pipeline, supported_tasks
+from limner.engines.local.tasks import DerivedPipelines, derive_pipeline, supported_tasks
 from limner.imaging.control_preprocess import POSE_REFUSAL, DepthEstimator, preprocess
 
 _HUB_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -177,7 +177,14 @@ class ControlModels:
             return self._depth
 
 
-def control_pipeline(base: Any, task: Task, scheduler: Any, modules: Sequence[Any], model_name: str) -> Any:
+def control_pipeline(
+    base: Any,
+    task: Task,
+    scheduler: Any,
+    modules: Sequence[Any],
+    model_name: str,
+    derived: DerivedPipelines | None = None,
+) -> Any:
     """The control pipeline for ``task`` around ``base``'s own modules (``from_pipe``: nothing is copied)."""
     kinds = {control_kind(module) for module in modules}
     if len(kinds) > 1:
@@ -200,11 +207,11 @@ def control_pipeline(base: Any, task: Task, scheduler: Any, modules: Sequence[An
         xl = "XL" in type(base).__name__
         pipeline_class = diffusers.StableDiffusionXLAdapterPipeline if xl else diffusers.StableDiffusionAdapterPipeline
         adapter = modules[0] if len(modules) == 1 else diffusers.MultiAdapter(list(modules))
-        pipeline = _derive(pipeline_class, base, model_name, adapter=adapter, scheduler=scheduler)
+        pipeline = _derive(pipeline_class, base, model_name, derived, adapter=adapter, scheduler=scheduler)
     else:
         controlnet = modules[0] if len(modules) == 1 else list(modules)
         auto_pipeline = getattr(diffusers, _AUTO_PIPELINES[task])
-        pipeline = _derive(auto_pipeline, base, model_name, controlnet=controlnet, scheduler=scheduler)
+        pipeline = _derive(auto_pipeline, base, model_name, derived, controlnet=controlnet, scheduler=scheduler)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 
@@ -258,9 +265,9 @@ def with_legacy_callback(pipeline: Any, arguments: dict[str, Any]) -> dict[str, 
     return {**arguments, "callback": callback, "callback_steps": 1}
 
 
-def _derive(pipeline_class: Any, base: Any, model_name: str, **parts: Any) -> Any:
+def _derive(pipeline_class: Any, base: Any, model_name: str, derived: DerivedPipelines | None, **parts: Any) -> Any:
     try:
-        return derive_pipeline(pipeline_class, base, **parts)
+        return derive_pipeline(pipeline_class, base, derived, **parts)
     except (ValueError, TypeError) as exc:
         raise UnsupportedTaskError(
             f"model {model_name} ({type(base).__name__}) has no control pipeline in diffusers: {first_line(exc)[:200]}",

@@ -277,11 +277,14 @@ class LocalEngine:
         cache_dir = self._settings.openvino_cache_dir or default_cache_dir()
         return OpenVinoUNets(cache_dir, threads, self._settings.openvino_precision)
 
-    def _with_modules(self, pipeline: Any, base: Any, plan: Plan, adapter: AdapterSource | None, model: str) -> Any:
+    def _with_modules(
+        self, pipeline: Any, base: Any, plan: Plan, adapter: AdapterSource | None, slot: ModelSlot
+    ) -> Any:
         """The task pipeline with modules swapped in, in one ``from_pipe``: a tiny autoencoder when the
         request decodes fast; else the VAE decoder on OpenVINO; the UNet (with the run's LoRAs added in)
         on OpenVINO unless an IP-Adapter or a ControlNet patches the PyTorch one; the CLIP text encoders on
         OpenVINO unless textual-inversion words are loaded (they grow the PyTorch token table)."""
+        model = slot.name
         parts: dict[str, Any] = {}
         if (plan.request.decode or DecodeMode(self._settings.decode)) != DecodeMode.FULL:
             parts["vae"] = self._tiny_vaes.for_pipeline(base, model)
@@ -296,7 +299,7 @@ class LocalEngine:
                     _swap(parts, name, openvino.for_text_encoder, getattr(base, name), model)
         if not parts:
             return pipeline
-        swapped = derive_pipeline(type(pipeline), pipeline, **parts)
+        swapped = derive_pipeline(type(pipeline), pipeline, slot.derived, **parts)
         swapped.set_progress_bar_config(disable=True)
         return swapped
 
@@ -332,10 +335,10 @@ class LocalEngine:
         with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None, embeddings) as base:
             scheduler = make_scheduler(base.scheduler, request.scheduler)
             if control_modules:
-                task = control_pipeline(base, request.task, scheduler, control_modules, slot.name)
+                task = control_pipeline(base, request.task, scheduler, control_modules, slot.name, slot.derived)
             else:
-                task = task_pipeline(base, request.task, scheduler, slot.name)
-            pipeline = self._with_modules(task, base, plan, adapter, slot.name)
+                task = task_pipeline(base, request.task, scheduler, slot.name, slot.derived)
+            pipeline = self._with_modules(task, base, plan, adapter, slot)
             hires = request.hires_scale is not None
             first = whole_run_progress(progress, request.steps, refine_steps(request), False) if hires else progress
             arguments = self._call_arguments(pipeline, plan, inputs, seeds, first, cancel, controls)
@@ -355,7 +358,7 @@ class LocalEngine:
             output, inference_seconds = _call(pipeline, arguments)
             label = type(pipeline).__name__ + _openvino_label(pipeline)
             if hires:
-                output, refine_seconds, refiner = self._refine(base, slot.name, plan, output.images, arguments,
+                output, refine_seconds, refiner = self._refine(base, slot, plan, output.images, arguments,
                                                                seeds, progress, cancel, adapter)  # fmt: skip
                 inference_seconds += refine_seconds
                 label += f" + hires fix ({refiner})"
@@ -372,7 +375,7 @@ class LocalEngine:
     def _refine(
         self,
         base: Any,
-        model_name: str,
+        slot: ModelSlot,
         plan: Plan,
         first_images: Any,
         first_arguments: dict[str, Any],
@@ -399,13 +402,14 @@ class LocalEngine:
 
             enlarged = enlarge_pictures(list(first_images), request, size, upscale if source else None)
         refined = replace(plan, request=refine_request(request, size), size=size)
-        task = task_pipeline(base, Task.IMG2IMG, make_scheduler(base.scheduler, request.scheduler), model_name)
-        pipeline = self._with_modules(task, base, refined, adapter, model_name)
+        scheduler = make_scheduler(base.scheduler, request.scheduler)
+        task = task_pipeline(base, Task.IMG2IMG, scheduler, slot.name, slot.derived)
+        pipeline = self._with_modules(task, base, refined, adapter, slot)
         second = whole_run_progress(progress, request.steps, refine_steps(request), True)
         arguments = self._call_arguments(pipeline, refined, TaskInputs(), seeds, second, cancel)
         arguments["image"] = enlarged
         prompts = PromptPair.parse(request.prompt, request.negative_prompt)
-        arguments = with_prompt_embeds(pipeline, prompts, arguments, model_name)
+        arguments = with_prompt_embeds(pipeline, prompts, arguments, slot.name)
         if "ip_adapter_image_embeds" in first_arguments:
             arguments["ip_adapter_image_embeds"] = first_arguments["ip_adapter_image_embeds"]
         output, seconds = _call(pipeline, arguments)
@@ -546,8 +550,8 @@ class LocalEngine:
         first = plans[0]
         with slot.using(first.loras, None) as base:
             scheduler = make_scheduler(base.scheduler, first.request.scheduler)
-            task = task_pipeline(base, Task.TXT2IMG, scheduler, slot.name)
-            pipeline = self._with_modules(task, base, first, None, slot.name)
+            task = task_pipeline(base, Task.TXT2IMG, scheduler, slot.name, slot.derived)
+            pipeline = self._with_modules(task, base, first, None, slot)
             merged = first.request.model_copy(update={"preview": any(r.preview for r in requests)})
             flat_seeds = [seed for request_seeds in seeds for seed in request_seeds]
             arguments = self._call_arguments(pipeline, replace(first, request=merged), TaskInputs(), flat_seeds,

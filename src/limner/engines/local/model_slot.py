@@ -19,6 +19,7 @@ from limner.core.errors import InvalidRequestError, ModelDownloadError, first_li
 from limner.engines.local.gpu_tuning import QkvFusion
 from limner.engines.local.ip_adapter import AdapterSource, load_adapter
 from limner.engines.local.model_refs import ModelSource, SourceKind
+from limner.engines.local.tasks import DerivedPipelines
 from limner.engines.local.textual_inversion import EmbeddingSource, LoadedEmbedding, load_embedding, unload_embedding
 
 ActiveLoras = tuple[tuple[str, float], ...]
@@ -47,6 +48,7 @@ class ModelSlot:
     _ip_adapter: str | None = None
     _embeddings: dict[str, LoadedEmbedding] = field(default_factory=dict)
     fuse_qkv: bool = False  # fused QKV projections whenever no LoRA or IP-Adapter patches the attention
+    derived: DerivedPipelines = field(default_factory=DerivedPipelines)  # task pipelines around these modules
 
     @contextmanager
     def using(

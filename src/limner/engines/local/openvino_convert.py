@@ -54,7 +54,7 @@ class Conversion:
     part: str  # "unet", "vae-decoder", "text-encoder"
     module_class: type
     config: Any
-    shape: tuple[int, ...]  # latent (height, width), or the text encoder's token count
+    shape: tuple[int, ...]  # latent (height, width) [+ SDXL's pooled width and time ids], or the token count
     path: Path
     threads: int
 
@@ -232,6 +232,22 @@ class _TracedUNet(torch.nn.Module):
         return self.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False)[0]
 
 
+class _TracedSDXLUNet(_TracedUNet):
+    """SDXL's UNet (base or refiner): its ``added_cond_kwargs`` (the pooled text embedding and the
+    size/crop/aesthetic time ids) become two more positional inputs."""
+
+    def forward(  # type: ignore[override]
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        hidden: torch.Tensor,
+        text_embeds: torch.Tensor,
+        time_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        added = {"text_embeds": text_embeds, "time_ids": time_ids}
+        return self.unet(sample, timestep, encoder_hidden_states=hidden, added_cond_kwargs=added, return_dict=False)[0]
+
+
 class _TracedDecoder(torch.nn.Module):
     """The VAE's decode (post-quant conv and decoder) with a tensor in and out."""
 
@@ -268,10 +284,12 @@ def _traced(part: str, module: Any, shape: tuple[int, ...]) -> tuple[torch.nn.Mo
         return _TracedText(module), (ids,)
     width = config.cross_attention_dim
     example = (
-        torch.randn(2, config.in_channels, *shape),
+        torch.randn(2, config.in_channels, *shape[:2]),
         torch.tensor([10.0, 10.0]),
         torch.randn(2, 77, width if isinstance(width, int) else width[0]),
     )
+    if len(shape) == 4:  # SDXL: (height, width, pooled embedding width, number of time ids)
+        return _TracedSDXLUNet(module), (*example, torch.randn(2, shape[2]), torch.rand(2, shape[3]) * 1024)
     return _TracedUNet(module), example
 
 

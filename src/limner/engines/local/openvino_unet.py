@@ -15,9 +15,12 @@ weights (every tensor's bytes), its config, the OpenVINO version and limner's, s
 an upgrade never reuse a stale conversion; a run with LoRAs converts the UNet (and a patched text
 encoder) with the LoRAs added into the weights, under ``<key>-lora-<digest of the LoRA set>``.
 
+SDXL's UNet (base and refiner) runs there too, its pooled text embedding and time ids passed as
+inputs of the graph.
+
 What it does not cover, and the engine then runs PyTorch as before: IP-Adapters (they replace the
-UNet's attention processors), UNets that take extra conditioning (SDXL's ``added_cond_kwargs``, LCM's
-``timestep_cond``), ControlNets (residuals into the UNet), text encoders while textual-inversion words
+UNet's attention processors), UNets that take other conditioning (LCM's ``timestep_cond``, class
+labels), ControlNets (residuals into the UNet), text encoders while textual-inversion words
 are loaded (they grow the token table), LoRAs that cannot be added into the weights (DoRA), and
 devices other than the CPU.
 """
@@ -62,13 +65,29 @@ def supports_vae(vae: Any) -> bool:
 
 
 def supports(unet: Any) -> bool:
-    """Whether this UNet's call is exactly (sample, timestep, encoder_hidden_states): SD 1.x/2.x shapes."""
+    """Whether this UNet's call is (sample, timestep, encoder_hidden_states), plus SDXL's pooled text
+    embedding and time ids: SD 1.x/2.x and SDXL base and refiner shapes."""
     config = unet.config
     return (
-        getattr(config, "addition_embed_type", None) is None
+        getattr(config, "addition_embed_type", None) in (None, "text_time")
         and getattr(config, "time_cond_proj_dim", None) is None
         and getattr(config, "class_embed_type", None) is None
     )
+
+
+def precision_of(part: str, setting: str) -> str:
+    """The compute precision OpenVINO is asked for on ``part`` under the ``openvino_precision`` setting.
+
+    ``auto`` asks bf16 of the VAE decoder only. Why per module: the decoder runs once, straight into
+    pixels, so its bf16 rounding stays within a fraction of a pixel level (measured below 1/255), and it
+    is most of a few-step model's time (SD-Turbo's one step at 512 px: 13.5 s of 18.5 s in f32, 6.8 s in
+    bf16). The UNet's rounding is fed back into every later step and the text encoder's into every
+    step: in bf16 they moved limner-tiny's pixels by ~2/255, so they stay f32 unless ``bf16`` is asked.
+    On CPUs without bf16 units OpenVINO computes in f32 whatever is asked.
+    """
+    if setting == "auto":
+        return "bf16" if part == "vae-decoder" else "f32"
+    return setting
 
 
 class StandIn(torch.nn.Module):
@@ -91,6 +110,11 @@ class StandIn(torch.nn.Module):
     def device(self) -> torch.device:
         return torch.device("cpu")
 
+    def derivation_identity(self) -> tuple[Any, ...]:
+        """What makes two stand-ins interchangeable in a derived pipeline (see ``tasks.DerivedPipelines``):
+        their kind, the module they stand in for and the LoRA set added in."""
+        return (type(self), id(self._original[0]), self._variant)
+
     def _compiled(self, shape: tuple[int, ...], part: str) -> Any:
         return self._models.compiled(self._original[0], shape, part, self._variant)
 
@@ -105,22 +129,36 @@ class OpenVinoUNet(StandIn):
     several threads: each call makes its own infer request.
     """
 
+    @property
+    def add_embedding(self) -> Any:
+        """SDXL's pipelines read the width of the pooled embedding and time ids off ``unet.add_embedding``."""
+        return self._original[0].add_embedding
+
     def forward(
         self,
         sample: torch.Tensor,
         timestep: torch.Tensor | float | int,
         encoder_hidden_states: torch.Tensor,
+        added_cond_kwargs: dict[str, torch.Tensor] | None = None,
         return_dict: bool = True,
         **unused: Any,
     ) -> Any:
         extra = {key: value for key, value in unused.items() if value is not None}
-        if extra:
-            raise ValueError(f"the OpenVINO UNet takes no {', '.join(sorted(extra))}")
+        added = dict(added_cond_kwargs or {})
+        unsupported = sorted([*extra, *(set(added) - {"text_embeds", "time_ids"})])
+        if unsupported:
+            raise ValueError(f"the OpenVINO UNet takes no {', '.join(unsupported)}")
         steps = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)
         if steps.numel() == 1:
             steps = steps.expand(sample.shape[0])
-        compiled = self._compiled((int(sample.shape[-2]), int(sample.shape[-1])), "unet")
-        result = compiled([sample.float().numpy(), steps.numpy(), encoder_hidden_states.float().numpy()])
+        shape: tuple[int, ...] = (int(sample.shape[-2]), int(sample.shape[-1]))
+        inputs = [sample.float().numpy(), steps.numpy(), encoder_hidden_states.float().numpy()]
+        if added:  # SDXL: one graph per pooled width and number of time ids (base 6, refiner 5)
+            text_embeds, time_ids = added["text_embeds"].float(), added["time_ids"].float()
+            shape += (int(text_embeds.shape[-1]), int(time_ids.shape[-1]))
+            inputs += [text_embeds.numpy(), time_ids.numpy()]
+        compiled = self._compiled(shape, "unet")
+        result = compiled(inputs)
         output = torch.from_numpy(np.asarray(result[0]))
         if return_dict:
             from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
@@ -153,7 +191,7 @@ class OpenVinoUNets:
     LoRA set and shape. Only the latest LoRA set of a module stays compiled beside its plain weights
     (another set is read back from disk in seconds); a run still holding a dropped one finishes with it."""
 
-    def __init__(self, cache_dir: Path, threads: int, precision: str = "f32") -> None:
+    def __init__(self, cache_dir: Path, threads: int, precision: str = "auto") -> None:
         self._cache_dir = Path(cache_dir)
         self._threads = threads
         self._precision = precision
@@ -205,9 +243,10 @@ class OpenVinoUNets:
             if not path.is_file():
                 self._convert(module, shape, path, part, variant)
             core = openvino.Core()
-            # f32 by default even where the CPU's default is bf16 (AMX, AVX-512 BF16): bf16 moved limner-tiny's
-            # pixels by ~2/255 on average against PyTorch, past the 1/255 this backend promises unless asked.
-            settings = {"INFERENCE_NUM_THREADS": self._threads, "INFERENCE_PRECISION_HINT": self._precision}
+            settings = {
+                "INFERENCE_NUM_THREADS": self._threads,
+                "INFERENCE_PRECISION_HINT": precision_of(part, self._precision),
+            }
             compiled = core.compile_model(core.read_model(str(path)), "CPU", settings)
             known_models = self._compiled[module]
             for older in [key for key in known_models if key[0] and key[0] != variant]:

@@ -8,7 +8,10 @@ pipeline class and its UNet's input channels, not from its name.
 
 from __future__ import annotations
 
+import copy
 import inspect
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from diffusers import DiffusionPipeline
@@ -50,17 +53,80 @@ def supported_tasks(base: DiffusionPipeline) -> frozenset[Task]:
     return frozenset({Task.TXT2IMG, Task.IMG2IMG, Task.INPAINT})
 
 
-def derive_pipeline(pipeline_class: Any, base: Any, **parts: Any) -> Any:
-    """``pipeline_class.from_pipe(base, **parts)``, keeping the modules in the dtype they have.
+def derive_pipeline(pipeline_class: Any, base: Any, derived: DerivedPipelines | None = None, **parts: Any) -> Any:
+    """``pipeline_class.from_pipe(base, **parts)``, keeping the modules in the dtype they have; through
+    ``derived`` (the model's :class:`DerivedPipelines`) when given, so a repeated derivation costs a copy.
 
     Why the dtype is passed: ``DiffusionPipeline.from_pipe`` casts every module, in place, to its
     ``dtype``, which is float32 when none is given; a half-precision model (the CUDA default)
     shared by every run became float32 for good at its first job.
     """
+    if derived is not None:
+        return derived.derive(pipeline_class, base, **parts)
     return pipeline_class.from_pipe(base, dtype=base.dtype, **parts)
 
 
-def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: str) -> Any:
+class DerivedPipelines:
+    """The pipelines derived from one loaded model, built once each and handed out as shallow copies.
+
+    Why: ``from_pipe`` casts every module to the dtype it is given, a walk over every module and
+    parameter even when they have it already (on limner-tiny ~9 ms of a ~440 ms image, on an SD-sized
+    model ~70 ms), and a run derives its task pipeline each time. A pipeline object holds references to
+    the modules and its config; what a call writes on it (guidance, timestep count, interrupt flag) are
+    plain attributes. So each run gets ``copy.copy`` of the pipeline built the first time, with its own
+    scheduler set (scheduler state is per run): a separate object around the same modules.
+
+    The key is the pipeline class and the identity of every module the new pipeline would hold, so a
+    module added later (an IP-Adapter's image encoder) or swapped in (a tiny VAE, a ControlNet) gets a
+    pipeline of its own; an OpenVINO stand-in, made anew for each run, counts as the module and LoRA
+    set it stands in for. Owned by the model's slot, it goes when the model does;
+    at most ``capacity`` pipelines are kept (the least recently used goes first).
+    """
+
+    def __init__(self, capacity: int = 16) -> None:
+        self._capacity = capacity
+        self._known: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def derive(self, pipeline_class: Any, source: Any, **parts: Any) -> Any:
+        """A pipeline of ``pipeline_class`` around ``source``'s modules with ``parts`` swapped in, its
+        scheduler ``parts["scheduler"]`` (else ``source``'s)."""
+        scheduler = parts.pop("scheduler", None) or source.scheduler
+        modules = {**source.components, **parts}
+        modules.pop("scheduler", None)
+        key = (
+            pipeline_class,
+            type(source),
+            tuple(sorted((name, _identity(module)) for name, module in modules.items())),
+        )
+        with self._lock:
+            known = self._known.get(key)
+            if known is not None:
+                self._known.move_to_end(key)
+        if known is None:  # the pipeline holds every module of the key, so their ids stay theirs while it is kept
+            known = pipeline_class.from_pipe(source, dtype=source.dtype, scheduler=scheduler, **parts)
+            with self._lock:
+                self._known[key] = known
+                while len(self._known) > self._capacity:
+                    self._known.popitem(last=False)
+        pipeline = copy.copy(known)
+        pipeline.scheduler = scheduler  # registered on the copy only: its config dict is replaced, not changed
+        return pipeline
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+def _identity(module: Any) -> Any:
+    """A module's part of a derivation key: its identity, or what a stand-in made per run (OpenVINO's)
+    says makes it interchangeable with an earlier one."""
+    same_as = getattr(type(module), "derivation_identity", None)
+    return same_as(module) if same_as is not None else id(module)
+
+
+def task_pipeline(
+    base: Any, task: Task, scheduler: SchedulerMixin, model_name: str, derived: DerivedPipelines | None = None
+) -> Any:
     """A pipeline object for ``task`` that shares every module of ``base`` but the scheduler."""
     tasks = supported_tasks(base)
     if task is Task.CHARACTER:  # text-to-image conditioned on references by the IP-Adapter
@@ -72,7 +138,7 @@ def task_pipeline(base: Any, task: Task, scheduler: SchedulerMixin, model_name: 
         hint = " (use an InstructPix2Pix-class model, e.g. --preset cartoonize)" if task is Task.EDIT else ""
         raise UnsupportedTaskError(f"model {model_name} cannot do {task.value}; it can do: {can}{hint}", param="task")
     if task is Task.EDIT or len(tasks) == 1 or (task is Task.TXT2IMG and _is_text_to_image(base)):
-        pipeline = derive_pipeline(type(base), base, scheduler=scheduler)
+        pipeline = derive_pipeline(type(base), base, derived, scheduler=scheduler)
     else:
         # Imported here: diffusers' auto pipelines import every pipeline family they map (~1.5 s),
         # which a text-to-image run of a text-to-image model does not need.
