@@ -65,7 +65,8 @@ def commits(sessions: sessionmaker[Session]) -> Iterator[list[str]]:
 def test_the_thread_that_runs_a_job_writes_nothing_until_the_job_ends(
     sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Step progress reaches the row (the first step at once), written by the heartbeat thread."""
+    """Step progress reaches the row (once the job has run the progress interval), written by the heartbeat
+    thread."""
     user = make_user(sessions)
     worker = make_worker(sessions, steps_then_wait_for_the_row(sessions, 1))
     job = enqueue(worker._queue, sessions, user)
@@ -106,8 +107,28 @@ def test_jobs_start_no_thread_of_their_own(sessions: sessionmaker[Session], monk
     assert started == []
 
 
-def test_a_short_job_commits_four_times_whatever_its_step_count(sessions: sessionmaker[Session]) -> None:
-    """Enqueue, claim, the first step, the finish (the row and its counter together): no commit per step."""
+def test_a_job_that_ends_within_the_progress_interval_writes_no_progress(sessions: sessionmaker[Session]) -> None:
+    """Enqueue, claim, the finish (the row, its last step and its counter together): three commits. The
+    claim already says the job runs; a progress write in between only competed with the job for the cores."""
+    user = make_user(sessions)
+
+    def reports_every_step(context: JobContext) -> list[str]:
+        for step in range(1, STEPS + 1):
+            context.progress(ProgressEvent(step=step, total_steps=STEPS))
+        time.sleep(0.05)  # time for a heartbeat thread that wrote the first step at once
+        return []
+
+    worker = make_worker(sessions, reports_every_step)
+    with commits(sessions) as made:
+        job = enqueue(worker._queue, sessions, user)
+        assert worker.run_once()
+        worker.stop()
+    assert row(sessions, job.id).step == STEPS
+    assert len(made) == 3, made
+
+
+def test_a_longer_job_commits_four_times_whatever_its_step_count(sessions: sessionmaker[Session]) -> None:
+    """Enqueue, claim, one progress write, the finish (the row and its counter together): no commit per step."""
     user = make_user(sessions)
     worker = make_worker(sessions, steps_then_wait_for_the_row(sessions, 1))
     with commits(sessions) as made:

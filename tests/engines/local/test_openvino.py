@@ -77,7 +77,7 @@ def test_auto_precision_asks_bf16_of_the_vae_decoder_only(
 
 
 def test_bf16_precision_is_what_the_setting_asks(tiny_models: dict[str, Path], tmp_path: Path) -> None:
-    """``openvino_precision=bf16`` compiles for bf16 (faster, pictures no longer equal); f32 is the default."""
+    """``openvino_precision=bf16`` compiles every module for bf16 (faster, pictures no longer equal)."""
     import openvino
 
     if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):

@@ -303,6 +303,7 @@ class JobQueue:
                     attempts=Job.attempts + 1,
                 )
                 .returning(Job)  # the whole row in the same statement: no second read
+                .execution_options(synchronize_session=False)  # a fresh session: nothing loaded to update
             ).scalar()
             session.commit()
             return taken
@@ -357,6 +358,7 @@ class JobQueue:
                     .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
                     .values(**values)
                     .returning(Job)
+                    .execution_options(synchronize_session=False)  # a fresh session: nothing loaded to update
                 ).scalar()
                 if job is None:
                     session.rollback()

@@ -13,8 +13,10 @@ job is back in the queue within ``timeout + recover_interval`` seconds (20 + 5 b
 
 Overhead: the thread that runs a job writes nothing to the database between its claim and its end.
 Step progress goes to the heartbeat thread (one per worker, started once, not one per job), which
-writes the first step at once and later ones at most every ``PROGRESS_WRITE_SECONDS``; the finish
-writes the last step.
+writes it at most every ``PROGRESS_WRITE_SECONDS``, the first time once the job has run that long;
+the finish writes the last step. A job shorter than that writes no progress row at all: its claim
+already says it runs and its finish says it ended, and a write in between only competed with the
+job and the answer for the cores (benchmarks/overhead.py).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_WRITE_SECONDS = 0.5
 """How often step progress is written to the job row (other processes' SSE read it there), by the
-heartbeat thread: the first step at once, then at most this often; the finish writes the last step."""
+heartbeat thread: at most this often, the first time once the job has run this long; the finish
+writes the last step. This process's own listeners get every step at once, from memory."""
 PROGRESS_EVENT_SECONDS = 0.1
 """Step events closer together than this are coalesced (the first, the last and those with a preview
 always go out): on a small model a step takes milliseconds, and waking every listener that often
@@ -352,7 +355,6 @@ class _Heartbeats:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._poked = False  # a job's first step waits to be written
 
     @contextmanager
     def track(self, job_id: str, cancel: CancelToken) -> Iterator[None]:
@@ -374,20 +376,11 @@ class _Heartbeats:
                 self._jobs.pop(job_id, None)
 
     def progress(self, job_id: str, step: int, total_steps: int) -> None:
-        """Note a job's step; the heartbeat thread writes it (no database work in the caller's thread).
-
-        The first step is written at once (other processes see the job start), later ones at most every
-        ``progress_interval``.
-        """
+        """Note a job's step; the heartbeat thread writes it (no database work in the caller's thread),
+        at most every ``progress_interval``, the first time once the job has run that long."""
         beat = self._jobs.get(job_id)
-        if beat is None:
-            return
-        first = beat.progress is None
-        beat.progress = (step, total_steps)
-        if first:
-            with self._changed:
-                self._poked = True
-                self._changed.notify_all()
+        if beat is not None:
+            beat.progress = (step, total_steps)
 
     def stop(self, timeout: float) -> None:
         with self._changed:
@@ -404,19 +397,16 @@ class _Heartbeats:
                 self._changed.wait_for(lambda: bool(self._jobs) or stopping.is_set())  # idle: no wake-ups
                 if stopping.is_set():
                     return
-                self._poked = False
                 jobs = list(self._jobs.items())
             for job_id, beat in jobs:
                 self._beat(job_id, beat, time.monotonic())
             with self._changed:
-                self._changed.wait_for(lambda: self._poked or stopping.is_set(), timeout=tick)
+                self._changed.wait_for(stopping.is_set, timeout=tick)
 
     def _beat(self, job_id: str, beat: _Beat, now: float) -> None:
         progress = beat.progress
-        write_progress = (
-            progress is not None
-            and progress != beat.written
-            and (beat.written is None or now - beat.written_at >= self._progress_interval)
+        write_progress = (  # written_at starts as the job's start
+            progress is not None and progress != beat.written and now - beat.written_at >= self._progress_interval
         )
         if not write_progress and now - beat.beaten_at < self._interval:
             return
