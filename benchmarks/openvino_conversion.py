@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (UNet, VAE decoder)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=["f32", "bf16", "f16"], default="f32",
-                        help="OpenVINO's inference precision (the engine uses f32)")  # fmt: skip
+                        help="OpenVINO's precision (the engine's default: f32 for UNet and text encoder)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="timed calls of each, alternating")
     parser.add_argument("--here", action="store_true", help="convert in this process, whatever the module's size")
     args = parser.parse_args()
