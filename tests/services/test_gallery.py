@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,23 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from limner.db.models import Image
 from limner.services.files import FileStore
 from limner.services.gallery import Gallery
+from tests.services.db_events import engine_events
 from tests.services.test_job_after_work import generated
 from tests.services.test_queue import enqueue, make_queue, make_user
 
 
-@contextmanager
-def statements(sessions: sessionmaker[Session]) -> Iterator[list[str]]:
-    seen: list[str] = []
-    engine = sessions.kw["bind"]
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement.split()[0].upper())
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+def statements(sessions: sessionmaker[Session]) -> AbstractContextManager[list[str]]:
+    """The verb of every SQL statement run while the block runs."""
+    return engine_events(sessions, "before_cursor_execute", lambda _conn, _cursor, sql, *_: sql.split()[0].upper())
 
 
 def test_a_jobs_new_image_is_one_insert_and_a_redelivery_reuses_it(

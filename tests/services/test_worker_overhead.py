@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from limner.core.progress import ProgressEvent
@@ -16,6 +14,7 @@ from limner.db.models import Job, JobStatus
 from limner.services.jobs.events import EventBus
 from limner.services.jobs.queue import JobQueue
 from limner.services.jobs.worker import JobContext, Worker
+from tests.services.db_events import engine_events
 from tests.services.test_queue import enqueue, make_queue, make_user
 
 STEPS = 25  # GenerationRequest's default, the job row's total_steps
@@ -46,20 +45,9 @@ def steps_then_wait_for_the_row(sessions: sessionmaker[Session], until_step: int
     return handler
 
 
-@contextmanager
-def commits(sessions: sessionmaker[Session]) -> Iterator[list[str]]:
+def commits(sessions: sessionmaker[Session]) -> AbstractContextManager[list[str]]:
     """Every commit on the database while the block runs, named by the thread that made it."""
-    seen: list[str] = []
-    engine = sessions.kw["bind"]
-
-    def count(_connection: object) -> None:
-        seen.append(threading.current_thread().name)
-
-    sa.event.listen(engine, "commit", count)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "commit", count)
+    return engine_events(sessions, "commit", lambda _connection: threading.current_thread().name)
 
 
 def test_the_thread_that_runs_a_job_writes_nothing_until_the_job_ends(
