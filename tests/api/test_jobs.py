@@ -11,6 +11,7 @@ import pytest
 
 from limner.services.jobs.queue import JobQueue
 from tests.api.conftest import Api, png_bytes
+from tests.services.db_events import engine_events
 
 TXT2IMG = {"prompt": "a red fox", "steps": 2, "seed": 3, "width": 64, "height": 64}
 
@@ -278,3 +279,38 @@ def test_a_job_post_goes_to_the_thread_pool_only_for_database_work(api: Api, mon
     response = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
     assert response.status_code == 202, response.text
     assert hops == ["get_principal"]
+
+
+def test_a_sync_job_reads_back_neither_its_row_nor_its_image_row(api: Api) -> None:
+    """The sync answer subscribes to the job's events before the job is stored, so the final event is never
+    missed and the row need not be read first; the image is the caller's own job's, so its bytes are read
+    without looking its gallery row up. Each read was a session and a thread hop on the answer's path."""
+    headers = {**api.as_user("bob"), "Accept": "image/png"}
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    with engine_events(services.sessions, "before_cursor_execute", lambda *arguments: str(arguments[2])) as seen:
+        response = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.content.startswith(b"\x89PNG")
+    by_id = [statement for statement in seen if statement.lstrip().upper().startswith("SELECT")
+             and ("WHERE jobs.id = " in statement or "WHERE images.id = " in statement)]  # fmt: skip
+    assert by_id == []
+
+
+def test_a_replayed_sync_job_answers_with_the_first_jobs_image(api: Api) -> None:
+    """A sync request that repeats an Idempotency-Key gets the stored job's picture, not a new job's."""
+    headers = {**api.as_user("bob"), "Accept": "image/png", "Idempotency-Key": "sync-replay"}
+    first = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
+    again = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers["X-Limner-Job-Id"] == first.headers["X-Limner-Job-Id"]
+    assert again.content == first.content
+
+
+def test_a_sync_replay_whose_image_was_deleted_answers_404(api: Api) -> None:
+    headers = {**api.as_user("bob"), "Accept": "image/png", "Idempotency-Key": "sync-deleted"}
+    first = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
+    image_id = first.headers["X-Limner-Image-Ids"].split(",")[0]
+    assert api.client.delete(f"/v1/images/{image_id}", headers=api.as_user("bob")).status_code == 204
+    again = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
+    assert again.status_code == 404, again.text
+    assert image_id in again.json()["error"]["message"]

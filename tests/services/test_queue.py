@@ -16,6 +16,7 @@ from limner.db.models import Job, JobStatus, Role, User
 from limner.services.auth.passwords import Passwords
 from limner.services.jobs.queue import JobQueue, NewJob
 from limner.services.users import Users
+from tests.services.db_events import engine_events
 
 
 def make_queue(sessions: sessionmaker[Session], **overrides: object) -> JobQueue:
@@ -264,3 +265,20 @@ def test_finished_jobs_are_counted_as_they_finish(sessions: sessionmaker[Session
         counters = {row.status: row.finished for row in session.query(JobCounter).all()}
     assert counters["succeeded"] == 2
     assert counters["failed"] == 1
+
+
+def test_an_empty_queue_is_looked_at_without_a_write(sessions: sessionmaker[Session]) -> None:
+    """A worker asks for work again after every job: on an empty queue that is one read, not an UPDATE (on
+    SQLite an UPDATE takes the database's write lock, matching a row or not, and competes with the API's
+    inserts for it)."""
+    queue = make_queue(sessions)
+    with engine_events(sessions, "before_cursor_execute", lambda *arguments: str(arguments[2])) as statements:
+        assert queue.claim("w") is None
+        assert queue.claim("w", frozenset({"train"})) is None
+    assert statements
+    assert all(statement.lstrip().upper().startswith("SELECT") for statement in statements), statements
+    job = enqueue(queue, sessions, make_user(sessions))
+    assert queue.claim("w", frozenset({"train"})) is None  # queued, but not of the kinds asked for
+    claimed = queue.claim("w")
+    assert claimed is not None
+    assert claimed.id == job.id

@@ -160,7 +160,7 @@ class Gallery:
     def _write_files(
         self, image_id: str, data: bytes, picture: PILImage.Image, *, thumbnail: bool = True
     ) -> dict[str, str]:
-        file_key = f"images/{image_id}.png"
+        file_key = _image_key(image_id)
         thumbnail_key = f"thumbnails/{image_id}.webp"
         self._files.put(file_key, data)
         if thumbnail:
@@ -207,6 +207,14 @@ class Gallery:
     def file_bytes(self, image: Image) -> bytes:
         return self._files.get(image.file_key)
 
+    def output_bytes(self, image_id: str) -> bytes:
+        """The file of an image whose owner the caller already knows (a job's result, by the job's owner),
+        without reading its row; a deleted image is a 404."""
+        try:
+            return self._files.get(_image_key(image_id))
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"image {image_id!r} was deleted", param="image_id") from exc
+
     def thumbnail_bytes(self, image: Image) -> bytes:
         if image.thumbnail_key and self._files.exists(image.thumbnail_key):
             return self._files.get(image.thumbnail_key)
@@ -237,6 +245,10 @@ class Gallery:
         self._files.delete(image.file_key)
         if image.thumbnail_key:
             self._files.delete(image.thumbnail_key)
+
+
+def _image_key(image_id: str) -> str:
+    return f"images/{image_id}.png"
 
 
 def _thumbnail(picture: PILImage.Image) -> bytes:

@@ -21,7 +21,7 @@ from limner.api.deps import GeneratorDep, ReaderDep, ServicesDep, SessionDep, au
 from limner.api.params import Limit, Offset
 from limner.api.responses import AUTHENTICATED, SYNC_JOB, WITH_BODY, error_responses
 from limner.api.schemas import JobCreate, JobOut, Page
-from limner.api.waiting import wait_for
+from limner.api.waiting import submit_and_wait
 from limner.core.errors import LimnerError, UnsupportedMediaTypeError
 from limner.core.jobs import JobKind
 from limner.db.models import Job, JobStatus, User
@@ -37,7 +37,13 @@ SSE_POLL_SECONDS = 1.0  # when jobs run in other processes
 
 
 def _enqueue(
-    services: Services, user: User, body: JobCreate, idempotency_key: str | None, *, position: bool = True
+    services: Services,
+    user: User,
+    body: JobCreate,
+    idempotency_key: str | None,
+    *,
+    position: bool = True,
+    job_id: str | None = None,
 ) -> tuple[JobOut, bool]:
     """Store the job; its place in line is counted only for an answer that shows it (not a sync one)."""
     with services.sessions() as session:
@@ -46,6 +52,7 @@ def _enqueue(
             idempotency_key=idempotency_key,
             webhook_url=str(body.webhook_url) if body.webhook_url else None,
             deadline_seconds=body.deadline_seconds,
+            job_id=job_id,
         )  # fmt: skip
         return JobOut.of(job, services.queue.position(session, job) if position else None), created
 
@@ -80,23 +87,32 @@ async def create_job(
     user: GeneratorDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> Response:
-    sync = "image/png" in request.headers.get("accept", "")
-    job, created = await run_in_threadpool(_enqueue, services, user, body, idempotency_key, position=not sync)
-    if sync:
-        finished = await wait_for(services, job.id, services.settings.sync_wait_seconds)
-        image_ids = finished.result_image_ids
-        data = await run_in_threadpool(_image_bytes, services, user, image_ids[0])
-        return Response(data, media_type="image/png", headers={"X-Limner-Job-Id": job.id,
-                                                                "X-Limner-Image-Ids": ",".join(image_ids)})  # fmt: skip
+    if "image/png" in request.headers.get("accept", ""):
+        return await _sync_answer(services, user, body, idempotency_key)
+    job, created = await run_in_threadpool(_enqueue, services, user, body, idempotency_key)
     headers = {"Location": f"/v1/jobs/{job.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(job.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED, headers=headers)
 
 
-def _image_bytes(services: Services, user: User, image_id: str) -> bytes:
-    with services.sessions() as session:
-        return services.gallery.file_bytes(services.gallery.get(session, user, image_id))
+async def _sync_answer(services: Services, user: User, body: JobCreate, idempotency_key: str | None) -> Response:
+    """Store the job, wait for it and answer its first image's bytes.
+
+    The images are read by id without their gallery rows: the job is the caller's own (stored now, or
+    an earlier one of theirs that the Idempotency-Key replays), and so are the images it made.
+    """
+
+    async def submit(job_id: str) -> str:
+        job, _created = await run_in_threadpool(_enqueue, services, user, body, idempotency_key, position=False,
+                                                 job_id=job_id)  # fmt: skip
+        return job.id
+
+    finished = await submit_and_wait(services, submit, services.settings.sync_wait_seconds)
+    image_ids = finished.result_image_ids
+    data = await run_in_threadpool(services.gallery.output_bytes, image_ids[0])
+    return Response(data, media_type="image/png", headers={"X-Limner-Job-Id": finished.job_id,
+                                                            "X-Limner-Image-Ids": ",".join(image_ids)})  # fmt: skip
 
 
 @router.get("", response_model=Page[JobOut], summary="My jobs, newest first")

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from limner.api.deps import GeneratorDep, ServicesDep
 from limner.api.links import base_url, image_links, signed_image_url
 from limner.api.responses import AUTHENTICATED, SYNC_JOB, UPLOADS, WITH_BODY, error_responses
-from limner.api.waiting import Finished, wait_for
+from limner.api.waiting import Finished, submit_and_wait
 from limner.core.requests import MAX_IMAGES_PER_REQUEST, ImageRef, Task, parse_size
-from limner.db.models import Image, Job, User
+from limner.db.models import Image, User
 from limner.services.container import Services
 from limner.services.model_info import is_edit_model
 
@@ -79,11 +79,11 @@ def _size(size: str | None) -> dict[str, int]:
     return {"width": width, "height": height}
 
 
-def _run(services: Services, user: User, fields: dict[str, Any], inputs: dict[str, str]) -> Job:
+def _run(services: Services, user: User, fields: dict[str, Any], inputs: dict[str, str], job_id: str) -> str:
     pictures = {field: ImageRef.gallery(image_id) for field, image_id in inputs.items()}
     with services.sessions() as session:
-        job, _ = services.generation_jobs.queue(session, user, {**fields, **pictures})
-        return job
+        job, _ = services.generation_jobs.queue(session, user, {**fields, **pictures}, job_id=job_id)
+        return job.id
 
 
 def _response(
@@ -112,8 +112,10 @@ async def _complete(
     response_format: ResponseFormat,
     request: Request,
 ) -> ImagesResponse:
-    job = await run_in_threadpool(_run, services, user, fields, inputs)
-    finished = await wait_for(services, job.id, services.settings.sync_wait_seconds)
+    async def submit(job_id: str) -> str:
+        return await run_in_threadpool(_run, services, user, fields, inputs, job_id)
+
+    finished = await submit_and_wait(services, submit, services.settings.sync_wait_seconds)
     base = base_url(services, request)
     return await run_in_threadpool(_response, services, user, finished, response_format, base)
 

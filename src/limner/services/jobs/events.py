@@ -27,6 +27,11 @@ _Listener = tuple[asyncio.AbstractEventLoop, "asyncio.Queue[dict[str, Any]]", bo
 
 
 class EventBus:
+    delivers_from_subscribe = True
+    """Whether every event published after :meth:`subscribe` has entered its block reaches it (here: the
+    listener is in the dictionary before the block starts). A sync wait that subscribed before its job
+    was stored then needs no first read of the job's row."""
+
     def __init__(self) -> None:
         self._subscribers: dict[str, set[_Listener]] = defaultdict(set)
         self._lock = threading.Lock()

@@ -33,6 +33,8 @@ RECONNECT_SECONDS = 1.0
 class RedisEventBus(EventBus):
     """Publishes to Redis; delivers what any process published to this process's subscribers."""
 
+    delivers_from_subscribe = False  # the pattern subscription is confirmed by Redis later, on the listener's thread
+
     def __init__(self, url: str) -> None:
         super().__init__()
         self._client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
