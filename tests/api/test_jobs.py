@@ -314,3 +314,22 @@ def test_a_sync_replay_whose_image_was_deleted_answers_404(api: Api) -> None:
     again = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
     assert again.status_code == 404, again.text
     assert image_id in again.json()["error"]["message"]
+
+
+def test_a_sync_job_crosses_to_the_thread_pool_three_times(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Authentication, the store, the image's bytes: each hop waits for a free thread and core. The
+    request's session, used by authentication only, is closed on the event loop (it holds no connection)."""
+    import anyio.to_thread
+
+    headers = {**api.as_user("bob"), "Accept": "image/png"}
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(function: Any, *arguments: Any, **options: Any) -> Any:
+        hops.append(getattr(function, "__qualname__", repr(function)))
+        return await run_sync(function, *arguments, **options)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    response = api.client.post("/v1/jobs", json={**TXT2IMG, "seed": 11}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert len(hops) == 3, hops

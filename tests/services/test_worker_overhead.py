@@ -165,3 +165,33 @@ def test_every_job_gets_heartbeats_also_after_the_worker_was_idle(sessions: sess
         time.sleep(0.3)  # idle: the heartbeat thread has nothing to beat
     worker.stop()
     assert beaten == [True, True]
+
+
+def test_a_worker_woken_by_a_new_job_claims_it_without_looking_first(sessions: sessionmaker[Session]) -> None:
+    """The queue is read before a claim only when nothing said a job came: after a job, and on the idle
+    poll. A wake-up from this process's enqueue goes straight to the claim."""
+    user = make_user(sessions)
+    done = threading.Event()
+
+    def handler(context: JobContext) -> list[str]:
+        done.set()
+        return []
+
+    worker = make_worker(sessions, handler)
+
+    def statement_and_thread(_connection: object, _cursor: object, statement: str, *_rest: object) -> str:
+        return f"{threading.current_thread().name}: {statement.lstrip()}"
+
+    def looks(seen: list[str]) -> list[str]:  # the claiming thread's reads of the queue
+        return [entry for entry in seen if entry.startswith(f"{worker.id}-0: SELECT jobs.id")]
+
+    with engine_events(sessions, "before_cursor_execute", statement_and_thread) as seen:
+        worker.start()
+        time.sleep(0.2)  # the loop looked at the empty queue and waits
+        looks_before = len(looks(seen))
+        enqueue(worker._queue, sessions, user)
+        assert done.wait(10)
+        time.sleep(0.2)  # the look after the job
+        worker.stop()
+    assert looks_before >= 1
+    assert len(looks(seen)) == looks_before + 1, seen  # the look after the job, none before its claim

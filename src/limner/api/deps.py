@@ -35,13 +35,20 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def get_session(services: ServicesDep) -> AsyncIterator[Session]:
-    """A session made on the event loop (it connects only when first used, in a route's thread) and
-    closed in the thread pool (closing hands its connection back, which may talk to the database)."""
+    """A session made on the event loop (it connects only when first used, in a route's thread).
+
+    Closed in the thread pool while it holds a transaction (closing hands its connection back, which
+    may talk to the database); one that holds none (used by authentication only, which ends its read)
+    is closed here, without a hop to another thread.
+    """
     session = services.sessions()
     try:
         yield session
     finally:
-        await run_in_threadpool(session.close)
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -113,7 +120,11 @@ def get_principal(
     api_key: Annotated[str | None, Security(api_key_header)],
 ) -> Principal:
     token = bearer.credentials if bearer is not None else oauth_token
-    return authenticate(services, session, credential(token, api_key))
+    principal = authenticate(services, session, credential(token, api_key))
+    # End the read: the connection goes back to the pool in this thread, the user stays loaded, and a
+    # route that uses the session again begins a new transaction.
+    session.commit()
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

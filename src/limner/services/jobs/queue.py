@@ -280,7 +280,7 @@ class JobQueue:
 
     # -- workers ---------------------------------------------------------------------------
 
-    def claim(self, worker_id: str, kinds: frozenset[str] | None = None) -> Job | None:
+    def claim(self, worker_id: str, kinds: frozenset[str] | None = None, *, look_first: bool = True) -> Job | None:
         """Atomically take the oldest queued job (of ``kinds``), or None when there is none free.
 
         One statement: ``UPDATE jobs SET status='running' ... WHERE status='queued' AND id =
@@ -290,11 +290,12 @@ class JobQueue:
         asks again after every job, and on an empty queue the UPDATE still took SQLite's write lock
         (competing with the API's inserts) and a session's work, on the path of the answer to the
         job just finished. A job queued between the read and the next ask waits for that ask.
+        ``look_first=False`` skips the read, for a claimer woken because a job was just queued.
         """
         oldest = select(Job.id).where(Job.status == JobStatus.QUEUED.value)
         if kinds is not None:
             oldest = oldest.where(Job.kind.in_(kinds))
-        if not self._anything_queued(oldest):
+        if look_first and not self._anything_queued(oldest):
             return None
         picked = oldest.order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True)
         return self._take(worker_id, Job.id == picked.scalar_subquery())

@@ -179,9 +179,11 @@ class Worker:
         self._process(job)
         return True
 
-    def run_once(self) -> bool:
-        """Claim and run one job; False when the queue was empty (used by tests and the loop)."""
-        job = self._queue.claim(self.id, frozenset(self._handlers))
+    def run_once(self, *, look_first: bool = True) -> bool:
+        """Claim and run one job; False when the queue was empty (used by tests and the loop).
+
+        ``look_first=False``: this process just queued a job, so the queue is not read before the claim."""
+        job = self._queue.claim(self.id, frozenset(self._handlers), look_first=look_first)
         if job is None:
             return False
         self._process(job)
@@ -201,14 +203,16 @@ class Worker:
             self._stop.wait(self._recover_interval)
 
     def _loop(self) -> None:
+        woken = False
         while not self._stop.is_set():
             try:
-                worked = self.run_once()
+                worked = self.run_once(look_first=not woken)
             except Exception:  # a bug in a handler must not kill the worker thread
                 logger.exception("worker loop error")
                 worked = False
+            woken = False
             if not worked:
-                self._queue.wakeup.wait(IDLE_WAIT_SECONDS)
+                woken = self._queue.wakeup.wait(IDLE_WAIT_SECONDS)
                 self._queue.wakeup.clear()
 
     def _after_work(self) -> ThreadPoolExecutor:
