@@ -1,38 +1,104 @@
-"""The gallery's writes for a job's images: one statement for a new image, one row however often it is saved."""
+"""The gallery's writes for a job's images: kept with the job's success in one commit, or not at all."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from limner.db.models import Image
+from limner.core.errors import InvalidRequestError
+from limner.db.models import Image, Job, JobStatus
 from limner.services.files import FileStore
 from limner.services.gallery import Gallery
+from limner.services.jobs.events import EventBus
+from limner.services.jobs.worker import JobContext, JobHandler, Worker
 from tests.services.db_events import engine_events
 from tests.services.test_job_after_work import generated
 from tests.services.test_queue import enqueue, make_queue, make_user
 
 
-def statements(sessions: sessionmaker[Session]) -> AbstractContextManager[list[str]]:
-    """The verb of every SQL statement run while the block runs."""
-    return engine_events(sessions, "before_cursor_execute", lambda _conn, _cursor, sql, *_: sql.split()[0].upper())
+def image_handler(gallery: Gallery, images: int = 2) -> JobHandler:
+    """What the generation handler does with a job's images: files written now, rows kept for the job's end."""
+
+    def handler(context: JobContext) -> list[str]:
+        items = [generated() for _ in range(images)]
+        for index, item in enumerate(items):
+            item.record = item.record.model_copy(update={"index": index})
+        rows = [gallery.new_output(context.job.owner_id, context.job.id, item, later=context.after) for item in items]
+        context.keep_with_success(rows, lambda: gallery.discard_output(rows))
+        return [row.id for row in rows]
+
+    return handler
 
 
-def test_a_jobs_new_image_is_one_insert_and_a_redelivery_reuses_it(
-    sessions: sessionmaker[Session], tmp_path: Path
-) -> None:
+def test_a_jobs_images_and_its_success_are_one_commit(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    """Before, the images were committed by themselves and the job's end after: a commit more per job, and a
+    moment where the job ran on with images already in the gallery."""
     gallery = Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000)
     user = make_user(sessions)
-    job = enqueue(make_queue(sessions), sessions, user)
-    with statements(sessions) as made, sessions() as session:
-        first = gallery.save_output(session, user.id, job.id, generated(), later=lambda task: None)
-    assert made == ["INSERT"]
+    worker = Worker(make_queue(sessions), sessions, {"generate": image_handler(gallery)}, EventBus())
+    job = enqueue(worker._queue, sessions, user)
+    with engine_events(sessions, "commit", lambda _connection: "commit") as commits:
+        assert worker.run_once()
+    worker.stop()
+    assert len(commits) == 2  # the claim, then the images with the job's end
     with sessions() as session:
-        again = gallery.save_output(session, user.id, job.id, generated(), later=lambda task: None)
-        rows = session.scalars(sa.select(Image).where(Image.job_id == job.id)).all()
-    assert again.id == first.id
-    assert [row.id for row in rows] == [first.id]
-    assert sorted(path.name for path in (tmp_path / "files" / "images").iterdir()) == [f"{first.id}.png"]
+        done = session.get(Job, job.id)
+        rows = session.scalars(sa.select(Image).where(Image.job_id == job.id).order_by(Image.index_in_job)).all()
+    assert done is not None
+    assert done.status == JobStatus.SUCCEEDED.value
+    assert sorted(done.result_image_ids) == sorted(row.id for row in rows)
+    assert len(rows) == 2
+    assert all(gallery.output_bytes(row.id).startswith(b"\x89PNG") for row in rows)
+
+
+def test_a_job_lost_before_its_end_leaves_neither_image_rows_nor_files(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A job taken back by the sweeper (its worker seemed dead) is run again elsewhere: this run's images
+    are not kept, and their files are deleted."""
+    gallery = Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000)
+    user = make_user(sessions)
+    inner = image_handler(gallery)
+
+    def taken_back_meanwhile(context: JobContext) -> list[str]:
+        image_ids = inner(context)
+        with sessions() as session:
+            session.execute(sa.update(Job).where(Job.id == context.job.id).values(status=JobStatus.QUEUED.value,
+                                                                                  worker_id=None))  # fmt: skip
+            session.commit()
+        return image_ids
+
+    worker = Worker(make_queue(sessions), sessions, {"generate": taken_back_meanwhile}, EventBus())
+    job = enqueue(worker._queue, sessions, user)
+    assert worker.run_once()
+    worker.stop()
+    with sessions() as session:
+        assert session.scalars(sa.select(Image).where(Image.job_id == job.id)).all() == []
+        queued = session.get(Job, job.id)
+        assert queued is not None
+        assert queued.status == JobStatus.QUEUED.value
+    images = tmp_path / "files" / "images"
+    assert not images.exists() or list(images.iterdir()) == []
+
+
+def test_a_failed_job_keeps_no_images(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    gallery = Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000)
+    inner = image_handler(gallery)
+
+    def fails_after_its_images(context: JobContext) -> list[str]:
+        inner(context)
+        raise InvalidRequestError("made to fail")
+
+    worker = Worker(make_queue(sessions), sessions, {"generate": fails_after_its_images}, EventBus())
+    job = enqueue(worker._queue, sessions, make_user(sessions))
+    assert worker.run_once()
+    worker.stop()
+    with sessions() as session:
+        failed = session.get(Job, job.id)
+        assert failed is not None
+        assert failed.status == JobStatus.FAILED.value
+        assert session.scalars(sa.select(Image)).all() == []
+    images = tmp_path / "files" / "images"
+    assert not images.exists() or list(images.iterdir()) == []

@@ -60,8 +60,10 @@ def test_a_deferred_thumbnail_is_written_by_the_task_and_made_on_demand_before(
     gallery = Gallery(files, max_upload_bytes=10_000_000, max_pixels=10_000_000)
     user = make_user(sessions)
     tasks: list[Any] = []
+    image = gallery.new_output(user.id, None, generated(), later=tasks.append)
     with sessions() as session:
-        image = gallery.save_output(session, user.id, None, generated(), later=tasks.append)
+        session.add(image)
+        session.commit()
     assert image.thumbnail_key is not None
     assert files.exists(image.file_key)  # the picture itself is stored before the job may say "succeeded"
     assert not files.exists(image.thumbnail_key)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from limner.core.errors import InvalidRequestError, NotFoundError
@@ -55,33 +54,31 @@ class Gallery:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def save_output(
+    def new_output(
         self,
-        session: Session,
         owner_id: str,
         job_id: str | None,
         item: GeneratedImage,
         later: Callable[[Callable[[], None]], None] | None = None,
     ) -> Image:
-        """Store one generated image. For a job, (job, index) is unique: a redelivered job reuses it.
+        """Write one generated image's file and make its row, not yet added to any session.
 
-        ``later``: the thumbnail is handed to it, once the row is committed, instead of written here
-        (a worker writes it after the job's end is published); until then :meth:`thumbnail_bytes` makes
-        it from the image.
+        Why not committed here: a job's images are committed in the transaction that records the job's
+        success (:meth:`limner.services.jobs.worker.JobContext.keep_with_success`), so the gallery
+        never shows images of a job that then failed or was taken over, and a job costs one commit
+        less. The file is written first: once the row is visible, its picture is readable.
 
-        No read before the insert: the unique (job, index) refuses a second row, and only then is the
-        first one looked up (a redelivery is rare; every job pays for a read that is done up front).
+        ``later``: the thumbnail is handed to it instead of written here (a worker writes it after the
+        job's end is published); until then :meth:`thumbnail_bytes` makes it from the image.
         """
-        index = item.record.index
         image_id = new_id()
-        data = png_bytes(item)
         record = item.record
         row = Image(
             id=image_id,
             owner_id=owner_id,
             kind=ImageKind.OUTPUT.value,
             job_id=job_id,
-            index_in_job=index if job_id is not None else None,
+            index_in_job=record.index if job_id is not None else None,
             width=record.width,
             height=record.height,
             task=record.request.task.value,
@@ -89,23 +86,16 @@ class Gallery:
             prompt=record.request.prompt,
             seed=record.seed,
             parameters=record.model_dump(mode="json"),
-            **self._write_files(image_id, data, item.image, thumbnail=later is None),
+            **self._write_files(image_id, png_bytes(item), item.image, thumbnail=later is None),
         )
-        session.add(row)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            self._delete_files(row)
-            if job_id is None:
-                raise
-            existing = session.scalar(select(Image).where(Image.job_id == job_id, Image.index_in_job == index))
-            if existing is None:
-                raise
-            return existing
         if later is not None:
             later(lambda: self._write_thumbnail(row, item.image))
         return row
+
+    def discard_output(self, rows: list[Image]) -> None:
+        """Delete the files of images made by :meth:`new_output` whose rows were never committed."""
+        for row in rows:
+            self._delete_files(row)
 
     def save_upload(self, session: Session, owner: User, data: bytes, param: str = "image") -> Image:
         """Validate an uploaded picture, strip everything but pixels, and store it."""

@@ -99,9 +99,9 @@ class GenerateHandler:
             raise InvalidRequestError(f"job {job.id} is not a generation")
         source = GalleryInputs(self._gallery, self._characters, context.sessions, job.owner_id)
         result = self._generation.run(payload.request, source, context.progress, context.cancel)
-        with context.sessions() as session:
-            return [self._gallery.save_output(session, job.owner_id, job.id, item, later=context.after).id
-                    for item in result.images]  # fmt: skip
+        rows = [self._gallery.new_output(job.owner_id, job.id, item, later=context.after) for item in result.images]
+        context.keep_with_success(rows, lambda: self._gallery.discard_output(rows))
+        return [row.id for row in rows]
 
 
 class GenerationJobs:

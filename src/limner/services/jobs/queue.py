@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from limner.core.errors import ConflictError, NotFoundError, QueueFullError
 from limner.core.jobs import GenerateJob, JobKind, TrainJob
-from limner.db.base import utcnow
+from limner.db.base import Base, utcnow
 from limner.db.models import Job, JobCounter, JobStatus, User, new_id
 
 QUEUE_FULL_RETRY_SECONDS = 30
@@ -360,8 +360,10 @@ class JobQueue:
         result_image_ids: list[str] | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        rows: Sequence[Base] = (),
     ) -> Job | None:
-        """Record the outcome, if this worker still owns the job: the row and its status's counter, one commit.
+        """Record the outcome, if this worker still owns the job: the row, its status's counter and ``rows``
+        (a success's gallery images), one commit.
 
         A success also writes the last step (the worker writes no progress row at the last step).
         """
@@ -382,6 +384,7 @@ class JobQueue:
                 if job is None:
                     session.rollback()
                     return None
+                session.add_all(rows)
                 self._count_finished(session, job)
                 try:
                     session.commit()

@@ -27,10 +27,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from limner.core.errors import GenerationCanceledError, LimnerError
 from limner.core.progress import CancelToken, ProgressEvent
-from limner.db.base import utcnow
+from limner.db.base import Base, utcnow
 from limner.db.models import Job, JobStatus, User
 from limner.services.jobs.events import EventBus
 from limner.services.jobs.queue import JobQueue
@@ -77,6 +77,18 @@ class JobContext:
     cancel: CancelToken
     sessions: sessionmaker[Session]
     after: Callable[[Callable[[], None]], None] = run_now
+    results: list[Base] = field(default_factory=list)
+    discards: list[Callable[[], None]] = field(default_factory=list)
+
+    def keep_with_success(self, rows: Sequence[Base], discard: Callable[[], None]) -> None:
+        """Add ``rows`` (a job's gallery images) in the transaction that records the job's success.
+
+        Both are committed together or not at all: a job never says "succeeded" without its images,
+        and no image outlives a run that failed, was canceled or was taken over by another worker;
+        then ``discard`` removes what the rows point to (their files).
+        """
+        self.results.extend(rows)
+        self.discards.append(discard)
 
 
 JobHandler = Callable[[JobContext], list[str]]
@@ -231,6 +243,9 @@ class Worker:
             self._running[job.id] = cancel
         deadline_hit = threading.Event()
         later: list[Callable[[], None]] = []
+        context = JobContext(job=job, progress=self._progress_callback(job, cancel, deadline_hit), cancel=cancel,
+                             sessions=self._sessions, after=later.append)  # fmt: skip
+        kept = False
         self._events.publish(job.id, job_event(job))
         try:
             if job.deadline_at is not None and self._clock() >= job.deadline_at:
@@ -238,12 +253,9 @@ class Worker:
                     job, JobStatus.FAILED, error=("deadline_exceeded", "the job's deadline passed in the queue")
                 )
                 return
-            progress = self._progress_callback(job, cancel, deadline_hit)
             handler = self._handlers[job.kind]
             try:
                 with self._beats.track(job.id, cancel):
-                    context = JobContext(job=job, progress=progress, cancel=cancel, sessions=self._sessions,
-                                         after=later.append)  # fmt: skip
                     image_ids = handler(context)
             except GenerationCanceledError:
                 if self._stop.is_set() and not deadline_hit.is_set() and self._release(job):
@@ -259,10 +271,12 @@ class Worker:
                 logger.exception("job %s failed", job.id)
                 self._finish(job, JobStatus.FAILED, error=("internal_error", f"internal error: {type(exc).__name__}"))
             else:
-                self._finish(job, JobStatus.SUCCEEDED, image_ids=image_ids)
+                kept = self._finish(job, JobStatus.SUCCEEDED, image_ids=image_ids, results=context.results)
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
+            if not kept:
+                self._run_after(context.discards)
             if later:  # after the end is published (or the job handed back)
                 self._after.submit(self._run_after, later)
 
@@ -304,16 +318,19 @@ class Worker:
         status: JobStatus,
         image_ids: list[str] | None = None,
         error: tuple[str, str] | None = None,
-    ) -> None:
+        results: Sequence[Base] = (),
+    ) -> bool:
+        """Record and publish the job's end; False when another worker or a cancel took the job over."""
         code, message = error if error else (None, None)
         finished = self._queue.finish(
-            job.id, self.id, status, result_image_ids=image_ids, error_code=code, error_message=message
+            job.id, self.id, status, result_image_ids=image_ids, error_code=code, error_message=message, rows=results
         )
-        if finished is None:  # another worker or a cancel took the job over
-            return
+        if finished is None:
+            return False
         self._events.publish(job.id, job_event(finished))
         if finished.webhook_url and self._webhooks is not None:
             self._send_webhook(finished)
+        return True
 
     def _send_webhook(self, job: Job) -> None:
         if self._webhooks is None or job.webhook_url is None:
