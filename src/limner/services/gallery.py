@@ -23,6 +23,7 @@ from limner.db.models import Image, ImageKind, User, new_id
 from limner.imaging.inputs import open_image_bytes
 from limner.imaging.png import png_bytes, read_parameters
 from limner.services.files import FileStore
+from limner.services.recent_outputs import RecentOutputs
 
 THUMBNAIL_SIDE = 256
 
@@ -49,6 +50,7 @@ class ImageFilter:
 class Gallery:
     def __init__(self, files: FileStore, *, max_upload_bytes: int, max_pixels: int) -> None:
         self._files = files
+        self._recent = RecentOutputs()
         self._max_upload_bytes = max_upload_bytes
         self._max_pixels = max_pixels
 
@@ -73,6 +75,7 @@ class Gallery:
         """
         image_id = new_id()
         record = item.record
+        data = png_bytes(item)
         row = Image(
             id=image_id,
             owner_id=owner_id,
@@ -86,8 +89,9 @@ class Gallery:
             prompt=record.request.prompt,
             seed=record.seed,
             parameters=record.model_dump(mode="json"),
-            **self._write_files(image_id, png_bytes(item), item.image, thumbnail=later is None),
+            **self._write_files(image_id, data, item.image, thumbnail=later is None),
         )
+        self._recent.keep(image_id, data)
         if later is not None:
             later(lambda: self._write_thumbnail(row, item.image))
         return row
@@ -197,6 +201,11 @@ class Gallery:
     def file_bytes(self, image: Image) -> bytes:
         return self._files.get(image.file_key)
 
+    def recent_output_bytes(self, image_id: str) -> bytes | None:
+        """A picture this process made a moment ago, from memory, once; None when it is not kept (then
+        :meth:`output_bytes` reads its file). See :mod:`limner.services.recent_outputs`."""
+        return self._recent.take(image_id)
+
     def output_bytes(self, image_id: str) -> bytes:
         """The file of an image whose owner the caller already knows (a job's result, by the job's owner),
         without reading its row; a deleted image is a 404."""
@@ -232,6 +241,7 @@ class Gallery:
         self._delete_files(image)
 
     def _delete_files(self, image: Image) -> None:
+        self._recent.drop(image.id)
         self._files.delete(image.file_key)
         if image.thumbnail_key:
             self._files.delete(image.thumbnail_key)

@@ -110,7 +110,9 @@ async def _sync_answer(services: Services, user: User, body: JobCreate, idempote
 
     finished = await submit_and_wait(services, submit, services.settings.sync_wait_seconds)
     image_ids = finished.result_image_ids
-    data = await run_in_threadpool(services.gallery.output_bytes, image_ids[0])
+    data = services.gallery.recent_output_bytes(image_ids[0])
+    if data is None:  # made by a worker in another process, or pushed out by newer pictures
+        data = await run_in_threadpool(services.gallery.output_bytes, image_ids[0])
     return Response(data, media_type="image/png", headers={"X-Limner-Job-Id": finished.job_id,
                                                             "X-Limner-Image-Ids": ",".join(image_ids)})  # fmt: skip
 
