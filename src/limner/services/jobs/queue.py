@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, Select, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, Update, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +34,7 @@ from limner.core.errors import ConflictError, NotFoundError, QueueFullError
 from limner.core.jobs import GenerateJob, JobKind, TrainJob
 from limner.db.base import Base, utcnow
 from limner.db.models import Job, JobCounter, JobStatus, User, new_id
+from limner.services.jobs.queue_statements import QueueStatements
 
 QUEUE_FULL_RETRY_SECONDS = 30
 
@@ -101,6 +102,7 @@ class JobQueue:
             raise TypeError("the queue's sessionmaker must be bound to an engine")
         self._engine = bind
         self._server_clock = clock is None and bind.dialect.name == "postgresql"
+        self._statements = QueueStatements(self._server_clock)
         self.wakeup = threading.Event()
 
     @property
@@ -214,7 +216,7 @@ class JobQueue:
         return session.scalar(select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == key))
 
     def queued_count(self, session: Session) -> int:
-        return session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value)) or 0
+        return session.scalar(self._statements.queued_count) or 0
 
     def position(self, session: Session, job: Job) -> int | None:
         """1-based place in line for a queued job; None once it left the queue."""
@@ -292,38 +294,20 @@ class JobQueue:
         job just finished. A job queued between the read and the next ask waits for that ask.
         ``look_first=False`` skips the read, for a claimer woken because a job was just queued.
         """
-        oldest = select(Job.id).where(Job.status == JobStatus.QUEUED.value)
-        if kinds is not None:
-            oldest = oldest.where(Job.kind.in_(kinds))
-        if look_first and not self._anything_queued(oldest):
-            return None
-        picked = oldest.order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True)
-        return self._take(worker_id, Job.id == picked.scalar_subquery())
-
-    def _anything_queued(self, queued: Select[str]) -> bool:
-        with self._engine.connect() as connection:
-            return connection.execute(queued.limit(1)).first() is not None
+        look, take = self._statements.claim(kinds)
+        if look_first:
+            with self._engine.connect() as connection:
+                if connection.execute(look).first() is None:
+                    return None
+        return self._take(take, {"p_worker_id": worker_id})
 
     def claim_by_id(self, job_id: str, worker_id: str) -> Job | None:
         """Take this job if it is still queued; None when it is not (a duplicate delivery, a cancel)."""
-        return self._take(worker_id, Job.id == job_id)
+        return self._take(self._statements.take_by_id, {"p_worker_id": worker_id, "p_job_id": job_id})
 
-    def _take(self, worker_id: str, which: ColumnElement[bool]) -> Job | None:
-        now = self._now()
+    def _take(self, statement: Update, parameters: dict[str, Any]) -> Job | None:
         with self._sessions() as session:
-            taken = session.execute(
-                update(Job)
-                .where(which, Job.status == JobStatus.QUEUED.value)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    worker_id=worker_id,
-                    started_at=now,
-                    heartbeat_at=now,
-                    attempts=Job.attempts + 1,
-                )
-                .returning(Job)  # the whole row in the same statement: no second read
-                .execution_options(synchronize_session=False)  # a fresh session: nothing loaded to update
-            ).scalar()
+            taken = session.execute(statement, {**parameters, **self._statements.clock(self._local_now())}).scalar()
             session.commit()
             return taken
 
@@ -367,20 +351,17 @@ class JobQueue:
 
         A success also writes the last step (the worker writes no progress row at the last step).
         """
-        values: dict[str, Any] = {"status": status.value, "finished_at": self._now()}
+        parameters: dict[str, Any] = {"p_job_id": job_id, "p_worker_id": worker_id, "p_status": status.value}
+        parameters.update(self._statements.clock(self._local_now()))
         if status is JobStatus.SUCCEEDED:
-            values.update(progress=1.0, step=Job.total_steps, result_image_ids=result_image_ids or [])
+            statement = self._statements.finish_succeeded
+            parameters["p_result_image_ids"] = result_image_ids or []
         else:
-            values.update(error_code=error_code, error_message=error_message)
+            statement = self._statements.finish_other
+            parameters.update(p_error_code=error_code, p_error_message=error_message)
         for attempt in range(2):
             with self._sessions() as session:
-                job = session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.worker_id == worker_id, Job.status == JobStatus.RUNNING.value)
-                    .values(**values)
-                    .returning(Job)
-                    .execution_options(synchronize_session=False)  # a fresh session: nothing loaded to update
-                ).scalar()
+                job = session.execute(statement, parameters).scalar()
                 if job is None:
                     session.rollback()
                     return None
@@ -402,11 +383,7 @@ class JobQueue:
             return
         seconds = max(0.0, (job.finished_at - job.started_at).total_seconds())
         counted = _rowcount(
-            session.execute(
-                update(JobCounter)
-                .where(JobCounter.status == job.status)
-                .values(finished=JobCounter.finished + 1, seconds=JobCounter.seconds + seconds)
-            )
+            session.execute(self._statements.count_finished, {"p_status": job.status, "p_seconds": seconds})
         )
         if not counted:
             session.add(JobCounter(status=job.status, finished=1, seconds=seconds))
