@@ -102,3 +102,25 @@ def test_a_failed_job_keeps_no_images(sessions: sessionmaker[Session], tmp_path:
         assert session.scalars(sa.select(Image)).all() == []
     images = tmp_path / "files" / "images"
     assert not images.exists() or list(images.iterdir()) == []
+
+
+def test_a_job_whose_end_could_not_be_announced_keeps_its_images(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The images are committed with the job's success; an event bus that fails afterwards must not
+    have their files deleted as if the job had not ended."""
+
+    class BrokenBus(EventBus):
+        def publish(self, job_id: str, event: dict[str, object]) -> None:
+            if event["status"] == JobStatus.SUCCEEDED.value:
+                raise ConnectionError("the bus is away")
+
+    gallery = Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000)
+    worker = Worker(make_queue(sessions), sessions, {"generate": image_handler(gallery)}, BrokenBus())
+    job = enqueue(worker._queue, sessions, make_user(sessions))
+    assert worker.run_once()
+    worker.stop()
+    with sessions() as session:
+        rows = session.scalars(sa.select(Image).where(Image.job_id == job.id)).all()
+    assert len(rows) == 2
+    assert all(gallery.output_bytes(row.id).startswith(b"\x89PNG") for row in rows)

@@ -327,9 +327,12 @@ class Worker:
         )
         if finished is None:
             return False
-        self._events.publish(job.id, job_event(finished))
-        if finished.webhook_url and self._webhooks is not None:
-            self._send_webhook(finished)
+        try:
+            self._events.publish(job.id, job_event(finished))
+            if finished.webhook_url and self._webhooks is not None:
+                self._send_webhook(finished)
+        except Exception:  # the end is committed (with its images): a failed announcement must not undo it
+            logger.exception("announcing the end of job %s failed", job.id)
         return True
 
     def _send_webhook(self, job: Job) -> None:
