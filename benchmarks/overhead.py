@@ -79,12 +79,12 @@ def main() -> None:
                 seed = round_index + 1
                 # Which side goes first alternates: what one call leaves behind (the API's deferred
                 # thumbnail, warm or cold caches) then falls on each side equally often.
-                first, second = (raw_call, api_call) if round_index % 2 == 0 else (api_call, raw_call)
-                first_seconds = _seconds(first, seed)
-                second_seconds = _seconds(second, seed)
-                raw_seconds, api_seconds = (
-                    (first_seconds, second_seconds) if first is raw_call else (second_seconds, first_seconds)
-                )
+                if round_index % 2 == 0:
+                    raw_seconds = _seconds(raw_call, seed)
+                    api_seconds = _seconds(api_call, seed)
+                else:
+                    api_seconds = _seconds(api_call, seed)
+                    raw_seconds = _seconds(raw_call, seed)
                 raw_times.append(raw_seconds)
                 api_times.append(api_seconds)
                 ratios.append(api_seconds / raw_seconds)
@@ -116,12 +116,7 @@ def _service_alone(services: Services, api_call: Callable[[int], None], jobs: in
         return result
 
     services.generation.engine.run = answered_at_once
-    times = []
-    for seed in range(jobs):
-        started = time.perf_counter()
-        api_call(seed)
-        times.append(time.perf_counter() - started)
-    return times
+    return [_seconds(api_call, seed) for seed in range(jobs)]
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 
 from limner.services.jobs.queue import JobQueue
 from tests.api.conftest import Api, png_bytes
-from tests.services.db_events import engine_events
+from tests.services.db_events import sql_statements
 
 TXT2IMG = {"prompt": "a red fox", "steps": 2, "seed": 3, "width": 64, "height": 64}
 
@@ -287,7 +287,7 @@ def test_a_sync_job_reads_back_neither_its_row_nor_its_image_row(api: Api) -> No
     without looking its gallery row up. Each read was a session and a thread hop on the answer's path."""
     headers = {**api.as_user("bob"), "Accept": "image/png"}
     services = api.client.app.state.services  # type: ignore[attr-defined]
-    with engine_events(services.sessions, "before_cursor_execute", lambda *arguments: str(arguments[2])) as seen:
+    with sql_statements(services.sessions) as seen:
         response = api.client.post("/v1/jobs", json=TXT2IMG, headers=headers)
     assert response.status_code == 200, response.text
     assert response.content.startswith(b"\x89PNG")

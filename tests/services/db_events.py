@@ -4,7 +4,7 @@ statements), for the tests that count a job's database work."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,3 +24,8 @@ def engine_events(sessions: sessionmaker[Session], event: str, entry: Callable[.
         yield seen
     finally:
         sa.event.remove(engine, event, record)
+
+
+def sql_statements(sessions: sessionmaker[Session]) -> AbstractContextManager[list[str]]:
+    """The text of every SQL statement run while the block runs."""
+    return engine_events(sessions, "before_cursor_execute", lambda _connection, _cursor, statement, *_: statement)

@@ -16,7 +16,7 @@ from limner.db.models import Job, JobStatus, Role, User
 from limner.services.auth.passwords import Passwords
 from limner.services.jobs.queue import JobQueue, NewJob
 from limner.services.users import Users
-from tests.services.db_events import engine_events
+from tests.services.db_events import sql_statements
 
 
 def make_queue(sessions: sessionmaker[Session], **overrides: object) -> JobQueue:
@@ -272,7 +272,7 @@ def test_an_empty_queue_is_looked_at_without_a_write(sessions: sessionmaker[Sess
     SQLite an UPDATE takes the database's write lock, matching a row or not, and competes with the API's
     inserts for it)."""
     queue = make_queue(sessions)
-    with engine_events(sessions, "before_cursor_execute", lambda *arguments: str(arguments[2])) as statements:
+    with sql_statements(sessions) as statements:
         assert queue.claim("w") is None
         assert queue.claim("w", frozenset({"train"})) is None
     assert statements

@@ -7,9 +7,9 @@ Why the final event is trusted: the worker publishes a job's end only after the 
 success, the gallery's images) are committed, and the event carries the status, the image ids and
 the error. So the row is read once, after subscribing (the job may have ended before that), and
 again only when no event came for a while (the slow poll, a safety net). A job stored through
-:func:`submit_and_wait` is subscribed to before it exists: its row is not read first at all. Step events are not
-delivered to a sync wait at all: each would wake the event loop, which shares the interpreter
-with the thread that runs the job.
+:func:`submit_and_wait` is subscribed to before it exists: its row is not read first at all.
+Step events are not delivered to a sync wait at all: each would wake the event loop, which shares
+the interpreter with the thread that runs the job.
 """
 
 from __future__ import annotations
