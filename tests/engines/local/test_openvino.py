@@ -112,7 +112,7 @@ def test_a_conversion_is_kept_on_disk_and_reused(
     assert "OpenVINO" in pipeline
 
 
-def test_a_lora_runs_on_openvino_added_into_the_weights_and_leaves_the_model_as_it_was(
+def test_a_lora_runs_on_openvino_patched_into_the_graph_and_leaves_the_model_as_it_was(
     tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
     lora = [LoraSpec(ref=str(tiny_models["lora"]), weight=1.0)]
@@ -131,10 +131,31 @@ def test_a_lora_runs_on_openvino_added_into_the_weights_and_leaves_the_model_as_
     assert np.abs(ov_plain - torch_plain).mean() <= 1.0
     after = plain_state(unet)
     assert all(torch.equal(tensor, after[key]) for key, tensor in before.items())  # the shared UNet untouched
-    pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]), weight=0.4)])  # another weight, another key
-    assert len(list(tmp_path.glob("*-lora-*/*/unet.xml"))) == 2
+
+
+def test_another_lora_weight_runs_on_the_same_conversion(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_torch = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "torch"))
+    engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
+    pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]), weight=1.0)])
+    assert len(list(tmp_path.glob("*-lora-*/*/unet.xml"))) == 1
+
+    def no_conversion(*_: object) -> None:
+        raise AssertionError("converted again for another weight")
+
+    monkeypatch.setattr(OpenVinoUNets, "_convert", no_conversion)
+    for weight in (0.4, -0.5):  # the weight is the graph's input: each drawn as PyTorch draws it
+        lora = [LoraSpec(ref=str(tiny_models["lora"]), weight=weight)]
+        torch_lora, _ = pixels(on_torch, loras=lora)
+        ov_lora, label = pixels(engine, loras=lora)
+        assert "OpenVINO unet" in label
+        assert np.abs(ov_lora - torch_lora).mean() <= 1.0
+    full, _ = pixels(on_torch, loras=[LoraSpec(ref=str(tiny_models["lora"]), weight=1.0)])
+    assert np.abs(full - torch_lora).mean() > 1.0  # the weights differ enough to show
+    unet = engine.model_slot().pipeline.unet
     compiled = engine._openvino._compiled[unet]  # type: ignore[union-attr]
-    assert len({variant for variant, _ in compiled if variant}) == 1  # one LoRA set compiled at a time
+    assert len({variant for variant, _ in compiled if variant}) == 1  # one compiled graph for every weight
 
 
 def test_an_ip_adapter_keeps_the_unet_on_pytorch(tiny_models: dict[str, Path], tmp_path: Path) -> None:

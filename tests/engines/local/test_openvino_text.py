@@ -107,7 +107,7 @@ def test_sdxl_runs_its_unet_and_both_text_encoders_on_openvino(tmp_path: Path) -
     assert np.abs(weighted - expected).mean() <= 1.0
 
 
-def test_a_lora_on_the_text_encoder_is_added_into_its_converted_weights(tmp_path: Path) -> None:
+def test_a_lora_on_the_text_encoder_is_patched_into_its_converted_graph(tmp_path: Path) -> None:
     from peft import LoraConfig, inject_adapter_in_model
     from transformers import CLIPTextModel
 
@@ -131,3 +131,23 @@ def test_a_lora_on_the_text_encoder_is_added_into_its_converted_weights(tmp_path
     assert len(list(tmp_path.glob("*-lora-*/32/text-encoder.xml"))) == 1
     with pytest.raises(RuntimeError, match="LoRA set"), torch.inference_mode():
         plain(torch.randint(0, 100, (1, 16)))  # a new shape of a stand-in made before the LoRA: refused
+    patched = [layer for layer in encoder.modules() if "style" in getattr(layer, "scaling", {})]
+    for index, layer in enumerate(patched):  # a weight per layer, as diffusers' per-block weights write them
+        layer.scaling["style"] = 0.3 if index % 2 else -0.7
+    with torch.inference_mode():  # the same conversion, the scales read at the call
+        assert torch.allclose(with_lora(ids).last_hidden_state, encoder(ids).last_hidden_state, atol=1e-4)
+    assert len(list(tmp_path.glob("*-lora-*/32/text-encoder.xml"))) == 1
+
+
+def test_a_lora_on_the_token_table_keeps_the_text_encoder_on_pytorch(tmp_path: Path) -> None:
+    from peft import LoraConfig, inject_adapter_in_model
+    from transformers import CLIPTextModel
+
+    from limner.engines.local.openvino_convert import UnsupportedAdapterError
+
+    encoder = CLIPTextModel.from_pretrained(str(LIMNER_TINY / "text_encoder")).eval()
+    config = LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["token_embedding"])
+    encoder = inject_adapter_in_model(config, encoder, adapter_name="words")
+    encoder.peft_config = {"words": config}
+    with pytest.raises(UnsupportedAdapterError, match="words"):
+        OpenVinoUNets(tmp_path, threads=1).for_text_encoder(encoder)

@@ -1,11 +1,18 @@
 """Converting one PyTorch module (UNet, VAE decoder, CLIP text encoder) to an OpenVINO model on disk.
 
 Why from a rebuilt module and not the loaded one: the loaded module is shared by every run of a
-model, and LoRA adapters live inside it (peft layers). The conversion reads the module's weights as
-a plain state dict, with the active LoRA adapters added into the weights they patch (``W + scale *
-B @ A``, peft's own ``get_delta_weight``), builds a fresh module of the same class and config around
-those tensors (``assign=True``: no copy of the unpatched ones) and traces that. The shared module is
-never written to, so runs in flight on it are unaffected and nothing has to be unfused afterwards.
+model, and LoRA adapters live inside it (peft layers). The conversion reads the module's plain
+weights as a state dict and its active LoRA adapters as :class:`LoraPatch` es, builds a fresh module
+of the same class and config around those tensors (``assign=True``: no copy) and traces that. The
+shared module is never written to, so runs in flight on it are unaffected.
+
+Why a LoRA's scale is an input of the graph: users move LoRA weights all the time (``<lora:x:0.7>``,
+a slider in the studio), and a conversion of an SD-sized UNet takes minutes. Each patched layer of
+the rebuilt module computes ``W x + scale * B (A x)`` (peft's own arithmetic), with every scale read
+from one vector input (:func:`lora_scales`: one entry per patched layer and adapter, peft's
+``scaling``, so per-block weights work too). A LoRA set is converted once (:func:`lora_key` hashes
+the adapters' names and weights, not their scales) and any weight runs on it. The low-rank products
+cost a little at every step (rank over width: a few percent of an SD UNet's linear work).
 
 Why in a child process for large modules: tracing and converting hold several copies of the weights
 for a while (the traced graph's constants, OpenVINO's constants, its transformations), and memory
@@ -31,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from limner import __version__
@@ -44,12 +52,32 @@ PART_NAMES = {"unet": "UNet", "vae-decoder": "VAE decoder", "text-encoder": "tex
 
 
 class UnsupportedAdapterError(Exception):
-    """An active adapter that cannot be added into the weights (DoRA, LoRA biases): run PyTorch instead."""
+    """An active adapter that cannot be patched into the graph (DoRA, LoRA biases, embeddings): run PyTorch instead."""
+
+
+LORA_FORMAT = "scale-input 1"
+"""Part of every LoRA set's key: how the set is put into the graph (its scales as an input)."""
+
+
+@dataclass(frozen=True)
+class LoraPatch:
+    """One active adapter of one patched layer: ``layer`` (its name in the module) gains
+    ``scales[index] * up(down(x))``; ``down``/``up`` are peft's ``lora_A``/``lora_B``, a linear map or
+    a convolution (``stride``, ``padding``, ``groups`` as peft built them). Plain data, so it crosses
+    to the conversion's child process; the two weights travel beside the state dict."""
+
+    layer: str
+    index: int
+    convolution: bool
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] | str = ()  # a convolution's, or "same" / "valid"
+    up_groups: int = 1
 
 
 @dataclass(frozen=True)
 class Conversion:
-    """What to convert: ``part`` of a module (its class and config), at ``shape``, written to ``path``."""
+    """What to convert: ``part`` of a module (its class and config), at ``shape``, written to ``path``,
+    with ``loras`` patched in (their weights: ``<index>.down`` / ``<index>.up`` of the LoRA tensors)."""
 
     part: str  # "unet", "vae-decoder", "text-encoder"
     module_class: type
@@ -57,44 +85,37 @@ class Conversion:
     shape: tuple[int, ...]  # latent (height, width) [+ SDXL's pooled width and time ids], or the token count
     path: Path
     threads: int
+    loras: tuple[LoraPatch, ...] = ()
 
 
 def convert(module: Any, part: str, shape: tuple[int, ...], path: Path, label: str, threads: int) -> int:
-    """Write ``part`` of ``module`` (active LoRAs added in) as an OpenVINO model at ``path`` (``.xml`` + ``.bin``).
+    """Write ``part`` of ``module`` (its active LoRAs patched in, their scales an input) as an OpenVINO
+    model at ``path`` (``.xml`` + ``.bin``).
 
     Returns the peak resident memory of the child process that converted it, in bytes (0: converted here).
     """
-    state = folded_state(module)
+    state = plain_state(module)
+    patches, lora_tensors = lora_patches(module)
     size = sum(tensor.numel() * tensor.element_size() for tensor in state.values())
-    job = Conversion(part, type(module), module.config, shape, path, threads)
+    job = Conversion(part, type(module), module.config, shape, path, threads, patches)
     in_child = size >= CHILD_PROCESS_MIN_BYTES
     logger.warning(
         "converting the %s of %s for OpenVINO (once; cached in %s)...", PART_NAMES.get(part, part), label, path.parent
     )
     started = time.perf_counter()
-    peak = _convert_in_child(job, state) if in_child else _convert_here(job, state)
+    peak = _convert_in_child(job, state, lora_tensors) if in_child else _convert_here(job, state, lora_tensors)
     where = f"; peak memory of the child process {peak / 2**30:.1f} GiB" if peak else ""
     logger.info("converted the %s of %s in %.0f s%s", PART_NAMES.get(part, part), label,
                 time.perf_counter() - started, where)  # fmt: skip
     return peak
 
 
-def folded_state(module: Any) -> dict[str, torch.Tensor]:
-    """The module's weights under its plain names, with every active LoRA adapter added in.
+def plain_state(module: Any) -> dict[str, torch.Tensor]:
+    """The module's state dict without LoRA tensors, under the names of the unpatched module.
 
     peft wraps a patched layer as ``name.base_layer`` beside ``name.lora_A.<adapter>``; the plain
-    module has ``name.weight``. Unpatched tensors are the module's own (not copied).
+    module has ``name.weight``. The tensors are the module's own (not copied).
     """
-    state = plain_state(module)
-    for name, layer in _lora_layers(module):
-        for adapter in _active_adapters(layer):
-            key = f"{name}.weight"
-            state[key] = state[key] + layer.get_delta_weight(adapter).to(state[key].dtype)
-    return state
-
-
-def plain_state(module: Any) -> dict[str, torch.Tensor]:
-    """The module's state dict without LoRA tensors, under the names of the unpatched module."""
     state: dict[str, torch.Tensor] = {}
     for key, tensor in module.state_dict().items():
         parts = key.split(".")
@@ -105,25 +126,42 @@ def plain_state(module: Any) -> dict[str, torch.Tensor]:
 
 
 def lora_key(module: Any) -> str:
-    """A digest of the LoRA adapters active in ``module`` (names, scales, weights); ``""`` when none is.
+    """A digest of the LoRA adapters active in ``module`` (layer and adapter names, in order, and their
+    weights; not their scales, an input of the graph); ``""`` when none is.
 
     Raises :class:`UnsupportedAdapterError` for an adapter that is not a plain low-rank update.
     """
-    digest = hashlib.sha256()
-    found = False
-    for name, layer in _lora_layers(module):
-        for adapter in _active_adapters(layer):
-            if (
-                layer.use_dora.get(adapter)
-                or getattr(layer, "lora_bias", {}).get(adapter)
-                or adapter not in layer.lora_B
-            ):
-                raise UnsupportedAdapterError(f"adapter {adapter} of {name} is not a plain LoRA (DoRA, biases)")
-            found = True
-            digest.update(f"{name} {adapter} {layer.scaling[adapter]!r}".encode())
-            for holder in (layer.lora_A, layer.lora_B):
-                digest.update(_tensor_bytes(holder[adapter].weight))
-    return digest.hexdigest()[:16] if found else ""
+    pairs = _lora_pairs(module)
+    if not pairs:
+        return ""
+    digest = hashlib.sha256(LORA_FORMAT.encode())
+    for name, layer, adapter in pairs:
+        digest.update(f"{name} {adapter}".encode())
+        for holder in (layer.lora_A, layer.lora_B):
+            digest.update(_tensor_bytes(holder[adapter].weight))
+    return digest.hexdigest()[:16]
+
+
+def lora_scales(module: Any) -> np.ndarray:
+    """The graph's LoRA scale input for ``module`` now: peft's ``scaling`` of each patched layer and
+    active adapter, in the order of :func:`lora_key` (float32, one entry per :class:`LoraPatch`)."""
+    return np.array([layer.scaling[adapter] for _, layer, adapter in _lora_pairs(module)], dtype=np.float32)
+
+
+def lora_patches(module: Any) -> tuple[tuple[LoraPatch, ...], dict[str, torch.Tensor]]:
+    """The active adapters of ``module`` as patches, and their weights (``<index>.down``, ``<index>.up``)."""
+    patches: list[LoraPatch] = []
+    tensors: dict[str, torch.Tensor] = {}
+    for index, (name, layer, adapter) in enumerate(_lora_pairs(module)):
+        down, up = layer.lora_A[adapter], layer.lora_B[adapter]
+        convolution = isinstance(down, torch.nn.Conv2d)
+        patches.append(
+            LoraPatch(name, index, convolution, tuple(down.stride), _padding(down.padding), up.groups)
+            if convolution
+            else LoraPatch(name, index, convolution)
+        )
+        tensors[f"{index}.down"], tensors[f"{index}.up"] = down.weight.detach(), up.weight.detach()
+    return tuple(patches), tensors
 
 
 def weights_key(module: Any) -> str:
@@ -152,26 +190,58 @@ def _lora_layers(module: Any) -> list[tuple[str, Any]]:
     return [(name, layer) for name, layer in module.named_modules() if isinstance(layer, BaseTunerLayer)]
 
 
+def _padding(padding: Any) -> tuple[int, ...] | str:
+    return padding if isinstance(padding, str) else tuple(padding)
+
+
 def _active_adapters(layer: Any) -> list[str]:
-    """The adapters a peft layer adds to its output now (none while disabled or already merged in)."""
+    """The adapters a peft layer adds to its output now (none while disabled or already merged in):
+    those it holds weights of, in any of its adapter dicts (``lora_A``, ``lora_embedding_A``, ...)."""
     if layer.disable_adapters or layer.merged:
         return []
-    return [adapter for adapter in layer.active_adapters if adapter in layer.lora_A]
+    held = [getattr(layer, name, {}) for name in layer.adapter_layer_names]
+    return [adapter for adapter in layer.active_adapters if any(adapter in weights for weights in held)]
 
 
-def _convert_here(job: Conversion, state: dict[str, torch.Tensor]) -> int:
-    _save(_to_openvino(job, state), job.path)
+def _lora_pairs(module: Any) -> list[tuple[str, Any, str]]:
+    """(layer name, peft layer, adapter) for every active adapter, in a fixed order; raises
+    :class:`UnsupportedAdapterError` for one that is not a plain low-rank update of a linear or 2-D
+    convolution layer (DoRA, LoRA biases, other variants, embeddings)."""
+    pairs = []
+    for name, layer in _lora_layers(module):
+        for adapter in _active_adapters(layer):
+            down, up = dict(layer.lora_A.items()).get(adapter), dict(layer.lora_B.items()).get(adapter)
+            plain_kind = (isinstance(down, torch.nn.Linear) and isinstance(up, torch.nn.Linear)) or (
+                isinstance(down, torch.nn.Conv2d) and isinstance(up, torch.nn.Conv2d)
+            )
+            if (
+                not plain_kind
+                or layer.use_dora.get(adapter)
+                or getattr(layer, "lora_bias", {}).get(adapter)
+                or adapter in getattr(layer, "lora_variant", {})
+                or getattr(layer, "fan_in_fan_out", False)
+            ):
+                raise UnsupportedAdapterError(
+                    f"adapter {adapter} of {name} is not a plain LoRA of a linear or convolution layer "
+                    "(DoRA, biases, embeddings)"
+                )
+            pairs.append((name, layer, adapter))
+    return pairs
+
+
+def _convert_here(job: Conversion, state: dict[str, torch.Tensor], lora_tensors: dict[str, torch.Tensor]) -> int:
+    _save(_to_openvino(job, state, lora_tensors), job.path)
     return 0
 
 
-def _convert_in_child(job: Conversion, state: dict[str, torch.Tensor]) -> int:
+def _convert_in_child(job: Conversion, state: dict[str, torch.Tensor], lora_tensors: dict[str, torch.Tensor]) -> int:
     """Convert in ``python -m limner.engines.local.openvino_convert``; the weights go through a file
     that the child maps into memory. Returns the child's peak resident memory in bytes."""
     job.path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=job.path.parent, prefix=".convert-") as scratch:
         weights, spec = Path(scratch) / "weights.pt", Path(scratch) / "job.pickle"
-        torch.save(state, weights)
-        del state
+        torch.save({"state": state, "loras": lora_tensors}, weights)
+        del state, lora_tensors
         spec.write_bytes(pickle.dumps((job, weights)))
         done = subprocess.run([sys.executable, "-m", __name__, str(spec)], capture_output=True, text=True,
                               check=False)  # fmt: skip
@@ -182,11 +252,14 @@ def _convert_in_child(job: Conversion, state: dict[str, torch.Tensor]) -> int:
     return int(peaks[-1]) * 1024 if peaks else 0
 
 
-def _to_openvino(job: Conversion, state: dict[str, torch.Tensor]) -> Any:
+def _to_openvino(job: Conversion, state: dict[str, torch.Tensor], lora_tensors: dict[str, torch.Tensor]) -> Any:
     import openvino
 
     module = _rebuild(job.module_class, job.config, state)
+    scales = _patch_loras(module, job.loras, lora_tensors)
     traced, example = _traced(job.part, module, job.shape)
+    if job.loras:
+        traced, example = _WithLoraScales(traced, scales), (*example, torch.ones(len(job.loras)))
     with torch.no_grad(), warnings.catch_warnings():
         # The tracer's notes on Python-side branches are expected: the graph is traced per shape.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -219,6 +292,65 @@ def _rebuild(module_class: type, config: Any, state: dict[str, torch.Tensor]) ->
             module = module_class(config)
     module.load_state_dict(state, strict=True, assign=True)
     return module.eval()
+
+
+class _Scales:
+    """The LoRA scale vector of the call being traced, read by every :class:`_PatchedLayer`."""
+
+    value: torch.Tensor
+
+
+class _PatchedLayer(torch.nn.Module):
+    """A linear or convolution layer plus its LoRA patches: ``base(x) + sum(scales[i] * up_i(down_i(x)))``,
+    peft's vanilla LoRA forward with each scale taken from the graph's input."""
+
+    def __init__(self, base: torch.nn.Module, patches: list[LoraPatch], tensors: dict[str, torch.Tensor],
+                 scales: _Scales) -> None:  # fmt: skip
+        super().__init__()
+        self.base = base
+        self.patches = patches
+        self.scales = scales
+        for patch in patches:
+            self.register_buffer(f"down_{patch.index}", tensors[f"{patch.index}.down"], persistent=False)
+            self.register_buffer(f"up_{patch.index}", tensors[f"{patch.index}.up"], persistent=False)
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        result = self.base(x, *args, **kwargs)
+        for patch in self.patches:
+            down, up = getattr(self, f"down_{patch.index}"), getattr(self, f"up_{patch.index}")
+            if patch.convolution:
+                low = torch.nn.functional.conv2d(x, down, stride=patch.stride, padding=patch.padding)
+                delta = torch.nn.functional.conv2d(low, up, groups=patch.up_groups)
+            else:
+                delta = torch.nn.functional.linear(torch.nn.functional.linear(x, down), up)
+            result = result + delta * self.scales.value[patch.index]
+        return result
+
+
+def _patch_loras(module: torch.nn.Module, patches: tuple[LoraPatch, ...], tensors: dict[str, torch.Tensor]) -> _Scales:
+    """Replace each patched layer of the rebuilt ``module`` by a :class:`_PatchedLayer`; the scales they share."""
+    scales = _Scales()
+    by_layer: dict[str, list[LoraPatch]] = {}
+    for patch in patches:
+        by_layer.setdefault(patch.layer, []).append(patch)
+    for name, layer_patches in by_layer.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        setattr(parent, child, _PatchedLayer(getattr(parent, child), layer_patches, tensors, scales))
+    return scales
+
+
+class _WithLoraScales(torch.nn.Module):
+    """A traced wrapper with one more input, last: the LoRA scale vector its patched layers read."""
+
+    def __init__(self, inner: torch.nn.Module, scales: _Scales) -> None:
+        super().__init__()
+        self.inner = inner
+        self.scales = scales
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        self.scales.value = inputs[-1]
+        return self.inner(*inputs[:-1])
 
 
 class _TracedUNet(torch.nn.Module):
@@ -307,8 +439,8 @@ def main(spec: str) -> None:
     """The child process: read the job and the mapped weights, convert, save, report the peak memory."""
     job, weights = pickle.loads(Path(spec).read_bytes())  # written by our parent just now
     torch.set_num_threads(max(1, job.threads))
-    state = torch.load(weights, mmap=True, weights_only=True)
-    _save(_to_openvino(job, state), job.path)
+    saved = torch.load(weights, mmap=True, weights_only=True)
+    _save(_to_openvino(job, saved["state"], saved["loras"]), job.path)
     print(f"peak_rss_kb {_peak_rss_kb()}", flush=True)
 
 

@@ -55,7 +55,7 @@ class OpenVinoTextEncoder(StandIn):
                                      output_attentions=output_attentions, output_hidden_states=output_hidden_states,
                                      return_dict=return_dict, **unused)  # fmt: skip
         compiled = self._compiled((int(input_ids.shape[-1]),), "text-encoder")
-        result = compiled([input_ids.to(torch.int64).numpy()])
+        result = compiled([input_ids.to(torch.int64).numpy(), *self._lora_inputs()])
         tensors = [torch.from_numpy(np.asarray(result[index])) for index in range(len(compiled.outputs))]
         last, pooled, hidden = tensors[0], tensors[1], tuple(tensors[2:]) if output_hidden_states else None
         if hasattr(self._original[0], "text_projection"):

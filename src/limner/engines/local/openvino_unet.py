@@ -13,7 +13,9 @@ Conversion (:mod:`limner.engines.local.openvino_convert`) takes seconds to minut
 model is kept on disk under ``cache_dir/<key>/<shape>/<part>.xml``. The key hashes the module's
 weights (every tensor's bytes), its config, the OpenVINO version and limner's, so changed weights or
 an upgrade never reuse a stale conversion; a run with LoRAs converts the UNet (and a patched text
-encoder) with the LoRAs added into the weights, under ``<key>-lora-<digest of the LoRA set>``.
+encoder) with the LoRAs patched in, under ``<key>-lora-<digest of the LoRA set>``. A LoRA's weight is
+an input of that graph (read off the module's peft layers at every call), so a new weight of the
+same LoRA set runs at once, without converting again.
 
 SDXL's UNet (base and refiner) runs there too, its pooled text embedding and time ids passed as
 inputs of the graph.
@@ -21,7 +23,8 @@ inputs of the graph.
 What it does not cover, and the engine then runs PyTorch as before: IP-Adapters (they replace the
 UNet's attention processors), UNets that take other conditioning (LCM's ``timestep_cond``, class
 labels), ControlNets (residuals into the UNet), text encoders while textual-inversion words
-are loaded (they grow the token table), LoRAs that cannot be added into the weights (DoRA), and
+are loaded (they grow the token table), LoRAs other than plain low-rank updates of linear and
+convolution layers (DoRA, LoRA biases, embeddings), and
 devices other than the CPU.
 """
 
@@ -37,7 +40,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from limner.engines.local.openvino_convert import UnsupportedAdapterError, convert, lora_key, weights_key
+from limner.engines.local.openvino_convert import (
+    UnsupportedAdapterError,
+    convert,
+    lora_key,
+    lora_scales,
+    weights_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +102,7 @@ def precision_of(part: str, setting: str) -> str:
 class StandIn(torch.nn.Module):
     """A parameterless module that answers like the PyTorch one it replaces (``config``, ``dtype``,
     ``device``), so pipelines and ``from_pipe`` accept it; it keeps the original for what it delegates.
-    ``variant`` names the LoRA set added into the converted weights (``""``: none)."""
+    ``variant`` names the LoRA set patched into the converted graph (``""``: none)."""
 
     def __init__(self, models: OpenVinoUNets, original: Any, variant: str = "") -> None:
         super().__init__()
@@ -112,11 +121,16 @@ class StandIn(torch.nn.Module):
 
     def derivation_identity(self) -> tuple[Any, ...]:
         """What makes two stand-ins interchangeable in a derived pipeline (see ``tasks.DerivedPipelines``):
-        their kind, the module they stand in for and the LoRA set added in."""
+        their kind, the module they stand in for and the LoRA set patched in (its weights are read per call)."""
         return (type(self), id(self._original[0]), self._variant)
 
     def _compiled(self, shape: tuple[int, ...], part: str) -> Any:
         return self._models.compiled(self._original[0], shape, part, self._variant)
+
+    def _lora_inputs(self) -> list[np.ndarray]:
+        """The graph's last input when a LoRA set is patched in: the scales of its adapters as the
+        original module's peft layers hold them now (the run's weights), read at every call."""
+        return [lora_scales(self._original[0])] if self._variant else []
 
 
 class OpenVinoUNet(StandIn):
@@ -158,7 +172,7 @@ class OpenVinoUNet(StandIn):
             shape += (int(text_embeds.shape[-1]), int(time_ids.shape[-1]))
             inputs += [text_embeds.numpy(), time_ids.numpy()]
         compiled = self._compiled(shape, "unet")
-        result = compiled(inputs)
+        result = compiled(inputs + self._lora_inputs())
         output = torch.from_numpy(np.asarray(result[0]))
         if return_dict:
             from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
@@ -204,8 +218,8 @@ class OpenVinoUNets:
         self._lock = threading.Lock()
 
     def for_unet(self, unet: Any, label: str = "the model") -> OpenVinoUNet:
-        """The stand-in for ``unet`` with its active LoRAs added in; weights hashed now, sizes converted
-        when first used. Raises :class:`UnsupportedAdapterError` for adapters that cannot be added in."""
+        """The stand-in for ``unet`` with its active LoRAs patched in; weights hashed now, sizes converted
+        when first used. Raises :class:`UnsupportedAdapterError` for adapters that cannot be patched in."""
         self._register(unet, label)
         return OpenVinoUNet(self, unet, lora_key(unet))
 
@@ -230,7 +244,7 @@ class OpenVinoUNets:
                 self._labels[module] = label
 
     def compiled(self, module: Any, shape: tuple[int, ...], part: str = "unet", variant: str = "") -> Any:
-        """The compiled ``part`` of ``module`` (with the LoRA set ``variant`` added in) for inputs of
+        """The compiled ``part`` of ``module`` (with the LoRA set ``variant`` patched in) for inputs of
         ``shape`` (latent height and width, or the token count): converted, or read from disk."""
         with self._lock:
             known = self._compiled[module].get((variant, shape))
@@ -255,6 +269,6 @@ class OpenVinoUNets:
             return compiled
 
     def _convert(self, module: Any, shape: tuple[int, ...], path: Path, part: str, variant: str = "") -> None:
-        if lora_key(module) != variant:  # the conversion adds the LoRAs active now; they must be the stand-in's
+        if lora_key(module) != variant:  # the conversion patches in the LoRAs active now; they must be the stand-in's
             raise RuntimeError(f"the LoRA set of this {part} changed since its OpenVINO stand-in was made")
         convert(module, part, shape, path, self._labels.get(module, "the model"), self._threads)
