@@ -32,6 +32,7 @@ class QueueStatements:
             .values(
                 finished=JobCounter.finished + 1, seconds=JobCounter.seconds + bindparam("p_seconds", type_=Float())
             )
+            .execution_options(synchronize_session=False)  # no counter is loaded in the finish's session
         )
         self.queued_count = select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value)
         self._claims: dict[frozenset[str] | None, tuple[Select[str], Update]] = {}
