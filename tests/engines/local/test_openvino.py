@@ -209,19 +209,23 @@ def test_an_adapter_that_cannot_be_added_in_keeps_the_unet_on_pytorch(
     assert label.endswith("(OpenVINO vae, text_encoder)")  # a DoRA-like adapter: PyTorch's UNet, not wrong pixels
 
 
-@pytest.mark.parametrize("time_ids", [6, 5], ids=["sdxl-base", "sdxl-refiner"])
-def test_an_sdxl_unet_takes_its_pooled_embedding_and_time_ids_as_graph_inputs(tmp_path: Path, time_ids: int) -> None:
-    """SDXL's ``added_cond_kwargs`` go into the converted graph (base: 6 time ids, refiner: 5 with the
-    aesthetic score); the stand-in answers as the PyTorch UNet does."""
+def tiny_sdxl_unet(time_ids: int = 6) -> Any:
     from diffusers import UNet2DConditionModel
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=(32, 64), layers_per_block=1, sample_size=8, down_block_types=("DownBlock2D",
         "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
         use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
         projection_class_embeddings_input_dim=time_ids * 8 + 32, cross_attention_dim=64, norm_num_groups=8,
     ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("time_ids", [6, 5], ids=["sdxl-base", "sdxl-refiner"])
+def test_an_sdxl_unet_takes_its_pooled_embedding_and_time_ids_as_graph_inputs(tmp_path: Path, time_ids: int) -> None:
+    """SDXL's ``added_cond_kwargs`` go into the converted graph (base: 6 time ids, refiner: 5 with the
+    aesthetic score); the stand-in answers as the PyTorch UNet does."""
+    unet = tiny_sdxl_unet(time_ids)
     assert openvino_unet.supports(unet)
     stand_in = OpenVinoUNets(tmp_path, threads=1).for_unet(unet, "tiny-xl")
     added = {"text_embeds": torch.randn(2, 32), "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64][:time_ids]] * 2)}
@@ -233,3 +237,34 @@ def test_an_sdxl_unet_takes_its_pooled_embedding_and_time_ids_as_graph_inputs(tm
     assert stand_in.add_embedding is unet.add_embedding  # what SDXL's pipelines read the widths from
     with pytest.raises(ValueError, match=r"takes no image_embeds$"):
         stand_in(sample, 10, hidden, added_cond_kwargs={**added, "image_embeds": torch.zeros(1)})
+
+
+def test_a_lora_of_convolutions_and_projections_on_an_sdxl_unet_runs_at_any_weight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linear and convolution patches, beside SDXL's extra inputs; new weights (peft's ``scaling``,
+    per layer) are read at the call, on the one conversion."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    unet = tiny_sdxl_unet()
+    torch.manual_seed(4)
+    config = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, target_modules=["to_q", "to_v", "conv1", "proj_in"])
+    unet = inject_adapter_in_model(config, unet, adapter_name="style")
+    unet.peft_config = {"style": config}
+    patched = [layer for layer in unet.modules() if "style" in getattr(layer, "scaling", {})]
+    assert any(isinstance(layer.base_layer, torch.nn.Conv2d) for layer in patched)
+    stand_in = OpenVinoUNets(tmp_path, threads=1).for_unet(unet, "tiny-xl")
+    added = {"text_embeds": torch.randn(2, 32), "time_ids": torch.tensor([[64.0, 64, 0, 0, 64, 64]] * 2)}
+    sample, hidden = torch.randn(2, 4, 8, 8), torch.randn(2, 77, 64)
+    outputs = []
+    for weights in ((2.0,), (0.0,), (0.5, -1.5)):
+        for index, layer in enumerate(patched):
+            layer.scaling["style"] = weights[index % len(weights)]
+        with torch.inference_mode():
+            got = stand_in(sample, 10, hidden, added_cond_kwargs=added).sample
+            expected = unet(sample, 10, hidden, added_cond_kwargs=added).sample
+        assert torch.allclose(got, expected, atol=1e-4)
+        outputs.append(got)
+        monkeypatch.setattr(OpenVinoUNets, "_convert", lambda *_: pytest.fail("converted again for a new weight"))
+    assert not torch.allclose(outputs[0], outputs[1], atol=1e-3)  # the weights change the answer
+    assert len(list(tmp_path.glob("*-lora-*/*/unet.xml"))) == 1
