@@ -115,6 +115,26 @@ def test_a_job_that_ends_within_the_progress_interval_writes_no_progress(session
     assert len(made) == 3, made
 
 
+def test_a_job_shorter_than_the_rows_poll_writes_no_progress(sessions: sessionmaker[Session]) -> None:
+    """A job of 0.7 s: its row's readers poll once a second, so a progress write would be seen by nobody
+    and only compete with the job (three commits: enqueue, claim, finish)."""
+    user = make_user(sessions)
+
+    def runs_for_most_of_a_second(context: JobContext) -> list[str]:
+        for step in range(1, STEPS + 1):
+            context.progress(ProgressEvent(step=step, total_steps=STEPS))
+            time.sleep(0.7 / STEPS)
+        return []
+
+    worker = make_worker(sessions, runs_for_most_of_a_second)
+    with commits(sessions) as made:
+        job = enqueue(worker._queue, sessions, user)
+        assert worker.run_once()
+        worker.stop()
+    assert row(sessions, job.id).step == STEPS
+    assert len(made) == 3, made
+
+
 def test_a_longer_job_commits_four_times_whatever_its_step_count(sessions: sessionmaker[Session]) -> None:
     """Enqueue, claim, one progress write, the finish (the row and its counter together): no commit per step."""
     user = make_user(sessions)

@@ -46,10 +46,13 @@ from limner.services.jobs.webhooks import WebhookDeliveries
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_WRITE_SECONDS = 0.5
+PROGRESS_WRITE_SECONDS = 1.0
 """How often step progress is written to the job row (other processes' SSE read it there), by the
 heartbeat thread: at most this often, the first time once the job has run this long; the finish
-writes the last step. This process's own listeners get every step at once, from memory."""
+writes the last step. This process's own listeners get every step at once, from memory. Why one
+second: the row's readers poll it once a second (``SSE_POLL_SECONDS``, a client's GET), so a write
+more often is seen by nobody; at 0.5 s a half-second job (limner-tiny on a busy 2-core machine)
+wrote a progress row inside its own pipeline call."""
 PROGRESS_EVENT_SECONDS = 0.1
 """Step events closer together than this are coalesced (the first, the last and those with a preview
 always go out): on a small model a step takes milliseconds, and waking every listener that often
