@@ -142,10 +142,16 @@ def lora_key(module: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def lora_scales(module: Any) -> np.ndarray:
-    """The graph's LoRA scale input for ``module`` now: peft's ``scaling`` of each patched layer and
-    active adapter, in the order of :func:`lora_key` (float32, one entry per :class:`LoraPatch`)."""
-    return np.array([layer.scaling[adapter] for _, layer, adapter in _lora_pairs(module)], dtype=np.float32)
+def active_loras(module: Any) -> list[tuple[str, Any, str]]:
+    """(layer name, peft layer, adapter) for every active adapter of ``module``, in the order of
+    :func:`lora_key` and of the graph's scale input; raises :class:`UnsupportedAdapterError` as it does."""
+    return _lora_pairs(module)
+
+
+def lora_scales(loras: list[tuple[str, Any, str]]) -> np.ndarray:
+    """The graph's LoRA scale input: peft's ``scaling`` of each of ``loras`` (:func:`active_loras`) as
+    its layer holds it now (float32, one entry per :class:`LoraPatch`)."""
+    return np.array([layer.scaling[adapter] for _, layer, adapter in loras], dtype=np.float32)
 
 
 def lora_patches(module: Any) -> tuple[tuple[LoraPatch, ...], dict[str, torch.Tensor]]:
