@@ -10,6 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from limner.cli.main import app
+from tests.imaging.test_png import zlib_level_class
 
 runner = CliRunner()
 
@@ -59,6 +60,7 @@ def test_generate_writes_pngs_with_metadata(env: Path) -> None:
     assert record["seed"] == 8
     assert record["request"]["prompt"] == "a watercolor fox"
     assert record["request"]["steps"] == 2
+    assert zlib_level_class(paths[0].read_bytes()) == 0  # LIMNER_PNG_COMPRESS_LEVEL's default, zlib's fastest
 
 
 def test_same_seed_gives_identical_files_bytes(env: Path, tmp_path: Path) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from PIL import Image as PILImage
 from sqlalchemy.orm import Session, sessionmaker
 
 from limner.core.errors import InvalidRequestError
@@ -13,9 +16,15 @@ from limner.services.files import FileStore
 from limner.services.gallery import Gallery
 from limner.services.jobs.events import EventBus
 from limner.services.jobs.worker import JobContext, JobHandler, Worker
+from tests.imaging.test_png import zlib_level_class
 from tests.services.db_events import engine_events
 from tests.services.test_job_after_work import generated
 from tests.services.test_queue import enqueue, make_queue, make_user
+
+
+def make_gallery(tmp_path: Path, png_compress_level: int = 1) -> Gallery:
+    return Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000,
+                   png_compress_level=png_compress_level)  # fmt: skip
 
 
 def image_handler(gallery: Gallery, images: int = 2) -> JobHandler:
@@ -35,7 +44,7 @@ def image_handler(gallery: Gallery, images: int = 2) -> JobHandler:
 def test_a_jobs_images_and_its_success_are_one_commit(sessions: sessionmaker[Session], tmp_path: Path) -> None:
     """Before, the images were committed by themselves and the job's end after: a commit more per job, and a
     moment where the job ran on with images already in the gallery."""
-    gallery = Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000)
+    gallery = make_gallery(tmp_path)
     user = make_user(sessions)
     worker = Worker(make_queue(sessions), sessions, {"generate": image_handler(gallery)}, EventBus())
     job = enqueue(worker._queue, sessions, user)
@@ -58,7 +67,7 @@ def test_a_job_lost_before_its_end_leaves_neither_image_rows_nor_files(
 ) -> None:
     """A job taken back by the sweeper (its worker seemed dead) is run again elsewhere: this run's images
     are not kept, and their files are deleted."""
-    gallery = Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000)
+    gallery = make_gallery(tmp_path)
     user = make_user(sessions)
     inner = image_handler(gallery)
 
@@ -84,7 +93,7 @@ def test_a_job_lost_before_its_end_leaves_neither_image_rows_nor_files(
 
 
 def test_a_failed_job_keeps_no_images(sessions: sessionmaker[Session], tmp_path: Path) -> None:
-    gallery = Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000)
+    gallery = make_gallery(tmp_path)
     inner = image_handler(gallery)
 
     def fails_after_its_images(context: JobContext) -> list[str]:
@@ -115,7 +124,7 @@ def test_a_job_whose_end_could_not_be_announced_keeps_its_images(
             if event["status"] == JobStatus.SUCCEEDED.value:
                 raise ConnectionError("the bus is away")
 
-    gallery = Gallery(FileStore(str(tmp_path / "files")), max_upload_bytes=10_000_000, max_pixels=10_000_000)
+    gallery = make_gallery(tmp_path)
     worker = Worker(make_queue(sessions), sessions, {"generate": image_handler(gallery)}, BrokenBus())
     job = enqueue(worker._queue, sessions, make_user(sessions))
     assert worker.run_once()
@@ -124,3 +133,19 @@ def test_a_job_whose_end_could_not_be_announced_keeps_its_images(
         rows = session.scalars(sa.select(Image).where(Image.job_id == job.id)).all()
     assert len(rows) == 2
     assert all(gallery.output_bytes(row.id).startswith(b"\x89PNG") for row in rows)
+
+
+@pytest.mark.parametrize(("level", "flevel"), [(1, 0), (9, 3)])
+def test_outputs_and_uploads_are_written_at_the_settings_level(
+    sessions: sessionmaker[Session], tmp_path: Path, level: int, flevel: int
+) -> None:
+    """``LIMNER_PNG_COMPRESS_LEVEL`` reaches both PNGs the gallery encodes (before, both took Pillow's 6)."""
+    gallery = make_gallery(tmp_path, png_compress_level=level)
+    owner = make_user(sessions)
+    output = gallery.new_output(owner.id, None, generated())
+    assert zlib_level_class(gallery.output_bytes(output.id)) == flevel
+    photo = io.BytesIO()
+    PILImage.effect_noise((16, 16), 30).convert("RGB").save(photo, format="PNG", compress_level=6)
+    with sessions() as session:
+        upload = gallery.save_upload(session, owner, photo.getvalue())
+    assert zlib_level_class(gallery.file_bytes(upload)) == flevel

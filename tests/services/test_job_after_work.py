@@ -57,7 +57,7 @@ def test_a_deferred_thumbnail_is_written_by_the_task_and_made_on_demand_before(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     files = FileStore(str(tmp_path / "files"))
-    gallery = Gallery(files, max_upload_bytes=10_000_000, max_pixels=10_000_000)
+    gallery = Gallery(files, max_upload_bytes=10_000_000, max_pixels=10_000_000, png_compress_level=1)
     user = make_user(sessions)
     tasks: list[Any] = []
     image = gallery.new_output(user.id, None, generated(), later=tasks.append)

@@ -85,7 +85,7 @@ def run_batch(
         try:
             request = generation.prepare(item_fields(item, manifest.options))
             result = generation.run(request, progress=listener.step, cancel=cancel)
-            write_item(out_dir, manifest, item, result)
+            write_item(out_dir, manifest, item, result, compress_level=generation.settings.png_compress_level)
         except GenerationCanceledError:
             item.status = "pending"
             save_manifest(out_dir, manifest)
@@ -100,11 +100,13 @@ def run_batch(
     return report
 
 
-def write_item(out_dir: Path, manifest: BatchManifest, item: BatchItem, result: GenerationResult) -> None:
+def write_item(
+    out_dir: Path, manifest: BatchManifest, item: BatchItem, result: GenerationResult, *, compress_level: int
+) -> None:
     """Images, ``info.json`` and ``info.md`` of one item, and mark it done (a queue worker calls this per job)."""
     folder = out_dir / item.folder
     _clear_stale(folder)
-    names = [save_png(image, folder).name for image in result.images]
+    names = [save_png(image, folder, compress_level=compress_level).name for image in result.images]
     records = [image.record for image in result.images]
     info = item_info(item.idea, list(zip(names, records, strict=True)), batch_id=manifest.batch_id, index=item.index)
     write_item_info(folder, info)

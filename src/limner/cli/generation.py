@@ -179,7 +179,7 @@ def run_and_save(
     with step_progress(console, request.task.value) as on_progress:
         result = generation.run(request, source, progress=on_progress)
     target = out_dir or settings.output_dir
-    paths = [save_png(item, target) for item in result.images]
+    paths = [save_png(item, target, compress_level=settings.png_compress_level) for item in result.images]
     if save_control and paths:
         from limner.cli.control import save_control_images
 

@@ -48,8 +48,9 @@ class ImageFilter:
 
 
 class Gallery:
-    def __init__(self, files: FileStore, *, max_upload_bytes: int, max_pixels: int) -> None:
+    def __init__(self, files: FileStore, *, max_upload_bytes: int, max_pixels: int, png_compress_level: int) -> None:
         self._files = files
+        self._png_compress_level = png_compress_level
         self._recent = RecentOutputs()
         self._max_upload_bytes = max_upload_bytes
         self._max_pixels = max_pixels
@@ -75,7 +76,7 @@ class Gallery:
         """
         image_id = new_id()
         record = item.record
-        data = png_bytes(item)
+        data = png_bytes(item, compress_level=self._png_compress_level)
         row = Image(
             id=image_id,
             owner_id=owner_id,
@@ -109,7 +110,7 @@ class Gallery:
         if not _has_transparency(picture):
             picture = picture.convert("RGB")
         clean = io.BytesIO()
-        picture.save(clean, format="PNG")
+        picture.save(clean, format="PNG", compress_level=self._png_compress_level)
         image_id = new_id()
         row = Image(
             id=image_id,

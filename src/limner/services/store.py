@@ -64,7 +64,8 @@ def open_store(settings: Settings) -> Store:
     upgrade_to_head(db)
     files = FileStore(settings.resolved_files_url())
     models_dir = Path(settings.data_dir) / "models"
-    gallery = Gallery(files, max_upload_bytes=settings.max_input_image_bytes, max_pixels=settings.max_pixels)
+    gallery = Gallery(files, max_upload_bytes=settings.max_input_image_bytes, max_pixels=settings.max_pixels,
+                      png_compress_level=settings.png_compress_level)  # fmt: skip
     return Store(
         settings=settings,
         db=db,

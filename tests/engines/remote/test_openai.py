@@ -68,7 +68,7 @@ def test_dall_e_3_generation_records_revised_prompt_and_params(
     for absent in ("Steps:", "CFG scale:", "Seed:", "Sampler:"):
         assert absent not in text
 
-    path = save_png(images[0], tmp_path)
+    path = save_png(images[0], tmp_path, compress_level=1)
     stored, a1111 = read_parameters(path)
     assert stored is not None
     assert stored.provider == "openai"

@@ -98,9 +98,10 @@ JobHandler = Callable[[JobContext], list[str]]
 
 
 def preview_png_base64(picture: Any) -> str:
-    """A step preview (a small PIL image) as base64 PNG, for event streams."""
+    """A step preview (a small PIL image) as base64 PNG, for event streams (zlib's fastest level: a preview
+    is shown once, in the time between two steps)."""
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
+    picture.save(buffer, format="PNG", compress_level=1)
     return base64.b64encode(buffer.getvalue()).decode()
 
 
