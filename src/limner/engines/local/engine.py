@@ -76,7 +76,7 @@ from limner.engines.local.openvino_unet import supports as supports_openvino
 from limner.engines.local.openvino_unet import supports_vae as supports_openvino_vae
 from limner.engines.local.previews import step_previews
 from limner.engines.local.prompt_embeds import PromptPair, needs_embeds, with_prompt_embeds
-from limner.engines.local.schedulers import make_scheduler, scheduler_label
+from limner.engines.local.schedulers import scheduler_label
 from limner.engines.local.single_file_configs import check_single_file_task
 from limner.engines.local.tasks import accepted_arguments, derive_pipeline, task_pipeline
 from limner.engines.local.textual_inversion import EmbeddingSource, resolve_embedding
@@ -333,7 +333,7 @@ class LocalEngine:
         controls = self._controls.prepare(request.controls, inputs.control_images, plan.size)
         embeddings = self._embeddings(request)
         with slot.using(plan.loras, (adapter, request.ip_adapter_scale) if adapter else None, embeddings) as base:
-            scheduler = make_scheduler(base.scheduler, request.scheduler)
+            scheduler = slot.schedulers.fresh(base.scheduler, request.scheduler)
             if control_modules:
                 task = control_pipeline(base, request.task, scheduler, control_modules, slot.name, slot.derived)
             else:
@@ -402,7 +402,7 @@ class LocalEngine:
 
             enlarged = enlarge_pictures(list(first_images), request, size, upscale if source else None)
         refined = replace(plan, request=refine_request(request, size), size=size)
-        scheduler = make_scheduler(base.scheduler, request.scheduler)
+        scheduler = slot.schedulers.fresh(base.scheduler, request.scheduler)
         task = task_pipeline(base, Task.IMG2IMG, scheduler, slot.name, slot.derived)
         pipeline = self._with_modules(task, base, refined, adapter, slot)
         second = whole_run_progress(progress, request.steps, refine_steps(request), True)
@@ -549,7 +549,7 @@ class LocalEngine:
 
         first = plans[0]
         with slot.using(first.loras, None) as base:
-            scheduler = make_scheduler(base.scheduler, first.request.scheduler)
+            scheduler = slot.schedulers.fresh(base.scheduler, first.request.scheduler)
             task = task_pipeline(base, Task.TXT2IMG, scheduler, slot.name, slot.derived)
             pipeline = self._with_modules(task, base, first, None, slot)
             merged = first.request.model_copy(update={"preview": any(r.preview for r in requests)})

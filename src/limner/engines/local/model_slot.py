@@ -19,6 +19,7 @@ from limner.core.errors import InvalidRequestError, ModelDownloadError, first_li
 from limner.engines.local.gpu_tuning import QkvFusion
 from limner.engines.local.ip_adapter import AdapterSource, load_adapter
 from limner.engines.local.model_refs import ModelSource, SourceKind
+from limner.engines.local.schedulers import SchedulerTemplates
 from limner.engines.local.tasks import DerivedPipelines
 from limner.engines.local.textual_inversion import EmbeddingSource, LoadedEmbedding, load_embedding, unload_embedding
 
@@ -49,6 +50,7 @@ class ModelSlot:
     _embeddings: dict[str, LoadedEmbedding] = field(default_factory=dict)
     fuse_qkv: bool = False  # fused QKV projections whenever no LoRA or IP-Adapter patches the attention
     derived: DerivedPipelines = field(default_factory=DerivedPipelines)  # task pipelines around these modules
+    schedulers: SchedulerTemplates = field(default_factory=SchedulerTemplates)  # a fresh one for each run
 
     @contextmanager
     def using(
