@@ -21,7 +21,7 @@ The server's data (database, pictures) goes to a temporary folder in the working
 ``limner serve`` keeps its own (``limner-data``): on this project's machine a file created under /tmp
 took about 1.3 ms against 0.07 ms elsewhere on the same disk, a cost no user's data folder pays.
 
-    .venv/bin/python benchmarks/overhead.py [--rounds 121]
+    .venv/bin/python benchmarks/overhead.py [--rounds 121] [--calibrate]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ PREVIEW = False  # the studio asks for previews; the bar is about the service, n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=121)
+    parser.add_argument(
+        "--calibrate", action="store_true", help="then run the harness with the same call on both sides"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps, guidance, size = (LIMNER_TINY_DEFAULTS[key] for key in ("num_inference_steps", "guidance_scale", "width"))
@@ -90,30 +94,58 @@ def main() -> None:
 
             api_call(0)  # load the model once
             raw_call(0)
-            ratios, raw_times, api_times = [], [], []
-            for round_index in range(args.rounds):
-                seed = round_index + 1
-                # Which side goes first alternates: what one call leaves behind (the API's deferred
-                # thumbnail, warm or cold caches) then falls on each side equally often.
-                if round_index % 2 == 0:
-                    raw_seconds = _seconds(raw_call, seed)
-                    api_seconds = _seconds(api_call, seed)
-                else:
-                    api_seconds = _seconds(api_call, seed)
-                    raw_seconds = _seconds(raw_call, seed)
-                raw_times.append(raw_seconds)
-                api_times.append(api_seconds)
-                ratios.append(api_seconds / raw_seconds)
+            raw_times, api_times = _alternate(args.rounds, raw_call, api_call)
             service_times = _service_alone(services, api_call, args.rounds * 5)
     print(f"limner-tiny {size} px, {steps} steps, 1 thread, {args.rounds} rounds, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
     print(f"  raw pipeline call   median {statistics.median(raw_times):.3f} s")
     print(f"  sync POST /v1/jobs  median {statistics.median(api_times):.3f} s")
-    low, high = _median_interval(ratios)
-    print(f"  ratio {statistics.median(ratios):.3f}x (95% interval of the median {low:.3f}-{high:.3f}; "
-          f"single rounds min {min(ratios):.3f}, max {max(ratios):.3f})")  # fmt: skip
+    _print_ratio("ratio", raw_times, api_times)
     print(f"  the service alone (engine answering at once): median {1000 * statistics.median(service_times):.1f} ms "
           f"per sync job (min {1000 * min(service_times):.1f})")  # fmt: skip
+    if args.calibrate:
+        _calibrate(args.rounds, raw_call)
+
+
+def _alternate(
+    rounds: int, first: Callable[[int], None], second: Callable[[int], None]
+) -> tuple[list[float], list[float]]:
+    """Seconds of ``first`` and ``second`` round after round, on the same seed in each round.
+
+    Which side goes first alternates: what one call leaves behind (the API's deferred thumbnail, warm
+    or cold caches) then falls on each side equally often."""
+    first_times, second_times = [], []
+    for round_index in range(rounds):
+        seed = round_index + 1
+        if round_index % 2 == 0:
+            first_times.append(_seconds(first, seed))
+            second_times.append(_seconds(second, seed))
+        else:
+            second_times.append(_seconds(second, seed))
+            first_times.append(_seconds(first, seed))
+    return first_times, second_times
+
+
+def _print_ratio(label: str, base_times: list[float], times: list[float]) -> None:
+    ratios = [seconds / base for base, seconds in zip(base_times, times, strict=True)]
+    low, high = _median_interval(ratios)
+    print(f"  {label} {statistics.median(ratios):.3f}x (95% interval of the median {low:.3f}-{high:.3f}; "
+          f"single rounds min {min(ratios):.3f}, max {max(ratios):.3f})")  # fmt: skip
+
+
+def _calibrate(rounds: int, raw_call: Callable[[int], None]) -> None:
+    """What this harness reports when both sides do the same work: the raw call against the same call
+    handed to another thread of this process (as the API hands its job to the worker). Its median and
+    interval are the machine's noise floor for the ratio above."""
+    with ThreadPoolExecutor(max_workers=1) as other_thread:
+
+        def handed_over(seed: int) -> None:
+            other_thread.submit(raw_call, seed).result()
+
+        handed_over(0)
+        base_times, times = _alternate(rounds, raw_call, handed_over)
+    print(f"calibration (A/A), {rounds} rounds, load average {os.getloadavg()[0]:.1f}")
+    _print_ratio("the raw call handed to another thread vs itself:", base_times, times)
 
 
 @contextmanager
