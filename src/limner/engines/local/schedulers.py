@@ -62,22 +62,21 @@ class SchedulerTemplates:
     Why: ``from_config`` reads the config again and recomputes the noise schedule, about 1.1 ms a run
     on this project's machine (1 ms is 0.1% of a limner-tiny job); a deep copy of a scheduler built the
     same way takes 0.24 ms and is just as new and unshared. A template is never run, so threads may copy
-    it at the same time. Templates are kept per model scheduler object (held here, so its id stays its own).
+    it at the same time. Templates are kept per model scheduler object (schedulers hash by identity).
     """
 
     def __init__(self) -> None:
-        self._templates: dict[tuple[int, SchedulerName | None], tuple[Any, SchedulerMixin]] = {}
+        self._templates: dict[tuple[Any, SchedulerName | None], SchedulerMixin] = {}
         self._lock = threading.Lock()
 
     def fresh(self, model_scheduler: Any, name: SchedulerName | None) -> SchedulerMixin:
         """A new scheduler of kind ``name`` (None: the model's own) on ``model_scheduler``'s config."""
-        key = (id(model_scheduler), name)
+        key = (model_scheduler, name)
         with self._lock:
-            kept = self._templates.get(key)
-            if kept is None:
-                kept = (model_scheduler, make_scheduler(model_scheduler, name))
-                self._templates[key] = kept
-        fresh: SchedulerMixin = copy.deepcopy(kept[1])
+            template = self._templates.get(key)
+            if template is None:
+                template = self._templates[key] = make_scheduler(model_scheduler, name)
+        fresh: SchedulerMixin = copy.deepcopy(template)
         return fresh
 
 
