@@ -198,12 +198,12 @@ def test_a_large_module_converts_in_a_child_process(
 def test_an_adapter_that_cannot_be_added_in_keeps_the_unet_on_pytorch(
     tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unsupported(module: object) -> str:
+    def unsupported(module: object) -> list[tuple[str, object, str]]:
         if getattr(module, "peft_config", None):
             raise openvino_convert.UnsupportedAdapterError("adapter x is not a plain LoRA (DoRA, biases)")
-        return ""
+        return []
 
-    monkeypatch.setattr(openvino_unet, "lora_key", unsupported)
+    monkeypatch.setattr(openvino_unet, "active_loras", unsupported)
     engine = LocalEngine(settings_for(tiny_models["txt2img"], tmp_path, "openvino"))
     _, label = pixels(engine, loras=[LoraSpec(ref=str(tiny_models["lora"]))])
     assert label.endswith("(OpenVINO vae, text_encoder)")  # a DoRA-like adapter: PyTorch's UNet, not wrong pixels

@@ -125,27 +125,17 @@ def plain_state(module: Any) -> dict[str, torch.Tensor]:
     return state
 
 
-def lora_key(module: Any) -> str:
-    """A digest of the LoRA adapters active in ``module`` (layer and adapter names, in order, and their
-    weights; not their scales, an input of the graph); ``""`` when none is.
-
-    Raises :class:`UnsupportedAdapterError` for an adapter that is not a plain low-rank update.
-    """
-    pairs = _lora_pairs(module)
-    if not pairs:
+def lora_key(loras: list[tuple[str, Any, str]]) -> str:
+    """A digest of ``loras`` (:func:`active_loras`: layer and adapter names, in order, and their weights;
+    not their scales, an input of the graph); ``""`` when there are none."""
+    if not loras:
         return ""
     digest = hashlib.sha256(LORA_FORMAT.encode())
-    for name, layer, adapter in pairs:
+    for name, layer, adapter in loras:
         digest.update(f"{name} {adapter}".encode())
         for holder in (layer.lora_A, layer.lora_B):
             digest.update(_tensor_bytes(holder[adapter].weight))
     return digest.hexdigest()[:16]
-
-
-def active_loras(module: Any) -> list[tuple[str, Any, str]]:
-    """(layer name, peft layer, adapter) for every active adapter of ``module``, in the order of
-    :func:`lora_key` and of the graph's scale input; raises :class:`UnsupportedAdapterError` as it does."""
-    return _lora_pairs(module)
 
 
 def lora_scales(loras: list[tuple[str, Any, str]]) -> np.ndarray:
@@ -158,7 +148,7 @@ def lora_patches(module: Any) -> tuple[tuple[LoraPatch, ...], dict[str, torch.Te
     """The active adapters of ``module`` as patches, and their weights (``<index>.down``, ``<index>.up``)."""
     patches: list[LoraPatch] = []
     tensors: dict[str, torch.Tensor] = {}
-    for index, (name, layer, adapter) in enumerate(_lora_pairs(module)):
+    for index, (name, layer, adapter) in enumerate(active_loras(module)):
         down, up = layer.lora_A[adapter], layer.lora_B[adapter]
         convolution = isinstance(down, torch.nn.Conv2d)
         patches.append(
@@ -209,10 +199,11 @@ def _active_adapters(layer: Any) -> list[str]:
     return [adapter for adapter in layer.active_adapters if any(adapter in weights for weights in held)]
 
 
-def _lora_pairs(module: Any) -> list[tuple[str, Any, str]]:
-    """(layer name, peft layer, adapter) for every active adapter, in a fixed order; raises
-    :class:`UnsupportedAdapterError` for one that is not a plain low-rank update of a linear or 2-D
-    convolution layer (DoRA, LoRA biases, other variants, embeddings)."""
+def active_loras(module: Any) -> list[tuple[str, Any, str]]:
+    """(layer name, peft layer, adapter) for every active adapter of ``module``, in a fixed order: the
+    order of :func:`lora_key` and of the graph's scale input. Raises :class:`UnsupportedAdapterError`
+    for one that is not a plain low-rank update of a linear or 2-D convolution layer (DoRA, LoRA
+    biases, other variants, embeddings)."""
     pairs = []
     for name, layer in _lora_layers(module):
         for adapter in _active_adapters(layer):

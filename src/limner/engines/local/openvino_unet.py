@@ -245,10 +245,10 @@ class OpenVinoUNets:
 
     def _lora_variant(self, module: Any) -> str:
         """The key of ``module``'s active LoRA set (``""``: none); its layers are kept for the steps."""
-        variant = lora_key(module)
+        loras = active_loras(module)  # one walk of the module gives the key and the layers
         with self._lock:
-            self._loras[module] = active_loras(module) if variant else []
-        return variant
+            self._loras[module] = loras
+        return lora_key(loras)
 
     def _register(self, module: Any, label: str) -> None:
         """Hash a module's weights once (the key of its conversions on disk)."""
@@ -284,6 +284,7 @@ class OpenVinoUNets:
             return compiled
 
     def _convert(self, module: Any, shape: tuple[int, ...], path: Path, part: str, variant: str = "") -> None:
-        if lora_key(module) != variant:  # the conversion patches in the LoRAs active now; they must be the stand-in's
+        # The conversion patches in the LoRAs active now; they must be the stand-in's.
+        if lora_key(active_loras(module)) != variant:
             raise RuntimeError(f"the LoRA set of this {part} changed since its OpenVINO stand-in was made")
         convert(module, part, shape, path, self._labels.get(module, "the model"), self._threads)
