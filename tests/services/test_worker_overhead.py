@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from limner.core.progress import ProgressEvent
 from limner.db.models import Job, JobStatus
+from limner.services.jobs import worker as worker_module
 from limner.services.jobs.events import EventBus
 from limner.services.jobs.queue import JobQueue
 from limner.services.jobs.worker import JobContext, Worker
@@ -198,3 +199,115 @@ def test_a_worker_woken_by_a_new_job_claims_it_without_looking_first(sessions: s
         worker.stop()
     assert looks_before >= 1
     assert len(looks(seen)) == looks_before + 1, seen  # the look after the job, none before its claim
+
+
+PAUSE = 0.4  # a long ANSWER_PAUSE_SECONDS, so that "not before" is plain to see on a busy machine
+
+
+def published_ends(worker: Worker) -> list[float]:
+    """When each job's end was published (monotonic seconds), recorded on the worker's bus."""
+    ends: list[float] = []
+    publish = worker._events.publish
+
+    def recorded(job_id: str, event: dict[str, object]) -> None:
+        if event["status"] == JobStatus.SUCCEEDED.value:
+            ends.append(time.monotonic())
+        publish(job_id, event)
+
+    worker._events.publish = recorded  # type: ignore[method-assign]
+    return ends
+
+
+def test_after_work_waits_for_the_answers_pause(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's thumbnail is not encoded while its sync answer is being sent."""
+    monkeypatch.setattr(worker_module, "ANSWER_PAUSE_SECONDS", PAUSE)
+    ran: list[float] = []
+
+    def handler(context: JobContext) -> list[str]:
+        context.after(lambda: ran.append(time.monotonic()))
+        return []
+
+    worker = make_worker(sessions, handler)
+    ends = published_ends(worker)
+    enqueue(worker._queue, sessions, make_user(sessions))
+    assert worker.run_once()
+    worker.stop()  # waits for the after-work
+    [end], [after] = ends, ran
+    assert after - end >= PAUSE
+
+
+def claiming_thread_statements(sessions: sessionmaker[Session], worker: Worker) -> AbstractContextManager[list[str]]:
+    """(monotonic time, statement) of every statement of the worker's claiming thread, as text."""
+
+    def entry(_connection: object, _cursor: object, statement: str, *_rest: object) -> str:
+        if threading.current_thread().name != f"{worker.id}-0":
+            return ""
+        return f"{time.monotonic()} {statement.lstrip()}"
+
+    return engine_events(sessions, "before_cursor_execute", entry)
+
+
+def test_after_a_job_that_came_to_an_empty_queue_the_next_look_waits_for_the_answer(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "ANSWER_PAUSE_SECONDS", PAUSE)
+    user = make_user(sessions)
+    worker = make_worker(sessions, lambda context: [])
+    ends = published_ends(worker)
+    with claiming_thread_statements(sessions, worker) as seen:
+        worker.start()
+        time.sleep(0.2)  # the loop looked at the empty queue and waits
+        enqueue(worker._queue, sessions, user)
+        time.sleep(PAUSE + 0.4)
+        worker.stop()
+    [end] = ends
+    first_after = min(float(entry.split()[0]) for entry in seen if entry and float(entry.split()[0]) > end)
+    assert first_after - end >= PAUSE
+
+
+def test_a_job_queued_here_during_the_pause_is_claimed_at_once(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "ANSWER_PAUSE_SECONDS", 5.0)
+    user = make_user(sessions)
+    finished: list[float] = []
+
+    def handler(context: JobContext) -> list[str]:
+        finished.append(time.monotonic())
+        return []
+
+    worker = make_worker(sessions, handler)
+    worker.start()
+    time.sleep(0.2)
+    enqueue(worker._queue, sessions, user)
+    deadline = time.monotonic() + 10
+    while not finished and time.monotonic() < deadline:
+        time.sleep(0.01)
+    queued_at = time.monotonic()
+    second = enqueue(worker._queue, sessions, user)
+    while len(finished) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.stop()
+    assert row(sessions, second.id).status == JobStatus.SUCCEEDED.value
+    assert finished[1] - queued_at < 2.0
+
+
+def test_a_backlog_runs_without_pauses(sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs that were queued before the worker came to them do not wait for an answer's pause."""
+    monkeypatch.setattr(worker_module, "ANSWER_PAUSE_SECONDS", 5.0)
+    user = make_user(sessions)
+    worker = make_worker(sessions, lambda context: [])
+    jobs = [enqueue(worker._queue, sessions, user) for _ in range(4)]
+    worker._queue.wakeup.clear()  # as if another process had queued them
+    started = time.monotonic()
+    worker.start()
+    deadline = started + 10
+    while time.monotonic() < deadline and any(
+        row(sessions, job.id).status != JobStatus.SUCCEEDED.value for job in jobs
+    ):
+        time.sleep(0.01)
+    elapsed = time.monotonic() - started
+    worker.stop()
+    assert elapsed < 4.0, elapsed

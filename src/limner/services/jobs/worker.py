@@ -16,7 +16,8 @@ Step progress goes to the heartbeat thread (one per worker, started once, not on
 writes it at most every ``PROGRESS_WRITE_SECONDS``, the first time once the job has run that long;
 the finish writes the last step. A job shorter than that writes no progress row at all: its claim
 already says it runs and its finish says it ended, and a write in between only competed with the
-job and the answer for the cores (benchmarks/overhead.py).
+job and the answer for the cores (benchmarks/overhead.py). After a job's end is published, what no answer
+waits for (the job's thumbnail, the next look at a queue that was empty) waits ``ANSWER_PAUSE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ PROGRESS_EVENT_SECONDS = 0.1
 """Step events closer together than this are coalesced (the first, the last and those with a preview
 always go out): on a small model a step takes milliseconds, and waking every listener that often
 cost about 7% of a limner-tiny job (benchmarks/overhead.py)."""
+ANSWER_PAUSE_SECONDS = 0.01
+"""Work that no answer waits for holds off this long after a job's end is published, so that a sync answer
+(about a millisecond on the event loop) does not wait for the interpreter meanwhile: the job's after-work
+(its thumbnail), and the worker's next look at the queue when the job had come to an empty queue and this
+process has queued nothing since (a job queued here cuts the pause short). On limner-tiny both together
+held a sync answer back by about a millisecond (benchmarks/overhead.py). A job that another process queues
+meanwhile waits these 10 ms more; an idle worker looks for such jobs only every ``IDLE_WAIT_SECONDS``."""
 HEARTBEAT_INTERVAL_SECONDS = 5.0
 RECOVER_INTERVAL_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 1.0
@@ -219,7 +227,8 @@ class Worker:
             self._stop.wait(self._recover_interval)
 
     def _loop(self) -> None:
-        woken = False
+        woken = False  # this process queued a job: claim without reading the queue first
+        came_to_empty_queue = False  # the last look found nothing, so the job claimed next had the queue alone
         while not self._stop.is_set():
             try:
                 worked = self.run_once(look_first=not woken)
@@ -227,14 +236,21 @@ class Worker:
                 logger.exception("worker loop error")
                 worked = False
             woken = False
-            if not worked:
+            if worked:
+                if came_to_empty_queue and not self._queue.wakeup.is_set():
+                    self._queue.wakeup.wait(ANSWER_PAUSE_SECONDS)  # see ANSWER_PAUSE_SECONDS
+                came_to_empty_queue = False
+            else:
                 woken = self._queue.wakeup.wait(IDLE_WAIT_SECONDS)
                 self._queue.wakeup.clear()
+                came_to_empty_queue = True
 
     def _after_work(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.id}-after")
 
-    def _run_after(self, tasks: list[Callable[[], None]]) -> None:
+    def _run_after(self, tasks: list[Callable[[], None]], not_before: float = 0.0) -> None:
+        """Run ``tasks`` (a job's after-work), not before ``not_before`` (monotonic seconds)."""
+        time.sleep(max(0.0, not_before - time.monotonic()))
         for task in tasks:
             try:
                 task()
@@ -281,8 +297,8 @@ class Worker:
                 self._running.pop(job.id, None)
             if not kept:
                 self._run_after(context.discards)
-            if later:  # after the end is published (or the job handed back)
-                self._after.submit(self._run_after, later)
+            if later:  # after the end is published (or the job handed back), and the answer's pause
+                self._after.submit(self._run_after, later, time.monotonic() + ANSWER_PAUSE_SECONDS)
 
     def _progress_callback(
         self, job: Job, cancel: CancelToken, deadline_hit: threading.Event
