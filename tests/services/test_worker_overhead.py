@@ -171,9 +171,11 @@ def test_every_job_gets_heartbeats_also_after_the_worker_was_idle(sessions: sess
     assert beaten == [True, True]
 
 
-def test_a_worker_woken_by_a_new_job_claims_it_without_looking_first(sessions: sessionmaker[Session]) -> None:
-    """The queue is read before a claim only when nothing said a job came: after a job, and on the idle
-    poll. A wake-up from this process's enqueue goes straight to the claim."""
+def test_a_waiting_worker_reads_the_queue_only_after_a_job_and_on_its_idle_poll(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A job this process stores while the worker waits reaches it without a read of the queue (handed over,
+    or on a wake-up straight to the claim); the queue is read after a job, and on the idle poll."""
     user = make_user(sessions)
     done = threading.Event()
 
@@ -300,7 +302,6 @@ def test_a_backlog_runs_without_pauses(sessions: sessionmaker[Session], monkeypa
     user = make_user(sessions)
     worker = make_worker(sessions, lambda context: [])
     jobs = [enqueue(worker._queue, sessions, user) for _ in range(4)]
-    worker._queue.wakeup.clear()  # as if another process had queued them
     started = time.monotonic()
     worker.start()
     deadline = started + 10

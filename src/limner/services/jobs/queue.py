@@ -20,7 +20,6 @@ that becomes queued (new, released, recovered), which is how a Celery broker lea
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from limner.core.errors import ConflictError, NotFoundError, QueueFullError
 from limner.core.jobs import GenerateJob, JobKind, TrainJob
 from limner.db.base import Base, utcnow
 from limner.db.models import Job, JobCounter, JobStatus, User, new_id
+from limner.services.jobs.hand_off import HandOff
 from limner.services.jobs.queue_statements import QueueStatements
 
 QUEUE_FULL_RETRY_SECONDS = 30
@@ -103,7 +103,7 @@ class JobQueue:
         self._engine = bind
         self._server_clock = clock is None and bind.dialect.name == "postgresql"
         self._statements = QueueStatements(self._server_clock)
-        self.wakeup = threading.Event()
+        self.hand_off = HandOff()
 
     @property
     def heartbeat_timeout(self) -> timedelta:
@@ -123,7 +123,7 @@ class JobQueue:
         """Wake local claimers and tell the dispatcher; a failed dispatch leaves the job queued in the table."""
         if not jobs:
             return
-        self.wakeup.set()
+        self.hand_off.queued()
         if self._dispatch is None:
             return
         sent = []
@@ -170,33 +170,65 @@ class JobQueue:
     # -- producers -------------------------------------------------------------------------
 
     def enqueue(self, session: Session, owner: User, new: NewJob) -> tuple[Job, bool]:
-        """Store a job; return it and whether it is new (False: same Idempotency-Key as before)."""
+        """Store a job; return it and whether it is new (False: same Idempotency-Key as before).
+
+        A job that comes to an empty queue while a worker thread of this process waits is stored as
+        claimed by it and handed over in memory (:mod:`limner.services.jobs.hand_off`)."""
         if new.idempotency_key:
             existing = self._by_idempotency_key(session, owner.id, new.idempotency_key)
             if existing is not None:
                 return existing, False
-        if self.queued_count(session) >= self._max_queued:
+        waiting = self.queued_count(session)
+        if waiting >= self._max_queued:
             raise QueueFullError(
                 f"the queue is full ({self._max_queued} jobs waiting); try again later",
                 retry_after=QUEUE_FULL_RETRY_SECONDS,
             )
+        claimer = self.hand_off.promise(new.payload.kind) if waiting == 0 and self._dispatch is None else None
+        try:
+            job, created = self._insert(session, owner, new, claimer)
+        except BaseException:
+            if claimer is not None:
+                self.hand_off.withdraw()
+            raise
+        if claimer is None:
+            if created:
+                self._queued([(job.id, job.kind, job.model)])
+            return job, created
+        if not created:
+            self.hand_off.withdraw()
+            return job, False
+        if self.hand_off.deliver(job):
+            return job, True
+        return self.release(job.id, claimer) or job, True  # the worker stopped between the promise and now
+
+    def _insert(self, session: Session, owner: User, new: NewJob, claimer: str | None) -> tuple[Job, bool]:
+        """Insert and commit the job, queued or, with ``claimer``, running for that worker (its start and
+        first heartbeat on the database's clock); on a race for the same Idempotency-Key, the job that
+        won it, and False."""
         now = self._local_now()
         request = new.payload.request
-        job = Job(
-            id=new.job_id or new_id(),
-            owner_id=owner.id,
-            kind=new.payload.kind,
-            task=request.task.value,
-            model=request.model,
-            payload=new.payload.model_dump(mode="json", exclude_defaults=False),
-            idempotency_key=new.idempotency_key,
-            webhook_url=new.webhook_url,
-            deadline_at=now + timedelta(seconds=new.deadline_seconds) if new.deadline_seconds else None,
-            total_steps=request.steps,
-            created_at=now,
-        )
-        session.add(job)
+        row: dict[str, Any] = {
+            "id": new.job_id or new_id(),
+            "owner_id": owner.id,
+            "kind": new.payload.kind,
+            "task": request.task.value,
+            "model": request.model,
+            "payload": new.payload.model_dump(mode="json", exclude_defaults=False),
+            "idempotency_key": new.idempotency_key,
+            "webhook_url": new.webhook_url,
+            "deadline_at": now + timedelta(seconds=new.deadline_seconds) if new.deadline_seconds else None,
+            "total_steps": request.steps,
+            "created_at": now,
+        }
         try:
+            if claimer is None:
+                job = Job(**row)
+                session.add(job)
+            else:
+                claimed = {"status": JobStatus.RUNNING.value, "worker_id": claimer, "attempts": 1}
+                parameters = {**row, **claimed, **self._statements.clock(now)}
+                job = session.execute(self._statements.insert_claimed, parameters).scalar_one()
             session.commit()
         except IntegrityError:
             session.rollback()
@@ -205,7 +237,6 @@ class JobQueue:
                 if existing is not None:
                     return existing, False
             raise
-        self._queued([(job.id, job.kind, job.model)])
         return job, True
 
     def find_idempotent(self, session: Session, owner: User, key: str) -> Job | None:

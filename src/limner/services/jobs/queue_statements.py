@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Float, Select, String, Update, bindparam, func, select, update
+from sqlalchemy import JSON, ColumnElement, Float, Select, String, Update, bindparam, func, insert, select, update
 
 from limner.db.models import Job, JobCounter, JobStatus, UTCDateTime
 
@@ -35,6 +35,9 @@ class QueueStatements:
             .execution_options(synchronize_session=False)  # no counter is loaded in the finish's session
         )
         self.queued_count = select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value)
+        self.insert_claimed = (  # a new job, running from its insert on (its other columns: the parameters)
+            insert(Job).values(started_at=self._now(), heartbeat_at=self._now()).returning(Job)
+        )
         self._claims: dict[frozenset[str] | None, tuple[Select[str], Update]] = {}
 
     def clock(self, now: datetime) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,10 +62,11 @@ cost about 7% of a limner-tiny job (benchmarks/overhead.py)."""
 ANSWER_PAUSE_SECONDS = 0.01
 """Work that no answer waits for holds off this long after a job's end is published, so that a sync answer
 (about a millisecond on the event loop) does not wait for the interpreter meanwhile: the job's after-work
-(its thumbnail), and the worker's next look at the queue when the job had come to an empty queue and this
-process has queued nothing since (a job queued here cuts the pause short). On limner-tiny both together
-held a sync answer back by about a millisecond (benchmarks/overhead.py). A job that another process queues
-meanwhile waits these 10 ms more; an idle worker looks for such jobs only every ``IDLE_WAIT_SECONDS``."""
+(its thumbnail), and, after a job handed over as it was stored (it came to an empty queue), the worker's
+next look at the queue (a job handed over or queued here meanwhile is taken at once). On limner-tiny both
+together held a sync answer back by about a millisecond (benchmarks/overhead.py). A job that another
+process queues meanwhile waits these 10 ms more; an idle worker looks for such jobs only every
+``IDLE_WAIT_SECONDS``."""
 HEARTBEAT_INTERVAL_SECONDS = 5.0
 RECOVER_INTERVAL_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 1.0
@@ -165,6 +167,7 @@ class Worker:
         self._stop.clear()
         targets = [(self._sweep, f"{self.id}-sweeper")]
         if claim:
+            self._queue.hand_off.open(self.id, frozenset(self._handlers))
             targets += [(self._loop, f"{self.id}-{index}") for index in range(self._thread_count)]
         for target, name in targets:
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -174,13 +177,15 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; interrupt running jobs, which go back to the queue; wait for the threads."""
         self._stop.set()
-        self._queue.wakeup.set()
+        not_taken = self._queue.hand_off.close()  # also wakes the idle threads
         with self._lock:
             for token in self._running.values():
                 token.cancel()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        for job in not_taken:  # handed over as the worker stopped: back to the queue, for the next run
+            self._release(job)
         self._beats.stop(timeout)
         after, self._after = self._after, self._after_work()  # a fresh one, should the worker run again
         after.shutdown(wait=True)  # what finished jobs left to do (thumbnails) is done before stop returns
@@ -227,23 +232,25 @@ class Worker:
             self._stop.wait(self._recover_interval)
 
     def _loop(self) -> None:
-        woken = False  # this process queued a job: claim without reading the queue first
-        came_to_empty_queue = False  # the last look found nothing, so the job claimed next had the queue alone
+        woken = False  # a job was queued in this process: claim without reading the queue first
         while not self._stop.is_set():
-            try:
-                worked = self.run_once(look_first=not woken)
-            except Exception:  # a bug in a handler must not kill the worker thread
-                logger.exception("worker loop error")
-                worked = False
-            woken = False
-            if worked:
-                if came_to_empty_queue and not self._queue.wakeup.is_set():
-                    self._queue.wakeup.wait(ANSWER_PAUSE_SECONDS)  # see ANSWER_PAUSE_SECONDS
-                came_to_empty_queue = False
-            else:
-                woken = self._queue.wakeup.wait(IDLE_WAIT_SECONDS)
-                self._queue.wakeup.clear()
-                came_to_empty_queue = True
+            if self._guarded(partial(self.run_once, look_first=not woken)):
+                woken = False
+                continue  # there may be more: look again at once
+            outcome = self._queue.hand_off.wait(IDLE_WAIT_SECONDS)
+            while isinstance(outcome, Job):  # stored as claimed by this worker, as it came to an empty queue
+                self._guarded(partial(self._process, outcome))
+                outcome = self._queue.hand_off.wait(ANSWER_PAUSE_SECONDS)  # see ANSWER_PAUSE_SECONDS
+            woken = outcome
+
+    @staticmethod
+    def _guarded(work: Callable[[], object]) -> bool:
+        """``work()``'s truth; False when it raised (a bug in a handler must not kill the worker thread)."""
+        try:
+            return bool(work())
+        except Exception:
+            logger.exception("worker loop error")
+            return False
 
     def _after_work(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.id}-after")
