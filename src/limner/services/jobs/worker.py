@@ -15,9 +15,13 @@ Overhead: the thread that runs a job writes nothing to the database between its 
 Step progress goes to the heartbeat thread (one per worker, started once, not one per job), which
 writes it at most every ``PROGRESS_WRITE_SECONDS``, the first time once the job has run that long;
 the finish writes the last step. A job shorter than that writes no progress row at all: its claim
-already says it runs and its finish says it ended, and a write in between only competed with the
-job and the answer for the cores (benchmarks/overhead.py). After a job's end is published, what no answer
-waits for (the job's thumbnail, the next look at a queue that was empty) waits ``ANSWER_PAUSE_SECONDS``.
+(or, for a job handed over, its insert) already says it runs and its finish says it ended, and a write
+in between only competed with the job and the answer for the cores (benchmarks/overhead.py). After a
+job's end is published, what no answer waits for (the job's thumbnail; after a job handed over, the
+next look at the queue) waits ``ANSWER_PAUSE_SECONDS``.
+
+Hand-off: a job that this process stores while one of these threads waits for work comes to the
+thread already claimed (:mod:`limner.services.jobs.hand_off`), without a claim or a look at the queue.
 """
 
 from __future__ import annotations
