@@ -38,6 +38,13 @@ def idle_thread(hand_off: HandOff, pool: ThreadPoolExecutor, timeout: float) -> 
     return waiting
 
 
+def opened_with_an_idle_thread(pool: ThreadPoolExecutor, timeout: float) -> tuple[HandOff, Future[Job | bool]]:
+    """A hand-off open for worker "w", and its one thread waiting for work (for at most ``timeout``)."""
+    hand_off = HandOff()
+    hand_off.open("w", KINDS)
+    return hand_off, idle_thread(hand_off, pool, timeout)
+
+
 def test_a_promise_needs_an_open_hand_off_a_handled_kind_and_a_free_idle_thread(
     waiters: ThreadPoolExecutor,
 ) -> None:
@@ -54,9 +61,7 @@ def test_a_promise_needs_an_open_hand_off_a_handled_kind_and_a_free_idle_thread(
 
 
 def test_the_thread_set_aside_waits_past_its_timeout_for_its_job(waiters: ThreadPoolExecutor) -> None:
-    hand_off = HandOff()
-    hand_off.open("w", KINDS)
-    waiting = idle_thread(hand_off, waiters, 0.05)
+    hand_off, waiting = opened_with_an_idle_thread(waiters, 0.05)
     assert hand_off.promise("generate") == "w"
     time.sleep(0.3)  # well past the thread's timeout: it stays, or the promised job would have no thread
     assert not waiting.done()
@@ -66,9 +71,7 @@ def test_the_thread_set_aside_waits_past_its_timeout_for_its_job(waiters: Thread
 
 
 def test_a_withdrawn_promise_frees_its_thread(waiters: ThreadPoolExecutor) -> None:
-    hand_off = HandOff()
-    hand_off.open("w", KINDS)
-    waiting = idle_thread(hand_off, waiters, 0.05)
+    hand_off, waiting = opened_with_an_idle_thread(waiters, 0.05)
     assert hand_off.promise("generate") == "w"
     time.sleep(0.1)
     hand_off.withdraw()
@@ -76,17 +79,13 @@ def test_a_withdrawn_promise_frees_its_thread(waiters: ThreadPoolExecutor) -> No
 
 
 def test_a_job_queued_here_wakes_a_thread_to_claim_it(waiters: ThreadPoolExecutor) -> None:
-    hand_off = HandOff()
-    hand_off.open("w", KINDS)
-    waiting = idle_thread(hand_off, waiters, 30)
+    hand_off, waiting = opened_with_an_idle_thread(waiters, 30)
     hand_off.queued()
     assert waiting.result(5) is True
 
 
 def test_closing_wakes_the_threads_and_returns_what_they_did_not_take(waiters: ThreadPoolExecutor) -> None:
-    hand_off = HandOff()
-    hand_off.open("w", KINDS)
-    waiting = idle_thread(hand_off, waiters, 30)
+    hand_off, waiting = opened_with_an_idle_thread(waiters, 30)
     assert hand_off.promise("generate") == "w"
     assert hand_off.close() == []
     assert waiting.result(5) is False
