@@ -95,14 +95,20 @@ def test_closing_wakes_the_threads_and_returns_what_they_did_not_take(waiters: T
         hand_off.open("w3", KINDS)
 
 
-def started_worker(sessions: sessionmaker[Session], handler: object) -> Worker:
-    worker = Worker(make_queue(sessions), sessions, {"generate": handler}, EventBus())  # type: ignore[dict-item]
+def started_worker(sessions: sessionmaker[Session], handler: object, threads: int = 1) -> Worker:
+    """A started worker whose ``threads`` all wait for work."""
+    worker = Worker(make_queue(sessions), sessions, {"generate": handler}, EventBus(), threads=threads)  # type: ignore[dict-item]
     worker.start()
+    hand_off = worker._queue.hand_off
     deadline = time.monotonic() + 5
-    while worker._queue.hand_off.promise("generate") is None and time.monotonic() < deadline:
-        time.sleep(0.005)  # until its thread waits for work
-    worker._queue.hand_off.withdraw()
-    return worker
+    while True:
+        granted = sum(hand_off.promise("generate") is not None for _ in range(threads))
+        for _ in range(granted):
+            hand_off.withdraw()
+        if granted == threads:
+            return worker
+        assert time.monotonic() < deadline, "the worker's threads never all waited"
+        time.sleep(0.005)
 
 
 def test_a_job_stored_while_a_worker_thread_waits_runs_without_a_claim(sessions: sessionmaker[Session]) -> None:
@@ -208,3 +214,35 @@ def test_a_stopping_worker_gives_back_the_jobs_handed_to_it_but_not_taken(
         row = session.get(Job, job.id)
         assert row is not None
         assert (row.status, row.worker_id, row.attempts) == (JobStatus.QUEUED.value, None, 0)
+
+
+def test_jobs_stored_together_reach_the_waiting_threads_together(sessions: sessionmaker[Session]) -> None:
+    """Four jobs stored at once while four threads wait run at the same time, one per thread (what lets the
+    batching engine put them in one pipeline call)."""
+    user = make_user(sessions)
+    together = threading.Barrier(4, timeout=10)
+    threads: list[str] = []
+
+    def handler(context: JobContext) -> list[str]:
+        threads.append(threading.current_thread().name)
+        together.wait()  # breaks (the job fails) unless all four run at once
+        return []
+
+    worker = started_worker(sessions, handler, threads=4)
+    with ThreadPoolExecutor(max_workers=4) as callers:
+        jobs = list(callers.map(lambda _: enqueue(worker._queue, sessions, user), range(4)))
+    deadline = time.monotonic() + 15
+    while any(row_status(sessions, job.id) == JobStatus.RUNNING.value for job in jobs):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    worker.stop()
+    assert [job.status for job in jobs] == [JobStatus.RUNNING.value] * 4  # all four handed over
+    assert [row_status(sessions, job.id) for job in jobs] == [JobStatus.SUCCEEDED.value] * 4
+    assert len(set(threads)) == 4
+
+
+def row_status(sessions: sessionmaker[Session], job_id: str) -> str:
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job.status
