@@ -194,13 +194,11 @@ class JobQueue:
         if claimer is None:
             if created:
                 self._queued([(job.id, job.kind, job.model)])
-            return job, created
-        if not created:
+        elif not created:
             self.hand_off.withdraw()
-            return job, False
-        if self.hand_off.deliver(job):
-            return job, True
-        return self.release(job.id, claimer) or job, True  # the worker stopped between the promise and now
+        elif not self.hand_off.deliver(job):  # the worker stopped between the promise and now
+            job = self.release(job.id, claimer) or job
+        return job, created
 
     def _insert(self, session: Session, owner: User, new: NewJob, claimer: str | None) -> tuple[Job, bool]:
         """Insert and commit the job, queued or, with ``claimer``, running for that worker (its start and
