@@ -27,14 +27,23 @@ def waiters() -> Iterator[ThreadPoolExecutor]:
         yield pool
 
 
+def until_idle(hand_off: HandOff, threads: int) -> None:
+    """Return once ``threads`` threads wait for work (probed with promises, each withdrawn)."""
+    deadline = time.monotonic() + 5
+    while True:
+        granted = sum(hand_off.promise("generate") is not None for _ in range(threads))
+        for _ in range(granted):
+            hand_off.withdraw()
+        if granted == threads:
+            return
+        assert time.monotonic() < deadline, f"{threads} thread(s) never all waited"
+        time.sleep(0.005)
+
+
 def idle_thread(hand_off: HandOff, pool: ThreadPoolExecutor, timeout: float) -> Future[Job | bool]:
     """A thread waiting for work, as a worker's idle claimer does; returns once it waits."""
     waiting = pool.submit(hand_off.wait, timeout)
-    deadline = time.monotonic() + 5
-    while hand_off.promise("generate") is None:
-        assert time.monotonic() < deadline, "the thread never waited"
-        time.sleep(0.005)
-    hand_off.withdraw()  # the probe's promise
+    until_idle(hand_off, 1)
     return waiting
 
 
@@ -99,16 +108,8 @@ def started_worker(sessions: sessionmaker[Session], handler: object, threads: in
     """A started worker whose ``threads`` all wait for work."""
     worker = Worker(make_queue(sessions), sessions, {"generate": handler}, EventBus(), threads=threads)  # type: ignore[dict-item]
     worker.start()
-    hand_off = worker._queue.hand_off
-    deadline = time.monotonic() + 5
-    while True:
-        granted = sum(hand_off.promise("generate") is not None for _ in range(threads))
-        for _ in range(granted):
-            hand_off.withdraw()
-        if granted == threads:
-            return worker
-        assert time.monotonic() < deadline, "the worker's threads never all waited"
-        time.sleep(0.005)
+    until_idle(worker._queue.hand_off, threads)
+    return worker
 
 
 def test_a_job_stored_while_a_worker_thread_waits_runs_without_a_claim(sessions: sessionmaker[Session]) -> None:
