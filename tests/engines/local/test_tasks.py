@@ -91,3 +91,23 @@ def test_openvino_stand_ins_made_per_run_share_one_derivation(engine: LocalEngin
         pipeline = derived.derive(type(base), base, scheduler=scheduler, unet=stand_ins.for_unet(base.unet, "tiny"))
     assert len(derived) == 1
     assert type(pipeline.unet).__name__ == "OpenVinoUNet"
+
+
+def test_a_pipeline_class_signature_is_read_once_for_every_run(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``inspect.signature`` of a diffusers ``__call__`` costs about 0.1 ms; each run asked for it twice."""
+    import inspect
+
+    reads: list[Any] = []
+    real_signature = inspect.signature
+
+    def counted(function: Any, *args: Any, **kwargs: Any) -> inspect.Signature:
+        if getattr(function, "__name__", "") == "__call__" and "Pipeline" in getattr(function, "__qualname__", ""):
+            reads.append(function)
+        return real_signature(function, *args, **kwargs)
+
+    monkeypatch.setattr(inspect, "signature", counted)
+    first = draw(engine)
+    assert np.array_equal(draw(engine), first)
+    assert len(reads) <= 1  # once in the process (none when an earlier test's run read it)

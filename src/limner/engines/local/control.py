@@ -14,7 +14,6 @@ Control models are loaded from safetensors only: a diffusers folder, a hub id (`
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import threading
@@ -44,7 +43,7 @@ from limner.engines.local.model_refs import (
     check_weights_file,
 )
 from limner.engines.local.small_cache import SmallModuleCache
-from limner.engines.local.tasks import DerivedPipelines, derive_pipeline, supported_tasks
+from limner.engines.local.tasks import DerivedPipelines, call_parameters, derive_pipeline, supported_tasks
 from limner.imaging.control_preprocess import POSE_REFUSAL, DepthEstimator, preprocess
 
 _HUB_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -238,7 +237,7 @@ def control_arguments(pipeline: Any, request: GenerationRequest, images: Sequenc
     if any(spec.start > 0 for spec in specs):
         raise InvalidRequestError("a T2I-Adapter acts from the first step: leave its start at 0", param="controls")
     ends = {spec.end for spec in specs}
-    accepts_factor = "adapter_conditioning_factor" in inspect.signature(type(pipeline).__call__).parameters
+    accepts_factor = "adapter_conditioning_factor" in call_parameters(pipeline)
     if ends != {1.0} and not (accepts_factor and len(ends) == 1):
         raise InvalidRequestError(
             "this T2I-Adapter pipeline applies adapters over every step"
@@ -254,7 +253,7 @@ def control_arguments(pipeline: Any, request: GenerationRequest, images: Sequenc
 def with_legacy_callback(pipeline: Any, arguments: dict[str, Any]) -> dict[str, Any]:
     """Step progress and cancel for pipelines that still take the old ``callback(step, t, latents)``
     (diffusers' T2I-Adapter pipelines), through the same step-end function as every other pipeline."""
-    parameters = inspect.signature(type(pipeline).__call__).parameters
+    parameters = call_parameters(pipeline)
     on_step_end = arguments.get("callback_on_step_end")
     if on_step_end is None or "callback_on_step_end" in parameters or "callback" not in parameters:
         return arguments

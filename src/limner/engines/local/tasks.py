@@ -9,6 +9,7 @@ pipeline class and its UNet's input channels, not from its name.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import threading
 from collections import OrderedDict
@@ -162,7 +163,22 @@ def _is_text_to_image(base: Any) -> bool:
     return name.endswith("Pipeline") and not any(part in name for part in ("Img2Img", "Inpaint", "Image2Image"))
 
 
+def call_parameters(pipeline: Any) -> frozenset[str]:
+    """The argument names of ``pipeline``'s ``__call__``, read once per pipeline class.
+
+    Why kept: ``inspect.signature`` of a diffusers ``__call__`` takes about 0.1 ms and every run asks
+    for its pipeline's; a class's signature never changes while the process runs.
+    """
+    pipeline_class: type = type(pipeline)
+    return _call_parameters(pipeline_class)
+
+
+@functools.cache
+def _call_parameters(pipeline_class: type) -> frozenset[str]:
+    return frozenset(inspect.signature(pipeline_class.__call__).parameters)
+
+
 def accepted_arguments(pipeline: DiffusionPipeline, arguments: dict[str, Any]) -> dict[str, Any]:
     """Keep the call arguments this pipeline's ``__call__`` takes (families differ slightly)."""
-    parameters = inspect.signature(type(pipeline).__call__).parameters
+    parameters = call_parameters(pipeline)
     return {key: value for key, value in arguments.items() if key in parameters}
