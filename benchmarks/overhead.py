@@ -3,7 +3,10 @@
 The API is served as ``limner serve`` serves it (uvicorn, on loopback, in a thread of this process) and
 called over HTTP with a kept-alive connection, so the answer comes the way a user's does. (Runs before
 2026-11-28 used Starlette's in-memory test client, whose thread hand-offs cost about 1.7 ms more per
-request than this loopback round trip on this project's machine.)
+request than this loopback round trip on this project's machine.) The client is the standard library's
+``http.client``: the client's own work is not the service's, and httpx spent about 0.5 ms more per
+request in this process (5.9 against 5.4 ms a sync job, the engine answering at once, 2026-11-29);
+runs before 2026-11-29 used httpx.
 
 Why in one process, alternating: these machines are noisy, so the two are run in turn, round after
 round (each side first in every other round), on the same weights and thread count, and the median
@@ -21,12 +24,16 @@ The server's data (database, pictures) goes to a temporary folder in the working
 ``limner serve`` keeps its own (``limner-data``): on this project's machine a file created under /tmp
 took about 1.3 ms against 0.07 ms elsewhere on the same disk, a cost no user's data folder pays.
 
-    .venv/bin/python benchmarks/overhead.py [--rounds 121] [--calibrate]
+    .venv/bin/python benchmarks/overhead.py [--rounds 121] [--calibrate] [--phases 60]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import importlib
+import itertools
+import json
 import os
 import random
 import socket
@@ -36,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +71,8 @@ def main() -> None:
     parser.add_argument(
         "--calibrate", action="store_true", help="then run the harness with the same call on both sides"
     )
+    parser.add_argument("--phases", type=int, default=0, metavar="JOBS",
+                        help="then time the stages of JOBS sync jobs, each after a raw call")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps, guidance, size = (LIMNER_TINY_DEFAULTS[key] for key in ("num_inference_steps", "guidance_scale", "width"))
@@ -82,19 +91,22 @@ def main() -> None:
         services = build_services(settings)
         with services.sessions() as session:
             services.users.create(session, "bench", PASSWORD, Role.USER)
-        with served(create_app(settings, services)) as url, httpx.Client(base_url=url, timeout=60) as client:
-            token = client.post("/v1/auth/token", data={"username": "bench", "password": PASSWORD}).json()
-            headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "image/png"}
+        with served(create_app(settings, services)) as url, closing(_connection(url)) as connection:
+            token = httpx.post(f"{url}/v1/auth/token", data={"username": "bench", "password": PASSWORD}).json()
+            headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "image/png",
+                       "Content-Type": "application/json"}  # fmt: skip
 
             def api_call(seed: int) -> None:
-                response = client.post(
-                    "/v1/jobs", json={"prompt": PROMPT, "seed": seed, "preview": PREVIEW}, headers=headers
-                )
-                assert response.status_code == 200, response.text
+                body = json.dumps({"prompt": PROMPT, "seed": seed, "preview": PREVIEW})
+                connection.request("POST", "/v1/jobs", body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()  # the whole answer, on the kept-alive connection
+                assert response.status == 200, data[:500]
 
             api_call(0)  # load the model once
             raw_call(0)
             raw_times, api_times = _alternate(args.rounds, raw_call, api_call)
+            stages = _stage_times(args.phases, raw_call, api_call) if args.phases else {}
             service_times = _service_alone(services, api_call, args.rounds * 5)
     print(f"limner-tiny {size} px, {steps} steps, 1 thread, {args.rounds} rounds, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
@@ -103,6 +115,8 @@ def main() -> None:
     _print_ratio("ratio", raw_times, api_times)
     print(f"  the service alone (engine answering at once): median {1000 * statistics.median(service_times):.1f} ms "
           f"per sync job (min {1000 * min(service_times):.1f})")  # fmt: skip
+    if stages:
+        _print_stages(args.phases, stages)
     if args.calibrate:
         _calibrate(args.rounds, raw_call)
 
@@ -165,6 +179,87 @@ def served(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join()
+
+
+# What --phases stamps: (module, class or "" for a module function, function, stage).
+_STAGES = (
+    ("limner.api.deps", "", "authenticate", "authentication"),
+    ("limner.api.routes.jobs", "", "_enqueue", "storing the job"),
+    ("limner.services.generation", "GenerationService", "prepare", "its request resolved and checked"),
+    ("limner.services.jobs.queue", "JobQueue", "_insert", "its insert and commit"),
+    ("limner.services.jobs.worker", "Worker", "_process", "the worker's run"),
+    ("limner.engines.local.engine", "", "_call", "the pipeline call"),
+    ("limner.services.gallery", "Gallery", "new_output", "its PNG and gallery file"),
+    ("limner.services.jobs.queue", "JobQueue", "finish", "its end (one commit)"),
+)
+SENT, READ = "request sent", "answer read"
+
+
+def _stage_times(jobs: int, raw_call: Callable[[int], None], api_call: Callable[[int], None]) -> dict[str, list[float]]:
+    """Milliseconds between consecutive stamps of sync jobs, by step (a stage's name, or ``"a -> b"``
+    between stages), and ``"whole request"`` from the request sent to the answer read.
+
+    Each job runs right after a raw call, so its code runs on caches that the pipeline's compute has
+    cooled, as in the ratio (a loop of jobs the engine answers at once takes about half the time)."""
+    stamps: list[tuple[str, float]] = []
+    with _stamping(stamps):
+        for seed in range(jobs):
+            raw_call(seed)
+            stamps.append((SENT, time.perf_counter()))
+            api_call(seed)
+            stamps.append((READ, time.perf_counter()))
+    steps: dict[str, list[float]] = {"whole request": []}
+    for (start, started), (end, ended) in itertools.pairwise(stamps):
+        if end == SENT:  # the last job's after-work, and the next raw call
+            continue
+        stage = start.removesuffix(" starts")
+        steps.setdefault(stage if end == f"{stage} ends" else f"{start} -> {end}", []).append(1000 * (ended - started))
+    sent = [at for mark, at in stamps if mark == SENT]
+    read = [at for mark, at in stamps if mark == READ]
+    steps["whole request"] = [1000 * (end - start) for start, end in zip(sent, read, strict=True)]
+    return {step: times for step, times in steps.items() if len(times) == jobs}  # steps of every job
+
+
+@contextmanager
+def _stamping(stamps: list[tuple[str, float]]) -> Iterator[None]:
+    """The :data:`_STAGES` functions wrapped to append ``("<stage> starts"|"<stage> ends", clock)``."""
+    originals = []
+    for module_name, class_name, function_name, stage in _STAGES:
+        module = importlib.import_module(module_name)
+        owner = getattr(module, class_name) if class_name else module
+        original = getattr(owner, function_name)
+        setattr(owner, function_name, _stamped(original, stage, stamps))
+        originals.append((owner, function_name, original))
+    try:
+        yield
+    finally:
+        for owner, function_name, original in reversed(originals):
+            setattr(owner, function_name, original)
+
+
+def _stamped(function: Callable[..., Any], stage: str, stamps: list[tuple[str, float]]) -> Callable[..., Any]:
+    def stamped(*args: Any, **kwargs: Any) -> Any:
+        stamps.append((f"{stage} starts", time.perf_counter()))
+        try:
+            return function(*args, **kwargs)
+        finally:
+            stamps.append((f"{stage} ends", time.perf_counter()))
+
+    return stamped
+
+
+def _print_stages(jobs: int, steps: dict[str, list[float]]) -> None:
+    print(f"where a sync job's time goes (medians of {jobs} jobs, each after a raw call; ms):")
+    for step, times in steps.items():
+        print(f"  {statistics.median(times):8.2f}  {step}")
+    outside = [whole - call for whole, call in zip(steps["whole request"], steps["the pipeline call"], strict=True)]
+    print(f"  {statistics.median(outside):8.2f}  the whole request but the pipeline call")
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    """A kept-alive HTTP/1.1 connection to ``url``'s host and port."""
+    parsed = httpx.URL(url)
+    return http.client.HTTPConnection(parsed.host, parsed.port, timeout=60)
 
 
 def _median_interval(values: list[float], resamples: int = 4000) -> tuple[float, float]:
