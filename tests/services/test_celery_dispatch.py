@@ -170,10 +170,10 @@ def api_side(tmp_path: Path, tiny_models: dict[str, Path], broker: str, engine: 
     services.stop()
 
 
-def submit(services: Services, count: int, steps: int = 1) -> list[str]:
+def submit(services: Services, count: int, steps: int = 1, size: int = 64) -> list[str]:
     with services.sessions() as session:
         user = services.users.create(session, f"u{time.monotonic_ns()}", "a long password", Role.ADMIN)
-        fields = {"steps": steps, "width": 64, "height": 64}
+        fields = {"steps": steps, "width": size, "height": size}
         return [
             services.generation_jobs.queue(session, user, {"prompt": f"dot {i}", "seed": i, **fields})[0].id
             for i in range(count)
@@ -216,7 +216,9 @@ def test_two_celery_workers_share_jobs_each_run_once_and_survive_a_kill(
         [recovered] = wait_all_finished(api_side, [lost], 30)
         print(f"a job whose message was lost ran {time.monotonic() - started:.1f}s later")
 
-        [long_job] = submit(api_side, 1, steps=150)
+        # Long enough to be seen running with a step written (after its first second), then killed, on
+        # a fast machine too: at 64 px its 150 steps ended before the first progress write (2026-11-29).
+        [long_job] = submit(api_side, 1, steps=150, size=256)
         steps = asyncio.run(live_steps(api_side, long_job, 3))  # through Redis pub/sub, from the worker
         running = wait_running(api_side, long_job, 60)
         victim = workers[[_worker_id(data_dir, index) for index in range(2)].index(running.worker_id)]
