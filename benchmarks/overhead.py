@@ -208,7 +208,7 @@ def _stage_times(jobs: int, raw_call: Callable[[int], None], api_call: Callable[
             stamps.append((SENT, time.perf_counter()))
             api_call(seed)
             stamps.append((READ, time.perf_counter()))
-    steps: dict[str, list[float]] = {"whole request": []}
+    steps: dict[str, list[float]] = {}
     for (start, started), (end, ended) in itertools.pairwise(stamps):
         if end == SENT:  # the last job's after-work, and the next raw call
             continue
@@ -216,8 +216,8 @@ def _stage_times(jobs: int, raw_call: Callable[[int], None], api_call: Callable[
         steps.setdefault(stage if end == f"{stage} ends" else f"{start} -> {end}", []).append(1000 * (ended - started))
     sent = [at for mark, at in stamps if mark == SENT]
     read = [at for mark, at in stamps if mark == READ]
-    steps["whole request"] = [1000 * (end - start) for start, end in zip(sent, read, strict=True)]
-    return {step: times for step, times in steps.items() if len(times) == jobs}  # steps of every job
+    whole = [1000 * (end - start) for start, end in zip(sent, read, strict=True)]
+    return {"whole request": whole, **{step: times for step, times in steps.items() if len(times) == jobs}}
 
 
 @contextmanager

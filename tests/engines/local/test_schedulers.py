@@ -57,9 +57,9 @@ def test_tensors_that_share_storage_in_the_template_share_it_in_each_copy() -> N
     """As a deep copy does: aliases stay aliases (a scheduler that keeps one tensor under two names)."""
     model_scheduler = EulerDiscreteScheduler.from_config(CONFIG)
     templates = SchedulerTemplates()
-    template = templates.fresh(model_scheduler, None)  # builds the template
+    earlier = templates.fresh(model_scheduler, None)  # builds the template
     key = next(iter(templates._templates))
     templates._templates[key].alias_of_sigmas = templates._templates[key].sigmas
     fresh = templates.fresh(model_scheduler, None)
     assert fresh.alias_of_sigmas is fresh.sigmas
-    assert template.sigmas is not fresh.sigmas
+    assert earlier.sigmas is not fresh.sigmas
