@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
@@ -29,6 +29,22 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def insert_values(row: Base) -> tuple[Table, dict[str, Any]]:
+    """A new (transient) ORM object's table and the column values set on it, for a Core ``INSERT``;
+    columns left unset get their defaults from the statement, as a flush would give them.
+
+    Why: rows written on the path of every job (a job's gallery images) cost about 0.2 ms each more
+    through a session's unit of work (autoflush, identity map, post-fetch) than as a statement.
+    The object stays transient: its attributes are read as set, its defaults are not filled in.
+    """
+    state = inspect(row)
+    if not state.transient:
+        raise ValueError(f"{row!r} is already in a session; only new objects are inserted this way")
+    mapper = state.mapper
+    values = {prop.columns[0].key: state.dict[prop.key] for prop in mapper.column_attrs if prop.key in state.dict}
+    return mapper.local_table, values  # type: ignore[return-value]  # a declarative class maps one Table
 
 
 def make_engine(url: str) -> Engine:

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, Engine, Update, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, CursorResult, Engine, Update, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from limner.core.errors import ConflictError, NotFoundError, QueueFullError
 from limner.core.jobs import GenerateJob, JobKind, TrainJob
-from limner.db.base import Base, utcnow
+from limner.db.base import Base, insert_values, utcnow
 from limner.db.models import Job, JobCounter, JobStatus, User, new_id
 from limner.services.jobs.hand_off import HandOff
 from limner.services.jobs.queue_statements import QueueStatements
@@ -376,9 +376,13 @@ class JobQueue:
         rows: Sequence[Base] = (),
     ) -> Job | None:
         """Record the outcome, if this worker still owns the job: the row, its status's counter and ``rows``
-        (a success's gallery images), one commit.
+        (new objects: a success's gallery images), one commit. Returns the ended row as a detached
+        :class:`Job`.
 
         A success also writes the last step (the worker writes no progress row at the last step).
+        Statements on a connection, not a session: on the path of every job's answer, the session's
+        ORM update, its flush of the new rows and its autoflush before the counter cost 0.72 ms
+        against 0.26 ms as statements (a loop of ends, 2026-11-29).
         """
         parameters: dict[str, Any] = {"p_job_id": job_id, "p_worker_id": worker_id, "p_status": status.value}
         parameters.update(self._statements.clock(self._local_now()))
@@ -388,34 +392,37 @@ class JobQueue:
         else:
             statement = self._statements.finish_other
             parameters.update(p_error_code=error_code, p_error_message=error_message)
+        inserts = [insert_values(row) for row in rows]
         for attempt in range(2):
-            with self._sessions() as session:
-                job = session.execute(statement, parameters).scalar()
-                if job is None:
-                    session.rollback()
+            with self._engine.connect() as connection:
+                ended = connection.execute(statement, parameters).first()
+                if ended is None:
+                    connection.rollback()
                     return None
-                session.add_all(rows)
-                self._count_finished(session, job)
+                job = Job(**ended._mapping)
+                for table, values in inserts:
+                    connection.execute(table.insert(), values)
+                self._count_finished(connection, job)
                 try:
-                    session.commit()
+                    connection.commit()
                 except IntegrityError:  # another process added the counter row first: count again on it
-                    session.rollback()
+                    connection.rollback()
                     if attempt:
                         raise
                     continue
                 return job
         return None  # not reached: the second attempt returns or raises
 
-    def _count_finished(self, session: Session, job: Job) -> None:
+    def _count_finished(self, connection: Connection, job: Job) -> None:
         """Add a finished job to its status's counter (read by /metrics instead of every job row); no commit."""
         if job.started_at is None or job.finished_at is None:
             return
         seconds = max(0.0, (job.finished_at - job.started_at).total_seconds())
         counted = _rowcount(
-            session.execute(self._statements.count_finished, {"p_status": job.status, "p_seconds": seconds})
+            connection.execute(self._statements.count_finished, {"p_status": job.status, "p_seconds": seconds})
         )
         if not counted:
-            session.add(JobCounter(status=job.status, finished=1, seconds=seconds))
+            connection.execute(insert(JobCounter), {"status": job.status, "finished": 1, "seconds": seconds})
 
     def release(self, job_id: str, worker_id: str) -> Job | None:
         """Give a job this worker is stopping for back to the queue, its attempt not counted.
