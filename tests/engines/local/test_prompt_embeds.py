@@ -11,7 +11,7 @@ from limner.core.progress import CancelToken
 from limner.core.requests import GenerationRequest
 from limner.engines.base import TaskInputs
 from limner.engines.local.engine import LocalEngine
-from limner.engines.local.prompt_embeds import PromptPair, encode
+from limner.engines.local.prompt_embeds import PromptPair, _too_long, encode
 
 LONG = ("a small red fox sitting in tall grass beside a quiet river under a pale morning sky, painted softly "
         "with warm colours, ")  # fmt: skip
@@ -109,3 +109,32 @@ def test_weighted_and_long_prompts_run_on_sdxl(sdxl_engine: LocalEngine) -> None
     assert weighted.image.tobytes() != plain.image.tobytes()
     long = engine.run(txt2img(steps=1, prompt=LONG + "at dawn")).images[0]
     assert long.image.size == (32, 32)
+
+
+def test_a_short_ascii_prompt_is_judged_by_its_length_without_tokenizing(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each token of CLIP's byte-level BPE covers a byte or more: an ASCII prompt of at most the window less
+    the start and end tokens cannot overflow it. Longer, non-ASCII or with added words: tokenized."""
+    pipeline = engine.model_slot().pipeline
+    tokenizer = pipeline.tokenizer
+    window = tokenizer.model_max_length
+    tokenize = type(tokenizer).__call__
+    calls: list[str] = []
+
+    def counted(self: object, text: str, *arguments: object, **options: object) -> object:
+        calls.append(text)
+        return tokenize(self, text, *arguments, **options)
+
+    monkeypatch.setattr(type(tokenizer), "__call__", counted)
+    generator = np.random.default_rng(0)
+    letters = list("abcdefghijklmnopqrstuvwxyz0123456789 ,.()!?-")
+    for length in range(1, window - 1):  # the bound holds for any ASCII text, checked here on random ones
+        text = "".join(generator.choice(letters, size=length))
+        assert len(tokenize(tokenizer, text, truncation=False, add_special_tokens=True).input_ids) <= window
+    assert _too_long(pipeline, "x" * (window - 2)) is False
+    assert calls == []
+    assert _too_long(pipeline, "x" * (window - 1)) is True  # tokenized: one char a token on this model
+    assert _too_long(pipeline, "x " * (window // 2 + 1)) is False  # tokenized: spaces make no tokens
+    assert _too_long(pipeline, "caf\u00e9") is False
+    assert calls == ["x" * (window - 1), "x " * (window // 2 + 1), "caf\u00e9"]

@@ -159,9 +159,29 @@ def _inversion_manager(pipeline: Any) -> Any:
 
 def _too_long(pipeline: Any, text: str) -> bool:
     tokenizer = getattr(pipeline, "tokenizer", None) or getattr(pipeline, "tokenizer_2", None)
-    if tokenizer is None or not text:
+    if tokenizer is None or not text or _fits_by_its_length(tokenizer, text):
         return False
     if hasattr(pipeline, "maybe_convert_prompt"):
         text = pipeline.maybe_convert_prompt(text, tokenizer)
     ids = tokenizer(text, truncation=False, add_special_tokens=True).input_ids
     return len(ids) > tokenizer.model_max_length
+
+
+CLIP_TOKENIZERS = frozenset({"CLIPTokenizer", "CLIPTokenizerFast"})
+
+
+def _fits_by_its_length(tokenizer: Any, text: str) -> bool:
+    """True when ``text`` fits the encoder's window by its length alone, without tokenizing it.
+
+    CLIP's byte-level BPE gives every token at least one byte of the text (spaces give none), so an
+    ASCII text of at most the window less two characters fits beside the start and end tokens. A
+    tokenizer with added words is not judged this way: a textual-inversion word may stand for several
+    tokens. Why: the check runs on every job, and tokenizing took 0.07 ms (0.3 ms on caches cooled by
+    the model's compute), twice per job, for prompts that are mostly short.
+    """
+    return (
+        type(tokenizer).__name__ in CLIP_TOKENIZERS
+        and text.isascii()
+        and len(text) <= tokenizer.model_max_length - 2
+        and len(tokenizer) == tokenizer.vocab_size
+    )
