@@ -35,6 +35,21 @@ def test_bad_tokens_are_401(api: Api) -> None:
         assert api.client.get("/v1/jobs", headers={"Authorization": value}).status_code == 401
 
 
+def test_a_job_post_with_a_bad_credential_is_401_and_stores_nothing(api: Api) -> None:
+    """The job route looks its credential up in the thread that stores the job: a refusal there stores nothing.
+    A JWT that fails its signature is refused before the body is read (a bad body is 401, not 422)."""
+    import jwt
+
+    forged = jwt.encode({"sub": "x", "iss": "limner", "exp": 4102444800}, "wrong-secret-" * 4, algorithm="HS256")
+    before = api.client.get("/v1/jobs", headers=api.as_user("alice")).json()["total"]  # an admin: every job
+    for value in (f"Bearer {forged}", "Bearer lmn_forged", "Bearer nope"):
+        response = api.client.post("/v1/jobs", json={"prompt": "x"}, headers={"Authorization": value})
+        assert response.status_code == 401, (value, response.text)
+    bad_body = api.client.post("/v1/jobs", json={"steps": "many"}, headers={"Authorization": f"Bearer {forged}"})
+    assert bad_body.status_code == 401
+    assert api.client.get("/v1/jobs", headers=api.as_user("alice")).json()["total"] == before
+
+
 def test_forged_jwt_is_rejected(api: Api) -> None:
     import jwt
 

@@ -75,15 +75,19 @@ def authenticate(services: Services, session: Session, token: str) -> Principal:
         if not user.is_admin:
             scopes.discard(Scope.ADMIN.value)
         return Principal(user, frozenset(scopes))
-    try:
-        user_id = services.tokens.subject(token)
-    except TokenError as exc:
-        raise AuthenticationError(f"invalid or expired token ({exc}); log in again at /v1/auth/token") from exc
-    token_user = services.users.by_id(session, user_id)
+    token_user = services.users.by_id(session, _token_subject(services, token))
     if token_user is None:
         raise AuthenticationError("the account of this token no longer exists or is disabled")
     scopes = {Scope.READ.value, Scope.GENERATE.value} | ({Scope.ADMIN.value} if token_user.is_admin else set())
     return Principal(token_user, frozenset(scopes))
+
+
+def _token_subject(services: Services, token: str) -> str:
+    """The user id of a JWT whose signature and expiry hold, or 401 (a verified token is not decoded again)."""
+    try:
+        return services.tokens.subject(token)
+    except TokenError as exc:
+        raise AuthenticationError(f"invalid or expired token ({exc}); log in again at /v1/auth/token") from exc
 
 
 # Declared security schemes, so the OpenAPI document says how to authenticate (generated clients
@@ -112,15 +116,27 @@ def credential(bearer: str | None, api_key: str | None) -> str:
     raise AuthenticationError("missing credentials: send 'Authorization: Bearer <token or API key>'")
 
 
-def get_principal(
+async def get_credential(
     services: ServicesDep,
-    session: SessionDep,
     oauth_token: Annotated[str | None, Security(oauth2_password)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(http_bearer)],
     api_key: Annotated[str | None, Security(api_key_header)],
-) -> Principal:
-    token = bearer.credentials if bearer is not None else oauth_token
-    principal = authenticate(services, session, credential(token, api_key))
+) -> str:
+    """The request's credential, checked as far as it goes without the database: a missing one, or a JWT
+    whose signature or expiry fails, is a 401 here, on the event loop. Whose it is (the user's row, an
+    API key's hash) is looked up by :func:`authenticate`, in the thread of the route's own database work.
+    """
+    token = credential(bearer.credentials if bearer is not None else oauth_token, api_key)
+    if not looks_like_key(token):
+        _token_subject(services, token)
+    return token
+
+
+CredentialDep = Annotated[str, Depends(get_credential)]
+
+
+def get_principal(services: ServicesDep, session: SessionDep, token: CredentialDep) -> Principal:
+    principal = authenticate(services, session, token)
     # End the read: the connection goes back to the pool in this thread, the user stays loaded, and a
     # route that uses the session again begins a new transaction.
     session.commit()
