@@ -183,8 +183,8 @@ def served(app: FastAPI) -> Iterator[str]:
 
 # What --phases stamps: (module, class or "" for a module function, function, stage).
 _STAGES = (
-    ("limner.api.deps", "", "authenticate", "authentication"),
     ("limner.api.routes.jobs", "", "_enqueue", "storing the job"),
+    ("limner.api.routes.jobs", "", "authenticate", "authentication"),
     ("limner.services.generation", "GenerationService", "prepare", "its request resolved and checked"),
     ("limner.services.jobs.queue", "JobQueue", "_insert", "its insert and commit"),
     ("limner.services.jobs.worker", "Worker", "_process", "the worker's run"),

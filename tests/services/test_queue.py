@@ -147,6 +147,39 @@ def test_a_success_stores_its_images_and_count_without_a_session_flush(sessions:
     assert counter.finished == 1
 
 
+def test_a_job_is_stored_without_a_session_flush_and_returned_with_its_defaults(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The insert is a statement returning the whole row (the unit of work cost 0.2 ms more a job), queued
+    or handed to a waiting worker thread, and the job comes back as the row is: defaults filled in."""
+    user = make_user(sessions)
+    queue = make_queue(sessions)
+    flushes: list[object] = []
+
+    def flushed(*arguments: object) -> None:
+        flushes.append(arguments)
+
+    sa.event.listen(Session, "before_flush", flushed)
+    try:
+        queued = enqueue(queue, sessions, user)
+        with sessions() as session:
+            claimed, created = queue._insert(session, user, NewJob(GenerateJob(request=GenerationRequest(prompt="y"))),
+                                             "w1")  # fmt: skip
+    finally:
+        sa.event.remove(Session, "before_flush", flushed)
+    assert flushes == []
+    assert created
+    assert (queued.status, queued.progress, queued.step, queued.attempts, queued.result_image_ids) == (
+        JobStatus.QUEUED.value, 0.0, 0, 0, [])  # fmt: skip
+    assert (claimed.status, claimed.worker_id, claimed.attempts) == (JobStatus.RUNNING.value, "w1", 1)
+    assert claimed.started_at is not None
+    assert queued.created_at.tzinfo is not None
+    with sessions() as session:
+        stored = session.get(Job, queued.id)
+        assert stored is not None
+        assert (stored.status, stored.payload) == (queued.status, queued.payload)
+
+
 def test_a_finish_refuses_rows_already_in_a_session(sessions: sessionmaker[Session]) -> None:
     from limner.db.models import Image
 

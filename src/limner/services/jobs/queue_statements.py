@@ -35,6 +35,7 @@ class QueueStatements:
             .execution_options(synchronize_session=False)  # no counter is loaded in the finish's session
         )
         self.queued_count = select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value)
+        self.insert_queued = insert(Job).returning(Job)  # a new job (its columns: the parameters, else defaults)
         self.insert_claimed = (  # a new job, running from its insert on (its other columns: the parameters)
             insert(Job).values(started_at=self._now(), heartbeat_at=self._now()).returning(Job)
         )
