@@ -124,16 +124,17 @@ def _components(pipeline: Any) -> dict[str, Any]:
     Why not the property itself: it reads the signature of the pipeline's ``__init__`` each time, 25 of
     its 28 us on this project's machine (and more on caches cooled by the model's compute), every run.
     """
-    optional = _optional_parameters(type(pipeline))
+    pipeline_class: type = type(pipeline)
+    optional = _optional_parameters(pipeline_class)
     return {
         name: getattr(pipeline, name) for name in pipeline.config if not name.startswith("_") and name not in optional
     }
 
 
 @functools.cache
-def _optional_parameters(pipeline_class: Any) -> frozenset[str]:
+def _optional_parameters(pipeline_class: type) -> frozenset[str]:
     """The ``__init__`` parameters of a pipeline class that are settings, not modules (diffusers' own split)."""
-    _modules, optional = pipeline_class._get_signature_keys(pipeline_class)
+    _modules, optional = pipeline_class._get_signature_keys(pipeline_class)  # type: ignore[attr-defined]
     return frozenset(optional)
 
 
