@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -98,29 +100,26 @@ def test_stale_heartbeat_is_detected_without_restart(sessions: sessionmaker[Sess
 
 
 def test_finish_only_by_the_owning_worker(sessions: sessionmaker[Session]) -> None:
-    user = make_user(sessions)
-    queue = make_queue(sessions)
-    enqueue(queue, sessions, user)
-    job = queue.claim("w1")
-    assert job is not None
+    queue, _user, job = claimed_job(sessions)
     assert queue.finish(job.id, "w2", JobStatus.SUCCEEDED) is None
     done = queue.finish(job.id, "w1", JobStatus.SUCCEEDED, result_image_ids=["a"])
     assert done is not None
     assert done.result_image_ids == ["a"]
 
 
-def test_a_success_stores_its_images_and_count_without_a_session_flush(sessions: sessionmaker[Session]) -> None:
-    """A job's end is statements on one connection: no ORM flush (its unit of work was about 0.45 ms of
-    every job's answer); the images are stored with their defaults, and the returned row is detached."""
-    from limner.db.models import Image, JobCounter
-
+def claimed_job(sessions: sessionmaker[Session]) -> tuple[JobQueue, User, Job]:
+    """A queue, its user and a job of theirs claimed by worker ``w1``."""
     user = make_user(sessions)
     queue = make_queue(sessions)
     enqueue(queue, sessions, user)
     job = queue.claim("w1")
     assert job is not None
-    images = [Image(id=f"img{index}", owner_id=user.id, job_id=job.id, index_in_job=index, file_key=f"f{index}",
-                    width=8, height=8, prompt="x") for index in range(2)]  # fmt: skip
+    return queue, user, job
+
+
+@contextmanager
+def session_flushes() -> Iterator[list[object]]:
+    """Every ORM flush, of any session, while the block runs."""
     flushes: list[object] = []
 
     def flushed(*arguments: object) -> None:
@@ -128,9 +127,21 @@ def test_a_success_stores_its_images_and_count_without_a_session_flush(sessions:
 
     sa.event.listen(Session, "before_flush", flushed)
     try:
-        done = queue.finish(job.id, "w1", JobStatus.SUCCEEDED, result_image_ids=["img0", "img1"], rows=images)
+        yield flushes
     finally:
         sa.event.remove(Session, "before_flush", flushed)
+
+
+def test_a_success_stores_its_images_and_count_without_a_session_flush(sessions: sessionmaker[Session]) -> None:
+    """A job's end is statements on one connection: no ORM flush (its unit of work was about 0.45 ms of
+    every job's answer); the images are stored with their defaults, and the returned row is detached."""
+    from limner.db.models import Image, JobCounter
+
+    queue, user, job = claimed_job(sessions)
+    images = [Image(id=f"img{index}", owner_id=user.id, job_id=job.id, index_in_job=index, file_key=f"f{index}",
+                    width=8, height=8, prompt="x") for index in range(2)]  # fmt: skip
+    with session_flushes() as flushes:
+        done = queue.finish(job.id, "w1", JobStatus.SUCCEEDED, result_image_ids=["img0", "img1"], rows=images)
     assert flushes == []
     assert done is not None
     assert (done.status, done.step, done.result_image_ids) == (JobStatus.SUCCEEDED.value, 25, ["img0", "img1"])
@@ -154,19 +165,11 @@ def test_a_job_is_stored_without_a_session_flush_and_returned_with_its_defaults(
     or handed to a waiting worker thread, and the job comes back as the row is: defaults filled in."""
     user = make_user(sessions)
     queue = make_queue(sessions)
-    flushes: list[object] = []
-
-    def flushed(*arguments: object) -> None:
-        flushes.append(arguments)
-
-    sa.event.listen(Session, "before_flush", flushed)
-    try:
+    with session_flushes() as flushes:
         queued = enqueue(queue, sessions, user)
         with sessions() as session:
             claimed, created = queue._insert(session, user, NewJob(GenerateJob(request=GenerationRequest(prompt="y"))),
                                              "w1")  # fmt: skip
-    finally:
-        sa.event.remove(Session, "before_flush", flushed)
     assert flushes == []
     assert created
     assert (queued.status, queued.progress, queued.step, queued.attempts, queued.result_image_ids) == (
@@ -183,11 +186,7 @@ def test_a_job_is_stored_without_a_session_flush_and_returned_with_its_defaults(
 def test_a_finish_refuses_rows_already_in_a_session(sessions: sessionmaker[Session]) -> None:
     from limner.db.models import Image
 
-    user = make_user(sessions)
-    queue = make_queue(sessions)
-    enqueue(queue, sessions, user)
-    job = queue.claim("w1")
-    assert job is not None
+    queue, user, job = claimed_job(sessions)
     with sessions() as session:
         image = Image(owner_id=user.id, file_key="f", width=8, height=8)
         session.add(image)

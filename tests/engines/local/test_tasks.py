@@ -98,17 +98,7 @@ def test_a_pipeline_class_signature_is_read_once_for_every_run(
     engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``inspect.signature`` of a diffusers ``__call__`` costs about 0.1 ms; each run asked for it twice."""
-    import inspect
-
-    reads: list[Any] = []
-    real_signature = inspect.signature
-
-    def counted(function: Any, *args: Any, **kwargs: Any) -> inspect.Signature:
-        if getattr(function, "__name__", "") == "__call__" and "Pipeline" in getattr(function, "__qualname__", ""):
-            reads.append(function)
-        return real_signature(function, *args, **kwargs)
-
-    monkeypatch.setattr(inspect, "signature", counted)
+    reads = _pipeline_signature_reads(monkeypatch, "__call__")
     first = draw(engine)
     assert np.array_equal(draw(engine), first)
     assert len(reads) <= 1  # once in the process (none when an earlier test's run read it)
@@ -117,22 +107,28 @@ def test_a_pipeline_class_signature_is_read_once_for_every_run(
 def test_a_repeated_derivation_reads_no_init_signature(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     """The derivation key lists the base's modules; diffusers' ``components`` read the signature of the
     pipeline's ``__init__`` for that on every run (25 us of its 28 us)."""
-    import inspect
-
     base = engine.model_slot().pipeline
     derived = DerivedPipelines()
     first = derived.derive(type(base), base)  # the class's optional parameters are read (at most) once, here
-    reads: list[Any] = []
-    real_signature = inspect.signature
-
-    def counted(function: Any, *args: Any, **kwargs: Any) -> inspect.Signature:
-        if getattr(function, "__name__", "") == "__init__" and "Pipeline" in getattr(function, "__qualname__", ""):
-            reads.append(function)
-        return real_signature(function, *args, **kwargs)
-
-    monkeypatch.setattr(inspect, "signature", counted)
+    reads = _pipeline_signature_reads(monkeypatch, "__init__")
     again = derived.derive(type(base), base, scheduler=copy.deepcopy(base.scheduler))
     assert reads == []
     assert again is not first
     assert again.unet is first.unet is base.unet
     assert len(derived) == 1
+
+
+def _pipeline_signature_reads(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
+    """Every pipeline class's ``method`` whose signature ``inspect.signature`` reads from now on."""
+    import inspect
+
+    reads: list[Any] = []
+    real_signature = inspect.signature
+
+    def counted(function: Any, *args: Any, **kwargs: Any) -> inspect.Signature:
+        if getattr(function, "__name__", "") == method and "Pipeline" in getattr(function, "__qualname__", ""):
+            reads.append(function)
+        return real_signature(function, *args, **kwargs)
+
+    monkeypatch.setattr(inspect, "signature", counted)
+    return reads
