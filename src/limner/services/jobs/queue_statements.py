@@ -32,7 +32,7 @@ class QueueStatements:
             .values(
                 finished=JobCounter.finished + 1, seconds=JobCounter.seconds + bindparam("p_seconds", type_=Float())
             )
-            .execution_options(synchronize_session=False)  # no counter is loaded in the finish's session
+            .execution_options(synchronize_session=False)  # run on the finish's connection: nothing loaded
         )
         self.queued_count = select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED.value)
         self.insert_queued = insert(Job).returning(Job)  # a new job (its columns: the parameters, else defaults)
