@@ -59,9 +59,11 @@ class Principal:
     user: User
     scopes: frozenset[str]
 
-    def require(self, scope: Scope) -> None:
+    def require(self, scope: Scope) -> User:
+        """The principal's user, if this credential has ``scope``; else 403."""
         if scope.value not in self.scopes:
             raise PermissionDeniedError(f"this credential lacks the {scope.value!r} scope")
+        return self.user
 
 
 def authenticate(services: Services, session: Session, token: str) -> Principal:
@@ -147,20 +149,17 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 async def reader(principal: PrincipalDep) -> User:
-    principal.require(Scope.READ)
-    return principal.user
+    return principal.require(Scope.READ)
 
 
 async def generator(principal: PrincipalDep) -> User:
-    principal.require(Scope.GENERATE)
-    return principal.user
+    return principal.require(Scope.GENERATE)
 
 
 async def admin(principal: PrincipalDep) -> User:
     if not principal.user.is_admin:
         raise PermissionDeniedError("admins only")
-    principal.require(Scope.ADMIN)
-    return principal.user
+    return principal.require(Scope.ADMIN)
 
 
 ReaderDep = Annotated[User, Depends(reader)]

@@ -52,9 +52,7 @@ def _enqueue(
     own, with a session of its own, before this one; one hop and one session fewer on every job.
     """
     with services.sessions() as session:
-        principal = authenticate(services, session, token)
-        principal.require(Scope.GENERATE)
-        user = principal.user
+        user = authenticate(services, session, token).require(Scope.GENERATE)
         job, created = services.generation_jobs.queue(
             session, user, body.generation_fields(), body.preset,
             idempotency_key=idempotency_key,

@@ -25,7 +25,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, CursorResult, Engine, Update, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Engine,
+    Insert,
+    Table,
+    Update,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +62,16 @@ logger = logging.getLogger(__name__)
 def _rowcount(result: Any) -> int:
     """Rows an UPDATE touched (the claim and cancel races are decided by this number)."""
     return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+def _grouped_inserts(rows: Sequence[Base]) -> list[tuple[Insert, list[dict[str, Any]]]]:
+    """New objects as INSERTs, one per table and set of columns, each with its rows' values (run as one
+    executemany: a job's images are one statement, as the session's flush made them)."""
+    groups: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for row in rows:
+        table, values = insert_values(row)
+        groups.setdefault((table, tuple(values)), []).append(values)
+    return [(table.insert(), values) for (table, _columns), values in groups.items()]
 
 
 @dataclass(frozen=True)
@@ -395,7 +418,7 @@ class JobQueue:
         else:
             statement = self._statements.finish_other
             parameters.update(p_error_code=error_code, p_error_message=error_message)
-        inserts = [insert_values(row) for row in rows]
+        inserts = _grouped_inserts(rows)
         for attempt in range(2):
             with self._engine.connect() as connection:
                 ended = connection.execute(statement, parameters).first()
@@ -403,8 +426,8 @@ class JobQueue:
                     connection.rollback()
                     return None
                 job = Job(**ended._mapping)
-                for table, values in inserts:
-                    connection.execute(table.insert(), values)
+                for statement_of_rows, values in inserts:
+                    connection.execute(statement_of_rows, values)
                 self._count_finished(connection, job)
                 try:
                     connection.commit()
